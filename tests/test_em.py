@@ -1,0 +1,206 @@
+"Exact EM: scikit-learn trajectory equality, monotonicity, the certificate, weights, the estimator API, bad input."
+import warnings
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st, HealthCheck
+from scipy import stats as sst
+from scipy.special import logsumexp
+from sklearn import datasets
+from sklearn.mixture import GaussianMixture
+from emtheory.core import ConvergenceWarning, NotFittedError
+from emtheory.em import GaussianMixtureEM
+from emtheory.gaussian import COVARIANCE_TYPES, full_covariances
+
+DATASETS = {"iris": datasets.load_iris, "wine": datasets.load_wine,
+            "breast_cancer": datasets.load_breast_cancer, "diabetes": datasets.load_diabetes}
+
+def _inits(X, K, ct, seed):
+    "A shared start: parameters of a random soft assignment (computed with numpy, not with either library)."
+    rng = np.random.default_rng(seed)
+    R = rng.dirichlet(np.ones(K) * 5, size=len(X))
+    Nk = R.sum(0); mu = R.T @ X / Nk[:, None]
+    covs = np.stack([((X - mu[k]).T * R[:, k]) @ (X - mu[k]) / Nk[k] for k in range(K)])
+    covs += 1e-3 * np.trace(covs, axis1=1, axis2=2)[:, None, None] / X.shape[1] * np.eye(X.shape[1])
+    P = dict(full=np.linalg.inv(covs), tied=np.linalg.inv(covs.mean(0)),
+             diag=1 / np.einsum('kaa->ka', covs), spherical=1 / np.einsum('kaa->k', covs) * X.shape[1])[ct]
+    return dict(weights_init=Nk / Nk.sum(), means_init=mu, precisions_init=P)
+
+@pytest.mark.parametrize("name", list(DATASETS))
+@pytest.mark.parametrize("ct", COVARIANCE_TYPES)
+def test_same_trajectory_as_sklearn(name, ct):
+    X = DATASETS[name]().data.astype(float)
+    K = 3
+    init = _inits(X, K, ct, seed=1)
+    ours = GaussianMixtureEM(K, covariance_type=ct, reg_covar=0, tol=0, max_iter=12, **init)
+    theirs = GaussianMixture(K, covariance_type=ct, reg_covar=0, tol=0, max_iter=12, **init)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours.fit(X); theirs.fit(X)
+    assert ours.n_iter_ == theirs.n_iter_ == 12
+    for a in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        a_ours, a_theirs = getattr(ours, a), getattr(theirs, a)
+        np.testing.assert_allclose(a_ours, a_theirs, rtol=1e-8, atol=1e-8 * np.abs(a_theirs).max(), err_msg=a)
+    np.testing.assert_allclose(ours.score(X), theirs.score(X), rtol=1e-10)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-7)
+
+@pytest.mark.parametrize("ct", COVARIANCE_TYPES)
+def test_reg_covar_convention_matches_sklearn(ct):
+    X = datasets.load_wine().data
+    init = _inits(X, 2, ct, seed=2)
+    kw = dict(covariance_type=ct, reg_covar=1e-2, tol=0, max_iter=5, **init)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours, theirs = GaussianMixtureEM(2, **kw).fit(X), GaussianMixture(2, **kw).fit(X)
+    np.testing.assert_allclose(ours.covariances_, theirs.covariances_, rtol=1e-8)
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), ct=st.sampled_from(COVARIANCE_TYPES), K=st.integers(1, 4),
+       D=st.integers(1, 4), init=st.sampled_from(["kmeans", "k-means++", "random", "random_from_data"]))
+def test_log_likelihood_never_decreases_and_certificate_holds(seed, ct, K, D, init):
+    rng = np.random.default_rng(seed)
+    N = 60
+    X = rng.normal(size=(N, D)) * rng.uniform(0.5, 3, size=D) + rng.integers(0, 3, size=(N, 1)) * 4
+    gm = GaussianMixtureEM(K, covariance_type=ct, init_params=init, random_state=seed, tol=1e-12, max_iter=40, reg_covar=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gm.fit(X)
+    h = gm.history_
+    scale = abs(h["log_likelihood"]).max()
+    # reg_covar makes the M-step a near-maximiser; the monotone property must hold up to rounding
+    assert (np.diff(h["log_likelihood"]) >= -1e-9 * scale).all()
+    assert (h["kl"] >= -1e-9 * scale).all()
+    np.testing.assert_allclose(h["elbo"] + h["kl"], h["log_likelihood"], rtol=1e-12, atol=1e-9 * scale)
+    # the recorded objective is the log-likelihood at the returned parameters
+    np.testing.assert_allclose(h["objective"][-1], gm.score_samples(X).sum(), rtol=1e-10)
+
+def test_log_likelihood_matches_scipy_stats():
+    X = datasets.load_iris().data
+    for ct in COVARIANCE_TYPES:
+        gm = GaussianMixtureEM(3, covariance_type=ct, random_state=0).fit(X)
+        covs = full_covariances(gm.covariances_, 3, 4, ct)
+        lp = np.stack([np.log(gm.weights_[k]) + sst.multivariate_normal(gm.means_[k], covs[k]).logpdf(X) for k in range(3)], 1)
+        np.testing.assert_allclose(gm.score_samples(X), logsumexp(lp, 1), rtol=1e-10)
+        np.testing.assert_allclose(gm.predict_proba(X), np.exp(lp - logsumexp(lp, 1, keepdims=True)), atol=1e-10)
+
+def test_integer_sample_weights_equal_repetition():
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (40, 2)), rng.normal(5, 1, (40, 2))])
+    w = rng.integers(1, 4, size=len(X))
+    init = dict(weights_init=[.5, .5], means_init=[[0, 0], [5, 5]], precisions_init=np.stack([np.eye(2)] * 2))
+    a = GaussianMixtureEM(2, tol=0, max_iter=10, **init)
+    b = GaussianMixtureEM(2, tol=0, max_iter=10, **init)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a.fit(X, sample_weight=w); b.fit(np.repeat(X, w, axis=0))
+    for at in ("weights_", "means_", "covariances_"):
+        np.testing.assert_allclose(getattr(a, at), getattr(b, at), rtol=1e-10)
+    np.testing.assert_allclose(a.history_["objective"], b.history_["objective"], rtol=1e-10)
+
+def test_n_init_keeps_the_best():
+    X = datasets.load_wine().data
+    single = [GaussianMixtureEM(4, covariance_type="diag", init_params="random", random_state=s).fit(X).score(X) for s in range(3)]
+    best = GaussianMixtureEM(4, covariance_type="diag", init_params="random", n_init=5, random_state=0).fit(X)
+    assert best.score(X) >= min(single) - 1e-9
+
+def test_warm_start_continues():
+    X = datasets.load_iris().data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gm = GaussianMixtureEM(3, max_iter=2, tol=0, warm_start=True, random_state=0).fit(X)
+        first = gm.history_["objective"][-1]
+        gm.fit(X)
+    assert gm.history_["objective"][0] >= first - 1e-9
+
+def test_convergence_warning():
+    X = datasets.load_iris().data
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        GaussianMixtureEM(3, max_iter=1, random_state=0).fit(X)
+
+def test_emptied_component_is_handled_not_nan():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 2))
+    # component 2 starts far from every point: it receives no responsibility and must stay finite
+    init = dict(weights_init=[.45, .45, .1], means_init=[[-1, 0], [1, 0], [1e3, 1e3]], precisions_init=np.stack([np.eye(2)] * 3))
+    gm = GaussianMixtureEM(3, tol=0, max_iter=5, **init)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gm.fit(X)
+    assert np.isfinite(gm.means_).all() and np.isfinite(gm.covariances_).all() and np.isfinite(gm.history_["objective"]).all()
+    assert gm.weights_[2] < 1e-12
+    assert np.isfinite(gm.score_samples(X)).all()
+
+def test_sklearn_clone_pipeline_gridsearch():
+    from sklearn.base import clone
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    X = datasets.load_iris().data
+    gm = GaussianMixtureEM(2, covariance_type="diag", random_state=0)
+    c = clone(gm)
+    assert c.get_params() == gm.get_params() and c is not gm
+    pipe = make_pipeline(StandardScaler(), GaussianMixtureEM(3, random_state=0)).fit(X)
+    assert pipe.predict(X).shape == (150,)
+    gs = GridSearchCV(GaussianMixtureEM(random_state=0), {"n_components": [1, 2, 3], "covariance_type": ["full", "diag"]}, cv=3).fit(X)
+    assert gs.best_params_["n_components"] in (1, 2, 3)
+
+def test_bic_aic_match_sklearn():
+    X = datasets.load_iris().data
+    for ct in COVARIANCE_TYPES:
+        init = _inits(X, 3, ct, seed=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ours = GaussianMixtureEM(3, covariance_type=ct, tol=0, max_iter=20, **init).fit(X)
+            theirs = GaussianMixture(3, covariance_type=ct, tol=0, max_iter=20, **init).fit(X)
+        np.testing.assert_allclose(ours.bic(X), theirs.bic(X), rtol=1e-9)
+        np.testing.assert_allclose(ours.aic(X), theirs.aic(X), rtol=1e-9)
+
+def test_sample_shapes_and_moments():
+    X = datasets.load_iris().data
+    gm = GaussianMixtureEM(2, random_state=0).fit(X)
+    S, y = gm.sample(20000)
+    assert S.shape == (20000, 4) and y.shape == (20000,)
+    np.testing.assert_allclose(np.bincount(y) / 20000, gm.weights_, atol=0.02)
+
+@pytest.mark.parametrize("bad, msg", [
+    (np.array([[1., np.nan], [2., 3.], [4., 5.]]), "NaN"),
+    (np.array([[1., np.inf], [2., 3.], [4., 5.]]), "NaN or infinity"),
+    (np.ones(5), "2-D"),
+    (np.zeros((0, 2)), "empty"),
+    (np.ones((1, 2)), "fewer than"),
+    (np.array([["a", "b"], ["c", "d"]]), "numeric"),
+])
+def test_bad_X(bad, msg):
+    with pytest.raises(ValueError, match=msg):
+        GaussianMixtureEM(2).fit(bad)
+
+@pytest.mark.parametrize("kw, msg", [
+    (dict(n_components=0), "n_components"),
+    (dict(covariance_type="banana"), "covariance_type"),
+    (dict(reg_covar=-1), "reg_covar"),
+    (dict(init_params="bogus"), "init_params"),
+    (dict(weights_init=[.2, .2]), "weights_init must be non-negative and sum to 1"),
+    (dict(weights_init=[.5, .5, 0]), "weights_init must have shape"),
+    (dict(means_init=np.zeros((3, 4))), "means_init must have shape"),
+    (dict(precisions_init=np.stack([np.eye(4), -np.eye(4)])), "not positive definite"),
+    (dict(precisions_init=np.stack([np.eye(4), np.eye(4) + np.triu(np.ones((4, 4)), 1)])), "not symmetric"),
+    (dict(covariance_type="diag", precisions_init=-np.ones((2, 4))), "positive"),
+    (dict(max_iter=0), "max_iter"),
+])
+def test_bad_parameters(kw, msg):
+    X = datasets.load_iris().data
+    kw = {"n_components": 2, **kw}
+    with pytest.raises(ValueError, match=msg):
+        GaussianMixtureEM(**kw).fit(X)
+
+def test_not_fitted_and_feature_mismatch():
+    X = datasets.load_iris().data
+    with pytest.raises(NotFittedError, match="not fitted"):
+        GaussianMixtureEM(2).predict(X)
+    gm = GaussianMixtureEM(2, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="features"):
+        gm.predict(X[:, :3])
+
+def test_collapsed_component_error_names_it():
+    Xd = np.repeat(np.array([[0., 0.], [1., 0.], [0., 1.], [1., 1.]]), 5, axis=0)
+    with pytest.raises(ValueError, match=r"component \d+ is not positive definite.*MAP-EM"):
+        GaussianMixtureEM(6, reg_covar=0, random_state=0).fit(Xd)
