@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Build the offline documentation site into _docs/ (or $DOCS_OUT) from the notebooks in nbs/, with no network at build
+# or view time:
+#   nbdev_export -> nbdev's own processing into _proc/ (tools/docs/proc.py: nbdev_proc_nbs without its Quarto install)
+#   -> tools/docs/convert.py (Quarto cell options -> myst-nb tags, nbdev page names, sidebar order, API reference page)
+#   -> sphinx-build -W (myst-nb + sphinx-book-theme; a warning fails the build) with MathJax 3 served from _static.
+# Run from anywhere; uses the project's .venv (make docs creates it). MathJax comes from npm into $DOCS_CACHE once.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+MATHJAX_VERSION=3.2.2
+BIN=.venv/bin
+OUT=${DOCS_OUT:-_docs}
+export DOCS_WORK=${DOCS_WORK:-build/docs}
+CACHE=${DOCS_CACHE:-.venv/docs-cache}
+
+MJ=$CACHE/mathjax-$MATHJAX_VERSION/node_modules/mathjax
+if [ ! -f "$MJ/es5/tex-chtml.js" ]; then
+  command -v npm >/dev/null || { echo "docs build: npm is needed once to fetch mathjax@$MATHJAX_VERSION (apt-get install -y npm)" >&2; exit 1; }
+  mkdir -p "$CACHE/mathjax-$MATHJAX_VERSION"
+  npm install --silent --no-audit --no-fund --no-save --prefix "$CACHE/mathjax-$MATHJAX_VERSION" "mathjax@$MATHJAX_VERSION"
+fi
+
+$BIN/nbdev_export
+$BIN/python tools/docs/proc.py
+rm -rf "$DOCS_WORK"
+mkdir -p "$DOCS_WORK/static/mathjax"
+# MathJax's TeX-to-CommonHTML bundle plus what it loads on demand (TeX extensions, fonts, menu, accessibility)
+(cd "$MJ/es5" && cp -r tex-chtml.js input output ui a11y adaptors "$OLDPWD/$DOCS_WORK/static/mathjax/")
+rm -rf "$DOCS_WORK/static/mathjax/output/svg" "$DOCS_WORK/static/mathjax/output/svg.js"
+$BIN/python tools/docs/convert.py "$DOCS_WORK/src"
+rm -rf "$OUT"
+$BIN/sphinx-build -W --keep-going -q -b html -c tools/docs -d "$DOCS_WORK/doctrees" "$DOCS_WORK/src" "$OUT"
+touch "$OUT/.nojekyll"
+echo "docs build: site in $OUT/ ($(find "$OUT" -maxdepth 1 -name '*.html' | wc -l) pages); open $OUT/index.html"

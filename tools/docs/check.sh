@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Build the documentation site (tools/docs/build.sh), then check every page in headless Chromium
+# (tools/docs/check.py: typeset math, no raw TeX, images, internal links, no hidden cells, sidebar order, API
+# reference complete) and save a screenshot of each page into _docs_check/. Exits non-zero when any check fails.
+# Installs Debian's chromium when it is missing (root, or sudo).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+tools/docs/build.sh
+if [ ! -x /usr/bin/chromium ]; then
+  echo "docs-check: installing Debian's chromium"
+  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+.venv/bin/python tools/docs/check.py "${DOCS_OUT:-_docs}" --shots "${DOCS_SHOTS:-_docs_check}"

@@ -1,0 +1,50 @@
+# Sphinx configuration of the offline documentation site (tools/docs/build.sh passes -c tools/docs).
+# Sources: the converted notebooks in $DOCS_WORK/src; MathJax 3 from $DOCS_WORK/static/mathjax (npm, no CDN).
+import os
+from configparser import ConfigParser
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+WORK = ROOT/os.environ.get('DOCS_WORK', 'build/docs')  # relative to the repo root, or absolute
+_cfg = ConfigParser(delimiters=['=']); _cfg.read(ROOT/'settings.ini', encoding='utf-8')
+_s = _cfg['DEFAULT']
+
+project = _s['title']
+author = _s['author']
+copyright = _s['copyright']
+release = version = _s['version']
+root_doc = 'index'
+language = 'en'
+
+extensions = ['myst_nb', 'sphinx.ext.mathjax']
+exclude_patterns = ['**.ipynb_checkpoints']
+
+# myst / myst-nb: notebooks are committed with outputs; nothing is executed here
+nb_execution_mode = 'off'
+nb_merge_streams = True
+nb_render_markdown_format = 'myst'
+myst_enable_extensions = ['dollarmath', 'amsmath', 'colon_fence', 'attrs_block']
+myst_dmath_double_inline = True
+myst_heading_anchors = 4
+# show_doc renders every name as an h3 right under the page's h1 (as nbdev's Quarto site does)
+suppress_warnings = ['myst.header']
+
+# MathJax 3 served from _static: no network at view time
+mathjax_path = 'mathjax/tex-chtml.js'
+
+html_theme = 'sphinx_book_theme'
+html_title = project
+html_static_path = [str(HERE/'_static'), str(WORK/'static')]
+html_extra_path = [str(WORK/'extra')]  # pages.json: the page order tools/docs/check.py expects
+html_css_files = ['emtheory.css']
+html_theme_options = {
+    'home_page_in_toc': True,
+    'show_navbar_depth': 1,
+    'show_toc_level': 2,
+    'navigation_with_keys': False,
+    'use_download_button': True,
+    'use_fullscreen_button': False,
+}
+html_show_sphinx = False
+html_last_updated_fmt = None

@@ -1,0 +1,205 @@
+"""Turn nbdev's processed notebooks (_proc/) into a Sphinx + myst-nb source tree, in nbdev's sidebar order.
+
+    python tools/docs/convert.py SRC_DIR
+
+- Pages keep nbdev's names: the `output-file` nbdev puts in each front matter (`11_core.ipynb` -> `core.html`).
+- Navigation comes from nbdev's generated nbs/sidebar.yml: the landing page (index) first, then one sidebar section per
+  leading digit of the notebook names (0 theory, 1 methods, 2 comparison, 3 command line), then the API reference.
+- Quarto cell options become myst-nb tags: `echo: false` -> remove-input, `output: false` -> remove-output,
+  `include: false` drops the cell; `output: asis` (show_doc) outputs become markdown cells, so that their headings
+  and anchors join the page.
+- nbdev's links to the published site (doc_host/doc_baseurl) and links to `page.html` / `NN_page.ipynb` become links
+  to the local source documents, so that Sphinx resolves (and, under -W, checks) them.
+"""
+import json, os, re, shutil, sys
+from configparser import ConfigParser
+from pathlib import Path
+import nbformat, yaml
+from mdit_py_plugins.anchors.index import slugify
+
+ROOT = Path(__file__).resolve().parents[2]
+SECTIONS = {'0': 'Theory', '1': 'Methods', '2': 'Comparison', '3': 'Command line'}
+ASSET_EXTS = {'.png', '.jpg', '.jpeg', '.gif', '.svg', '.webp'}
+
+def settings():
+    cp = ConfigParser(delimiters=['=']); cp.read(ROOT/'settings.ini', encoding='utf-8')
+    return cp['DEFAULT']
+
+def nbdev_page(nb_rel:Path)->Path:
+    "nbdev's page name for a notebook: numeric prefix dropped, lower case (nbdev.doclinks._nbpath2html)."
+    return nb_rel.with_name(re.sub(r'^\d+[a-zA-Z0-9]*_', '', nb_rel.name.lower())).with_suffix('')
+
+# ---- sidebar -----------------------------------------------------------------------------------------------------
+def sidebar_entries(sidebar_yml:Path)->list:
+    "[(section or None, path relative to nbs)] in nbdev's sidebar order."
+    d = yaml.safe_load(sidebar_yml.read_text())
+    out = []
+    def walk(items, section):
+        for it in items:
+            if isinstance(it, str): out.append((section, it))
+            elif isinstance(it, dict):
+                if 'href' in it: out.append((it.get('section'), it['href']))
+                walk(it.get('contents', []), it.get('section', section))
+    walk(d['website']['sidebar']['contents'], None)
+    return out
+
+def caption_for(section, rel:str)->str|None:
+    name = Path(rel).name
+    if section: return section
+    if Path(rel).stem == 'index': return None
+    m = re.match(r'^(\d)', name)
+    return SECTIONS.get(m.group(1), 'Chapters') if m else 'Notes'
+
+# ---- markdown rewriting --------------------------------------------------------------------------------------------
+_re_link = re.compile(r'(!?\[(?:[^\[\]]|\[[^\]]*\])*\])\(([^()\s]+)((?:\s+"[^"]*")?)\)')
+_re_attrs = re.compile(r'(\]\([^()\s]*(?:\s+"[^"]*")?\))\{[^{}\n]*\}')
+
+class Linker:
+    "Rewrites links in markdown: published-site and page.html links -> local source documents."
+    def __init__(self, doc_url:str, pages:dict):
+        self.doc_url, self.pages = doc_url.rstrip('/') + '/', pages  # pages: any known name -> dest doc (Path, no suffix)
+
+    def target(self, url:str, cur_doc:Path)->str:
+        if url.startswith(self.doc_url): url = url[len(self.doc_url):] or 'index.html'
+        if re.match(r'^[a-zA-Z][a-zA-Z0-9+.-]*:', url): return url  # external (https:, mailto:, ...)
+        path, _, frag = url.partition('#')
+        if not path: return '#' + slugify(frag) if frag else url
+        doc = self.pages.get(path) or self.pages.get(Path(path).name if '/' not in path else path)
+        if doc is None: return url  # an asset or unknown file: Sphinx reports it if it is missing
+        rel = os.path.relpath(doc['src'], cur_doc.parent if str(cur_doc.parent) != '.' else '.')
+        return rel + ('#' + slugify(frag) if frag else '')
+
+    def __call__(self, md:str, cur_doc:Path)->str:
+        md = _re_attrs.sub(r'\1', md)  # pandoc/Quarto link attributes ({target="_blank" ...}) are not MyST
+        return _re_link.sub(lambda m: f'{m.group(1)}({self.target(m.group(2), cur_doc)}{m.group(3)})', md)
+
+def clean_show_doc(md:str)->str:
+    "show_doc's Quarto markdown -> MyST: no rules around it, the source link after the signature, no `#LNone`."
+    lines = md.strip().split('\n')
+    while lines and lines[0].strip() in ('---', ''): lines.pop(0)
+    while lines and lines[-1].strip() in ('---', ''): lines.pop()
+    src = [l for l in lines if l.startswith('[source](')]
+    lines = [l for l in lines if not l.startswith('[source](')]
+    body = '\n'.join(lines).strip()
+    if src:
+        link = re.sub(r'#LNone\)', ')', _re_attrs.sub(r'\1', src[0]))
+        body += '\n\n{.nbdev-source}\n' + link
+    return body
+
+# ---- cells ---------------------------------------------------------------------------------------------------------
+_re_dir = re.compile(r'^\s*#\s*\|\s?(.*)$')
+
+def directives(src:str):
+    "nbdev/Quarto cell options at the top of a code cell -> (dict, source without them)."
+    lines, opts = src.split('\n'), {}
+    i = 0
+    while i < len(lines) and (m := _re_dir.match(lines[i])):
+        k, _, v = m.group(1).strip().partition(':') if ':' in m.group(1) else m.group(1).strip().partition(' ')
+        opts[k.strip().lower()] = v.strip().lower()
+        i += 1
+    return opts, '\n'.join(lines[i:]).strip('\n')
+
+def is_false(v): return v in ('false', 'no', '0')
+
+def md_outputs(cell)->list:
+    return [o['data']['text/markdown'] for o in cell.get('outputs', [])
+            if o.get('output_type') in ('execute_result', 'display_data') and 'text/markdown' in o.get('data', {})]
+
+def convert_nb(nb, cur_doc:Path, linker:Linker, title_fallback:str):
+    cells, title, desc = [], None, None
+    for cell in nb.cells:
+        if cell.cell_type == 'raw':
+            if cell.source.lstrip().startswith('---') and title is None:
+                fm = yaml.safe_load(cell.source.strip().strip('-')) or {}
+                title, desc = fm.get('title'), fm.get('description')
+            continue  # other raw cells are Quarto-only
+        if cell.cell_type == 'markdown':
+            if cell.source.strip().startswith('<!-- WARNING: THIS FILE WAS AUTOGENERATED'): continue
+            cell.source = linker(cell.source, cur_doc)
+            cells.append(cell); continue
+        opts, src = directives(cell.source)
+        if 'hide' in opts or is_false(opts.get('include', '')): continue
+        cell.source = src
+        tags = list(cell.metadata.get('tags', []))
+        if is_false(opts.get('echo', '')): tags.append('remove-input')
+        if is_false(opts.get('output', '')): tags.append('remove-output')
+        if opts.get('output') == 'asis':
+            mds = md_outputs(cell)
+            if 'remove-input' not in tags and src.strip():
+                cell.outputs = []; tags.append('remove-output')
+                cell.metadata['tags'] = tags; cells.append(cell)
+            for md in mds: cells.append(nbformat.v4.new_markdown_cell(linker(clean_show_doc(md), cur_doc)))
+            continue
+        for o in cell.get('outputs', []):
+            d = o.get('data', {})
+            if 'text/markdown' in d: d['text/markdown'] = linker(d['text/markdown'], cur_doc)
+        if not src.strip() and not cell.get('outputs'): continue
+        if 'remove-input' in tags and 'remove-output' in tags: continue
+        if 'remove-input' in tags and not cell.get('outputs'): continue
+        if tags: cell.metadata['tags'] = list(dict.fromkeys(tags))
+        cells.append(cell)
+    head = f'# {title or title_fallback}'
+    if desc: head += f'\n\n{{.lead}}\n{linker(str(desc), cur_doc)}'
+    nb.cells = [nbformat.v4.new_markdown_cell(head)] + cells
+    nb.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}
+    nb.metadata['language_info'] = {'name': 'python', 'pygments_lexer': 'ipython3'}
+    return nb
+
+def toctree(caption, docs)->str:
+    body = '\n'.join(str(d) for d in docs)
+    cap = f':caption: {caption}\n' if caption else ''
+    return f'```{{toctree}}\n:hidden:\n{cap}\n{body}\n```'
+
+def main(src_dir:Path):
+    cfg = settings()
+    nbs, proc = ROOT/cfg.get('nbs_path', 'nbs'), ROOT/'_proc'
+    doc_url = cfg.get('doc_host', '') + cfg.get('doc_baseurl', '')
+    if src_dir.exists(): shutil.rmtree(src_dir)
+    src_dir.mkdir(parents=True)
+    entries = sidebar_entries(nbs/'sidebar.yml')
+    # pages: every name a link may use -> {'src': dest source path, 'doc': docname}
+    pages, plan = {}, []
+    for section, rel in entries:
+        relp = Path(rel)
+        if relp.suffix not in ('.ipynb', '.md'): sys.exit(f'docs build: unsupported sidebar entry {rel} (only .ipynb, .md)')
+        doc = nbdev_page(relp)
+        dest = doc.with_suffix(relp.suffix)
+        if any(p['doc'] == doc for p in pages.values()):
+            sys.exit(f'docs build: two notebooks map to the page {doc}.html; rename one of them ({rel})')
+        info = {'src': dest, 'doc': doc}
+        for k in (str(relp), str(doc.with_suffix('.html')), str(dest)): pages[k] = info
+        plan.append((caption_for(section, rel), relp, info))
+    api = {'src': Path('api.md'), 'doc': Path('api')}
+    for k in ('api.html', 'api.md'): pages[k] = api
+    linker = Linker(doc_url, pages)
+    if not any(i['doc'] == Path('index') for _, _, i in plan): sys.exit('docs build: nbs/index.ipynb is missing')
+
+    for caption, relp, info in plan:
+        out = src_dir/info['src']; out.parent.mkdir(parents=True, exist_ok=True)
+        if relp.suffix == '.md':
+            out.write_text(linker((proc/relp).read_text(), info['src'])); continue
+        nb = nbformat.read(proc/relp, as_version=4)
+        nb = convert_nb(nb, info['src'], linker, info['doc'].name)
+        if info['doc'] == Path('index'):
+            groups = {}
+            for cap, _, i in plan:
+                if i['doc'] != Path('index'): groups.setdefault(cap, []).append(i['doc'])
+            trees = [toctree(cap, docs) for cap, docs in groups.items()] + [toctree('Reference', [api['doc']])]
+            nb.cells.append(nbformat.v4.new_markdown_cell('\n\n'.join(trees)))
+        nbformat.write(nb, out)
+
+    import apiref
+    (src_dir/'api.md').write_text(apiref.page(cfg['lib_name'], lambda md: linker(clean_show_doc(md), api['src'])))
+    # images and other assets that markdown cells refer to by relative path
+    for f in nbs.rglob('*'):
+        rel = f.relative_to(nbs)
+        if f.suffix.lower() in ASSET_EXTS and not any(p.startswith(('.', '_')) for p in rel.parts):
+            (src_dir/rel).parent.mkdir(parents=True, exist_ok=True); shutil.copy2(f, src_dir/rel)
+    extra = src_dir.parent/'extra'; extra.mkdir(exist_ok=True)
+    (extra/'pages.json').write_text(json.dumps(
+        [{'notebook': str(r), 'page': str(i['doc'].with_suffix('.html')), 'section': c} for c, r, i in plan], indent=1))
+    print(f'docs build: {len(plan)} notebooks + API reference -> {src_dir}')
+
+if __name__ == '__main__':
+    sys.path.insert(0, str(Path(__file__).parent))
+    main(Path(sys.argv[1]))
