@@ -10,12 +10,16 @@ cd "$(dirname "$0")/../.."
 MATHJAX_VERSION=3.2.2
 BIN=.venv/bin
 OUT=${DOCS_OUT:-_docs}
-export DOCS_WORK=${DOCS_WORK:-build/docs}
+export DOCS_WORK=$(realpath -m "${DOCS_WORK:-build/docs}")
 CACHE=${DOCS_CACHE:-.venv/docs-cache}
 
 MJ=$CACHE/mathjax-$MATHJAX_VERSION/node_modules/mathjax
 if [ ! -f "$MJ/es5/tex-chtml.js" ]; then
-  command -v npm >/dev/null || { echo "docs build: npm is needed once to fetch mathjax@$MATHJAX_VERSION (apt-get install -y npm)" >&2; exit 1; }
+  if ! command -v npm >/dev/null; then
+    echo "docs build: installing Debian's npm (needed once, to fetch mathjax@$MATHJAX_VERSION)"
+    SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq npm >/dev/null
+  fi
   mkdir -p "$CACHE/mathjax-$MATHJAX_VERSION"
   npm install --silent --no-audit --no-fund --no-save --prefix "$CACHE/mathjax-$MATHJAX_VERSION" "mathjax@$MATHJAX_VERSION"
 fi
@@ -25,10 +29,13 @@ $BIN/python tools/docs/proc.py
 rm -rf "$DOCS_WORK"
 mkdir -p "$DOCS_WORK/static/mathjax"
 # MathJax's TeX-to-CommonHTML bundle plus what it loads on demand (TeX extensions, fonts, menu, accessibility)
-(cd "$MJ/es5" && cp -r tex-chtml.js input output ui a11y adaptors "$OLDPWD/$DOCS_WORK/static/mathjax/")
+(cd "$MJ/es5" && cp -r tex-chtml.js input output ui a11y adaptors "$DOCS_WORK/static/mathjax/")
 rm -rf "$DOCS_WORK/static/mathjax/output/svg" "$DOCS_WORK/static/mathjax/output/svg.js"
 $BIN/python tools/docs/convert.py "$DOCS_WORK/src"
+# built inside $DOCS_WORK, then moved: myst-nb writes its jupyter_execute/ beside the output folder
+$BIN/sphinx-build -W --keep-going -q -b html -c tools/docs -d "$DOCS_WORK/doctrees" "$DOCS_WORK/src" "$DOCS_WORK/html"
+touch "$DOCS_WORK/html/.nojekyll"
 rm -rf "$OUT"
-$BIN/sphinx-build -W --keep-going -q -b html -c tools/docs -d "$DOCS_WORK/doctrees" "$DOCS_WORK/src" "$OUT"
-touch "$OUT/.nojekyll"
+mkdir -p "$(dirname "$OUT")"
+mv "$DOCS_WORK/html" "$OUT"
 echo "docs build: site in $OUT/ ($(find "$OUT" -maxdepth 1 -name '*.html' | wc -l) pages); open $OUT/index.html"

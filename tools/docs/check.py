@@ -62,7 +62,7 @@ PROBE = r"""<script>/* docs-check probe: added by tools/docs/check.py's server, 
       mjx: document.querySelectorAll('mjx-container').length,
       merror: [].map.call(document.querySelectorAll('mjx-merror, [data-mjx-error]'), function(e){
                 return (e.getAttribute('data-mjx-error') || e.textContent).slice(0, 120); }),
-      prose: text('pre, code, kbd, samp, .highlight, mjx-container, mjx-assistive-mml, .math'),
+      prose: text('pre, code, kbd, samp, .highlight, mjx-container, mjx-assistive-mml'),
       alltext: text(null),
       images: [].map.call(document.images, function(im){
                 return {src: im.currentSrc || im.src, ok: im.complete && im.naturalWidth > 0, w: im.naturalWidth}; }),
@@ -161,7 +161,8 @@ def snippet(text:str, pat:str)->str:
     i = text.find(pat)
     return ' '.join(text[max(0, i-40):i+60].split())
 
-def check_page(rel:str, r:dict, site:Path, origin:str, reports:dict, expected_nav:list|None, api:dict|None)->list:
+def check_page(rel:str, r:dict, site:Path, origin:str, reports:dict, expected_nav:list|None, api:dict|None,
+               n_figures:int=0)->list:
     if r.get('error') and 'mathjax' not in r: return [r['error']]
     probs = []
     if r.get('error'): probs.append(r['error'])
@@ -175,6 +176,7 @@ def check_page(rel:str, r:dict, site:Path, origin:str, reports:dict, expected_na
         if (m := rx.search(r['alltext'])): probs.append(f"hidden cell shows: {what}: ...{snippet(r['alltext'], m.group(0))}...")
     for im in r['images']:
         if not im['ok']: probs.append(f"image did not load: {im['src'][:120]}")
+    if len(r['images']) < n_figures: probs.append(f"{len(r['images'])} images on the page, the notebook has {n_figures}")
     for u in r['resources'] + [e['name'] for e in r['loaded']]:
         if u.startswith(('http:', 'https:')) and not u.startswith(origin):
             probs.append(f'loaded from outside the site (network at view time): {u[:120]}')
@@ -226,13 +228,15 @@ def main():
     srv.shutdown()
 
     reports = {rel: r for rel, r, _ in results}
-    nav = None
+    nav, figures = None, {}
     if (site/'pages.json').is_file():
-        nav = [p['page'] for p in json.loads((site/'pages.json').read_text())] + ['api.html']
+        meta = json.loads((site/'pages.json').read_text())
+        nav = [p['page'] for p in meta] + ['api.html']
+        figures = {p['page']: p.get('images', 0) for p in meta}
     n_bad = 0
     for rel, r, shot_err in results:
         probs = check_page(rel, r, site, origin, reports, nav if rel == 'index.html' else None,
-                           public_api(lib) if rel == 'api.html' else None)
+                           public_api(lib) if rel == 'api.html' else None, figures.get(rel, 0))
         if shot_err: probs.append(shot_err)
         for code, path, ref in log:
             if code >= 400 and unquote(urlsplit(ref).path).lstrip('/') == rel: probs.append(f'request failed ({code}): {path}')

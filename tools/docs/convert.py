@@ -145,6 +145,18 @@ def convert_nb(nb, cur_doc:Path, linker:Linker, title_fallback:str):
     nb.metadata['language_info'] = {'name': 'python', 'pygments_lexer': 'ipython3'}
     return nb
 
+IMG_MIMES = ('image/png', 'image/jpeg', 'image/gif', 'image/svg+xml')
+_re_md_img = re.compile(r'!\[[^\]]*\]\(|<img\b')
+
+def n_images(nb)->int:
+    "Figures the rendered page must show: image outputs of cells whose output is kept, and markdown images."
+    n = 0
+    for c in nb.cells:
+        if c.cell_type == 'markdown': n += len(_re_md_img.findall(c.source))
+        elif c.cell_type == 'code' and not {'remove-output', 'remove-cell'} & set(c.metadata.get('tags', [])):
+            n += sum(any(m in o.get('data', {}) for m in IMG_MIMES) for o in c.get('outputs', []))
+    return n
+
 def toctree(caption, docs)->str:
     body = '\n'.join(str(d) for d in docs)
     cap = f':caption: {caption}\n' if caption else ''
@@ -180,6 +192,7 @@ def main(src_dir:Path):
             out.write_text(linker((proc/relp).read_text(), info['src'])); continue
         nb = nbformat.read(proc/relp, as_version=4)
         nb = convert_nb(nb, info['src'], linker, info['doc'].name)
+        info['images'] = n_images(nb)
         if info['doc'] == Path('index'):
             groups = {}
             for cap, _, i in plan:
@@ -197,7 +210,8 @@ def main(src_dir:Path):
             (src_dir/rel).parent.mkdir(parents=True, exist_ok=True); shutil.copy2(f, src_dir/rel)
     extra = src_dir.parent/'extra'; extra.mkdir(exist_ok=True)
     (extra/'pages.json').write_text(json.dumps(
-        [{'notebook': str(r), 'page': str(i['doc'].with_suffix('.html')), 'section': c} for c, r, i in plan], indent=1))
+        [{'notebook': str(r), 'page': str(i['doc'].with_suffix('.html')), 'section': c, 'images': i.get('images', 0)}
+         for c, r, i in plan], indent=1))
     print(f'docs build: {len(plan)} notebooks + API reference -> {src_dir}')
 
 if __name__ == '__main__':
