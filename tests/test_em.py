@@ -69,7 +69,9 @@ def test_log_likelihood_never_decreases_and_certificate_holds(seed, ct, K, D, in
     # reg_covar makes the M-step a near-maximiser; the monotone property must hold up to rounding
     assert (np.diff(h["log_likelihood"]) >= -1e-9 * scale).all()
     assert (h["kl"] >= -1e-9 * scale).all()
+    # log p = ELBO + KL with the KL computed directly from the responsibilities before and after each E-step
     np.testing.assert_allclose(h["elbo"] + h["kl"], h["log_likelihood"], rtol=1e-12, atol=1e-9 * scale)
+    assert np.abs(h["residual"]).max() <= 1e-9 * scale
     # the recorded objective is the log-likelihood at the returned parameters
     np.testing.assert_allclose(h["objective"][-1], gm.score_samples(X).sum(), rtol=1e-10)
 
