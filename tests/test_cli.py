@@ -1,0 +1,79 @@
+"`emtheory fit`: the main job on the bundled data and on a user's CSV; clean failures on bad files."
+import json, subprocess, sys
+import numpy as np
+import pytest
+from emtheory.cli import main, load_csv, UsageError
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "emtheory", *args], capture_output=True, text=True, timeout=300)
+
+def test_bundled_data_all_methods_table_and_plot(tmp_path):
+    r = run("fit", "--method", "all", "--plot", str(tmp_path / "demo.png"))
+    assert r.returncode == 0, r.stderr
+    for title in ("EM (maximum likelihood)", "MAP-EM", "CAVI"): assert title in r.stdout
+    assert "certificate" in r.stdout and "log-likelihood" in r.stdout
+    png = (tmp_path / "demo.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+def test_json_matches_the_estimators():
+    from emtheory.datasets import load_faithful
+    from emtheory.em import GaussianMixtureEM
+    r = run("fit", "--json", "--method", "em", "--seed", "0")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    res = out["results"][0]
+    X, _ = load_faithful()
+    gm = GaussianMixtureEM(2, random_state=0, tol=1e-6, max_iter=500).fit(X)
+    np.testing.assert_allclose(res["log_likelihood"], gm.score(X) * len(X), rtol=1e-12)
+    np.testing.assert_allclose(res["means"], gm.means_, rtol=1e-12)
+    assert res["certificate_max_residual"] < 1e-8 and res["certificate_min_kl"] >= -1e-9
+    assert out["n_samples"] == 272 and out["columns"] == ["eruptions", "waiting"]
+
+def test_user_csv_three_clusters(tmp_path):
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(c, 0.5, size=(80, 3)) for c in (0, 5, 10)])
+    f = tmp_path / "mine.csv"
+    f.write_text("u,v,w\n" + "\n".join(",".join(f"{v:.6f}" for v in row) for row in X))
+    r = run("fit", str(f), "-k", "3", "--method", "em", "--covariance-type", "diag", "--json")
+    assert r.returncode == 0, r.stderr
+    means = np.array(sorted(json.loads(r.stdout)["results"][0]["means"]))
+    np.testing.assert_allclose(means, [[0] * 3, [5] * 3, [10] * 3], atol=0.3)
+
+def test_verbose_shows_progress():
+    r = run("fit", "--method", "em", "-v", "--tol", "1e-12")
+    assert r.returncode == 0 and r.stdout.count("iter ") >= 3
+
+@pytest.mark.parametrize("content, msg", [
+    (None, "no such file"),
+    ("", "is empty"),
+    ("a,b\nx,y\n1,2\n", "is not a number"),
+    ("a,b\n1,2\n3,\n", "hole"),
+    ("a,b\n1,2\n3,NA\n", "hole"),
+    ("a,b\n1,2\n3,4,5\n", "fields"),
+    ("a,b\n1,2\n", "fewer than"),
+])
+def test_bad_files_exit_2_with_one_line(tmp_path, content, msg):
+    f = tmp_path / "bad.csv"
+    if content is not None: f.write_text(content)
+    r = run("fit", str(f), "-k", "2")
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and msg in lines[0] and "Traceback" not in r.stderr
+
+def test_unexpected_error_exits_1(monkeypatch, capsys):
+    import emtheory.cli as cli
+    def boom(*a, **k): raise RuntimeError("kaboom")
+    monkeypatch.setattr(cli, "make_estimator", boom)
+    assert cli.main(["fit", "--method", "em"]) == 1
+    err = capsys.readouterr().err
+    assert "unexpected error" in err and "kaboom" in err and "Traceback" not in err
+
+def test_cavi_needs_full_covariance(capsys):
+    assert main(["fit", "--method", "cavi", "--covariance-type", "diag"]) == 2
+    assert "full covariances only" in capsys.readouterr().err
+
+def test_console_script_installed():
+    import shutil
+    exe = shutil.which("emtheory") or str(__import__("pathlib").Path(sys.executable).parent / "emtheory")
+    r = subprocess.run([exe, "fit", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "--method" in r.stdout
