@@ -100,3 +100,11 @@ def test_check_fails_on_a_broken_site(site, tmp_path):
     assert 'hidden cell shows' in out
     assert 'broken link: nowhere.html' in out
     assert 'API reference lacks 1 public names: emtheory.datasets.load_faithful' in out
+
+def test_display_math_is_read_as_pandoc_reads_it():
+    "A formula line starting with `- ` must not become a list item (CommonMark) inside $$...$$ (pandoc/Quarto)."
+    md = 'so\n$$\\log p = a\n- \\tfrac D2.$$\n\n```py\ns = "$$a\n- b$$"\n```\nand $$u\n% c\n- v$$'
+    out = convert.join_display_math(md)
+    assert '$$\\log p = a - \\tfrac D2.$$' in out
+    assert 's = "$$a\n- b$$"' in out                 # code untouched
+    assert '$$u\n% c\n- v$$' in out                  # a TeX comment: joining would comment out the rest
