@@ -134,6 +134,8 @@ def test_log_posterior_never_decreases(seed, ct, K, D, N, alpha, kappa, init, du
     assert np.isfinite(obj).all()
     assert (np.diff(obj) >= -1e-9 * (1 + np.abs(obj[1:]))).all(), np.diff(obj).min()
     assert (gm.history_["kl"] >= -1e-8 * (1 + np.abs(obj))).all()
+    # the core's certificate holds with the prior: objective = bound (with log prior) + KL(q_t || q_t+1)
+    assert (np.abs(gm.history_["residual"]) <= 1e-8 * (1 + np.abs(obj))).all()
 
 # ---------------------------------------------------------------- degenerate data
 
