@@ -263,3 +263,18 @@ def test_bad_parameters(kw, msg):
 def test_bad_X(X, msg):
     with pytest.raises(ValueError, match=msg):
         GaussianMixtureMAP(2).fit(X)
+
+@pytest.mark.parametrize("ct", COVARIANCE_TYPES)
+def test_one_dimension_all_types_equal_the_normal_inverse_gamma_result(ct):
+    "In 1-D the four covariance types are one model (K = 1): each M-step equals the sympy NIG solution."
+    from emtheory.derive.map import map_variance_1d
+    rng = np.random.default_rng(5)
+    X = rng.normal(3., 2., size=(30, 1)); R = np.ones((30, 1))
+    scale = dict(full=np.array([[1.7]]), tied=np.array([[1.7]]), diag=np.array([1.7]), spherical=1.7)[ct]
+    p = resolve_prior(X, None, 1, ct, mean_prior=[0.5], mean_precision_prior=0.3, degrees_of_freedom_prior=2.5,
+                      covariance_prior=scale)
+    th, means = _m_step(ct, X, R, p, X.mean(0))
+    n, xb = 30., X.mean(); S = ((X - xb)**2).sum()
+    f = sp.lambdify(*map_variance_1d())
+    np.testing.assert_allclose(np.ravel(th.covariances)[0], f(S, xb, n, 0.5, 0.3, 2.5, 1.7), rtol=1e-12)
+    np.testing.assert_allclose(means[0, 0], sp.lambdify(*map_mean())(xb, n, 0.5, 0.3), rtol=1e-12)
