@@ -34,13 +34,14 @@ def render(nb_path=ROOT/'nbs'/'index.ipynb'):
         c = copy.deepcopy(c)
         if c.cell_type == 'code':
             c.source = _strip(c.source)
-            if 'echo: false' in d: c.source = ''
+            if 'echo: false' in d: c.metadata['tags'] = ['remove_input']
             if 'output: false' in d: c.outputs = []
             c.outputs = [o for o in c.outputs if o.get('output_type') != 'stream' or o.get('name') != 'stderr']
         cells.append(c)
     nb.cells = cells
     nb.metadata['language_info'] = {'name': 'python'}  # nbdev_clean strips it; code fences want it
-    exp = MarkdownExporter()
+    from traitlets.config import Config
+    exp = MarkdownExporter(config=Config({'TagRemovePreprocessor': {'enabled': True, 'remove_input_tags': ['remove_input']}}))
     body, res = exp.from_notebook_node(nb, resources={'output_files_dir': 'README_files'})
     body = re.sub(r'\n{3,}', '\n\n', body).strip() + '\n'
     hdr = '<!-- Generated from nbs/index.ipynb by tools/make_readme.py (make readme): edit the notebook, not this file. -->\n\n'
