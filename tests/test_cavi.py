@@ -17,7 +17,7 @@ from emtheory.derive import meanfield as mf
 # ---------------------------------------------------------------- independent closed forms (Murphy 2007)
 
 def nw_log_evidence(X, m0, beta0, nu0, W0_inv):
-    "log p(X) under N(x | μ, Λ⁻¹), μ | Λ ~ N(m0, (β0 Λ)⁻¹), Λ ~ W(ν0, W0) (Murphy 2007, eq. 266); 0 for no data."
+    "log p(X) under N(x | μ, Λ⁻¹), μ | Λ ~ N(m0, (β0 Λ)⁻¹), Λ ~ W(ν0, W0) (Murphy 2007, Normal-inverse-Wishart marginal likelihood); 0 for no data."
     N, D = X.shape
     if N == 0: return 0.
     xbar = X.mean(0); S = (X - xbar).T @ (X - xbar)
