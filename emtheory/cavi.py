@@ -8,8 +8,7 @@ import numbers
 from dataclasses import dataclass
 import numpy as np
 from scipy.special import digamma, gammaln, multigammaln, logsumexp
-from .core import (MixtureEstimator, coordinate_ascent, initial_resp, stats_from_resp, as_generator,
-                           blas_single_thread, default_threads)
+from .core import MixtureEstimator, coordinate_ascent, initial_resp, stats_from_resp, as_generator
 from .gaussian import (gaussian_features, natural_params, moments, precision_cholesky, precisions_from_cholesky,
                        log_det_cholesky)
 
@@ -217,8 +216,7 @@ class GaussianMixtureCAVI(MixtureEstimator):
         "The factors from initial responsibilities (`resp_init`, or `init_params`) by one factor update."
         R = (check_resp(self.resp_init, *X.shape[:1], self.n_components) if self.resp_init is not None
              else initial_resp(X, self.n_components, self.init_params, rng))
-        with blas_single_thread(default_threads()):    # as in the core's loop: one BLAS thread is faster here
-            return model.m_step(stats_from_resp(model, X, R, w), None)
+        return model.m_step(stats_from_resp(model, X, R, w), None)
 
     def _state(self, model)->VariationalParams:
         return VariationalParams(self.weight_concentration_, self.mean_precision_, self.means_ - model.center,
