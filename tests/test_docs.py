@@ -68,14 +68,14 @@ def site(tmp_path_factory):
 def _pages(site):
     "The landing page, the API reference and a page with a figure (the checks that need one of each)."
     meta = json.loads((site/'pages.json').read_text())
-    fig = next(p['page'] for p in meta if p['images'])
+    fig = next(p['page'] for p in meta if p['images'] and p['page'] != 'index.html')
     return ['index.html', 'api.html', fig]
 
 @needs_chromium
 def test_check_passes_on_the_built_site(site, tmp_path):
     r = _check(site, tmp_path/'shots', _pages(site))
     assert r.returncode == 0, r.stdout + r.stderr
-    assert sorted(p.name for p in (tmp_path/'shots').iterdir()) == sorted(p[:-5] + '.png' for p in _pages(site))
+    assert sorted(p.name for p in (tmp_path/'shots').iterdir()) == sorted(p[:-5] + x for p in _pages(site) for x in ('.png', '.full.png'))
 
 @needs_chromium
 def test_check_fails_on_a_broken_site(site, tmp_path):

@@ -12,7 +12,8 @@ what it found into the DOM, which `--dump-dom` returns. Per page it checks:
   - no hidden cell shows (`#|` directives, `from nbdev.showdoc import`);
   - the landing page's sidebar lists the pages in nbdev's order (pages.json written by the build);
   - the API reference has a heading for every public name of the package (each module's `__all__`).
-It saves a screenshot of each page into the shots folder, and exits 1 when any check fails.
+It saves two screenshots of each page into the shots folder (NAME.png: the first screen, 1280x1800; NAME.full.png:
+the whole page), and exits 1 when any check fails.
 """
 import argparse, html, http.server, importlib, json, os, pkgutil, re, shutil, subprocess, sys, tempfile, threading
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +24,7 @@ from urllib.parse import urlsplit, unquote
 ROOT = Path(__file__).resolve().parents[2]
 FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
          '--disable-background-networking', '--disable-component-update', '--disable-sync',
-         '--hide-scrollbars', '--window-size=1280,1800', '--virtual-time-budget=20000']
+         '--hide-scrollbars', '--virtual-time-budget=20000']
 RAW_TEX = ['$$', '\\begin{', '\\end{', '\\(', '\\[']
 LEAKS = [(re.compile(r'#\|\s*[\w-]'), 'an nbdev directive (#| ...)'),
          (re.compile(r'from nbdev\.showdoc import'), 'the hidden `from nbdev.showdoc import` cell')]
@@ -56,6 +57,7 @@ PROBE = r"""<script>/* docs-check probe: added by tools/docs/check.py's server, 
     var math = [].slice.call(document.querySelectorAll('.math'));
     var r = {
       url: location.href, title: document.title, error: err || null, mathjax: mj,
+      height: document.documentElement.scrollHeight,
       math: math.length,
       untypeset: math.filter(function(e){ return !e.querySelector('mjx-container'); })
                      .map(function(e){ return e.textContent.slice(0, 80); }),
@@ -123,10 +125,10 @@ def chromium()->str:
         if c and os.access(c, os.X_OK): return c
     sys.exit('docs-check: chromium is not installed (tools/docs/check.sh installs it: apt-get install -y chromium)')
 
-def run_chromium(exe:str, args:list, timeout=120)->subprocess.CompletedProcess:
+def run_chromium(exe:str, args:list, height:int=1800, timeout=120)->subprocess.CompletedProcess:
     with tempfile.TemporaryDirectory(prefix='docs-check-chromium-') as prof:
-        return subprocess.run([exe, *FLAGS, f'--user-data-dir={prof}', *args], capture_output=True, text=True,
-                              timeout=timeout)
+        return subprocess.run([exe, *FLAGS, f'--window-size=1280,{height}', f'--user-data-dir={prof}', *args],
+                              capture_output=True, text=True, timeout=timeout)
 
 def probe(exe:str, url:str)->dict:
     try: r = run_chromium(exe, ['--dump-dom', url])
@@ -135,8 +137,10 @@ def probe(exe:str, url:str)->dict:
     if not m: return {'error': f'the page did not finish loading (no probe report; chromium exit {r.returncode})'}
     return json.loads(html.unescape(m.group(1)))
 
-def screenshot(exe:str, url:str, out:Path)->str|None:
-    try: r = run_chromium(exe, [f'--screenshot={out}', url])
+def screenshot(exe:str, url:str, out:Path, height:int|None=None)->str|None:
+    "The first screen (1280x1800), or with `height` the whole page in one tall window."
+    h = min(max(height, 600), 30000) if height else 1800
+    try: r = run_chromium(exe, [f'--screenshot={out}', url], height=h)
     except subprocess.TimeoutExpired: return 'screenshot: chromium timed out'
     if not out.exists() or out.stat().st_size < 1000: return f'screenshot failed (chromium exit {r.returncode})'
 
@@ -214,6 +218,7 @@ def main():
     exe = chromium()
     pages = a.pages or sorted(str(p.relative_to(site)) for p in site.rglob('*.html')
                               if not p.relative_to(site).parts[0] in SKIP_DIRS)
+    if (missing := [p for p in pages if not (site/p).is_file()]): sys.exit(f'docs-check: no such pages in {site}: {missing}')
     if shots.exists(): shutil.rmtree(shots)
     shots.mkdir(parents=True)
     cp = ConfigParser(delimiters=['=']); cp.read(ROOT/'settings.ini', encoding='utf-8')
@@ -222,8 +227,11 @@ def main():
     origin = f'http://127.0.0.1:{srv.server_address[1]}/'
 
     def one(rel):
-        url = origin + rel
-        return rel, probe(exe, url), screenshot(exe, url, shots/(rel.replace('/', '__').removesuffix('.html') + '.png'))
+        url, name = origin + rel, rel.replace('/', '__').removesuffix('.html')
+        r = probe(exe, url)
+        err = screenshot(exe, url, shots/f'{name}.png')
+        if not err and r.get('height'): err = screenshot(exe, url, shots/f'{name}.full.png', r['height'])
+        return rel, r, err
     with ThreadPoolExecutor(max_workers=2) as ex: results = list(ex.map(one, pages))
     srv.shutdown()
 
