@@ -47,4 +47,5 @@ html_theme_options = {
     'use_fullscreen_button': False,
 }
 html_show_sphinx = False
+html_use_index = False  # no index entries in the notebooks: an empty page otherwise
 html_last_updated_fmt = None
