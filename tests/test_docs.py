@@ -108,3 +108,16 @@ def test_display_math_is_read_as_pandoc_reads_it():
     assert '$$\\log p = a - \\tfrac D2.$$' in out
     assert 's = "$$a\n- b$$"' in out                 # code untouched
     assert '$$u\n% c\n- v$$' in out                  # a TeX comment: joining would comment out the rest
+
+def test_a_sphinx_warning_fails_the_build(tmp_path):
+    "sphinx-build runs with -W: a notebook link to a page that does not exist stops the build, naming it."
+    work = tmp_path/'work'
+    for d in ('src', 'static', 'extra'): (work/d).mkdir(parents=True)
+    (work/'src'/'index.md').write_text('# Home\n\nSee [the missing chapter](nowhere.ipynb) and $x^2$.\n')
+    cmd = [sys.executable, '-m', 'sphinx', '-W', '-q', '-b', 'html', '-c', 'tools/docs', str(work/'src'), str(work/'html')]
+    r = subprocess.run(cmd, cwd=ROOT, env=dict(os.environ, DOCS_WORK=str(work)), capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0
+    assert 'nowhere.ipynb' in r.stderr
+    (work/'src'/'index.md').write_text('# Home\n\nSee $x^2$.\n')                       # the same page without it builds
+    r = subprocess.run(cmd, cwd=ROOT, env=dict(os.environ, DOCS_WORK=str(work)), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
