@@ -3,17 +3,18 @@
 Both start from the identical responsibilities (ours through resp_init, scikit-learn's by overriding its
 _initialize_parameters hook to call its own _initialize with them), with the same hyperparameters
 (scikit-learn's defaults, weight_concentration_prior_type="dirichlet_distribution", reg_covar=0), and tol=0 so that
-max_iter=m performs exactly m iterations. Same process, alternating. Per-iteration time is (time for 6 iterations
+max_iter=m performs exactly m iterations. Same process, interleaved (bench/timing.py). Per-iteration time is (time for 6 iterations
 - time for 1 iteration), median of 3 repeats, divided by 5; the ratio is scikit-learn's time over ours. The fitted
 factors of both after 6 iterations must agree (max relative difference printed).
 
     python bench/bench_cavi.py            # N=100,000, D=16, K=16 (about a minute on 2 cores)
     python bench/bench_cavi.py --quick    # a small size, a smoke test
 """
-import time, warnings, argparse
+import argparse
 import numpy as np
 from sklearn.mixture import BayesianGaussianMixture
 from emtheory.cavi import GaussianMixtureCAVI
+from timing import per_iteration
 
 def make_data(N, D, K, seed=0):
     "A K-component Gaussian mixture sample and soft starting responsibilities (a noisy version of the labels)."
@@ -32,32 +33,14 @@ def sklearn_from(R, m):
     return FromResp(n_components=R.shape[1], weight_concentration_prior_type="dirichlet_distribution", reg_covar=0.,
                     tol=0, max_iter=m, init_params="random")
 
-def timed(make, X, m):
-    est = make(m)
-    t = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        est.fit(X)
-    return time.perf_counter() - t, est
-
-def per_iter(make, X, reps=3):
-    "Median over reps of (t6 - t1) / 5."
-    d = []
-    for _ in range(reps):
-        t1, _ = timed(make, X, 1)
-        t6, est = timed(make, X, 6)
-        d.append((t6 - t1) / 5)
-    return float(np.median(d)), est
-
 ATTRS = ("weight_concentration_", "mean_precision_", "means_", "degrees_of_freedom_", "covariances_")
 
 def run(N, D, K):
     X, R = make_data(N, D, K)
     ours = lambda m: GaussianMixtureCAVI(K, resp_init=R, tol=0, max_iter=m)
     sk = lambda m: sklearn_from(R, m)
-    # alternate: scikit-learn, ours, scikit-learn, ours ... (per_iter interleaves t1 and t6 within each estimator)
-    t_sk, e_sk = per_iter(sk, X)
-    t_us, e_us = per_iter(ours, X)
+    t = per_iteration(dict(sklearn=sk, emtheory=ours), X)
+    (t_sk, e_sk), (t_us, e_us) = t["sklearn"], t["emtheory"]
     par = max(np.abs(getattr(e_us, a) - getattr(e_sk, a)).max() / np.abs(getattr(e_sk, a)).max() for a in ATTRS)
     return dict(N=N, D=D, K=K, sklearn_s=t_sk, emtheory_s=t_us, ratio=t_sk / t_us, param_rel=par)
 

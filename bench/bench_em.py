@@ -1,18 +1,19 @@
 """Per-iteration time of exact EM: emtheory.em.GaussianMixtureEM against scikit-learn's GaussianMixture.
 
 Both start from the identical initialisation (weights_init, means_init, precisions_init), run with tol=0 so that
-max_iter=m performs exactly m E-step/M-step pairs, in the same process, alternating. Per-iteration time is
-(time for 6 iterations - time for 1 iteration), median of 3 repeats, divided by 5; the ratio is scikit-learn's time over
+max_iter=m performs exactly m E-step/M-step pairs, in the same process, interleaved (bench/timing.py). Per-iteration
+time is (time for 6 iterations - time for 1 iteration) / 5, median of 3 repeats; the ratio is scikit-learn's time over
 ours. The final score of both must agree to 1e-9 relative. Peak memory is tracemalloc's peak during one fit of 6
 iterations, over the data itself.
 
     python bench/bench_em.py            # the full table (a few minutes on 2 cores)
     python bench/bench_em.py --quick    # small sizes, a smoke test
 """
-import sys, time, warnings, tracemalloc, argparse
+import sys, argparse
 import numpy as np
 from sklearn.mixture import GaussianMixture
 from emtheory.em import GaussianMixtureEM
+from timing import per_iteration, peak_mib
 
 def make_data(N, D, K, seed=0):
     "A K-component Gaussian mixture sample with random means and covariances, and a start from a perturbed truth."
@@ -35,39 +36,13 @@ def inits(X, start_means, ct):
     P = dict(full=np.stack([np.eye(D) / v] * K), tied=np.eye(D) / v, diag=np.ones((K, D)) / v, spherical=np.ones(K) / v)[ct]
     return dict(weights_init=np.full(K, 1 / K), means_init=start_means, precisions_init=P)
 
-def timed(make, X, m):
-    est = make(m)
-    t = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        est.fit(X)
-    return time.perf_counter() - t, est
-
-def per_iter(make, X, reps=3):
-    "Median over reps of (t6 - t1) / 5."
-    d = []
-    for _ in range(reps):
-        t1, _ = timed(make, X, 1)
-        t6, est = timed(make, X, 6)
-        d.append((t6 - t1) / 5)
-    return float(np.median(d)), est
-
-def peak_mib(make, X):
-    tracemalloc.start()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        make(6).fit(X)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return peak / 2**20
-
 def run(N, D, K, ct, memory=False):
     X, sm = make_data(N, D, K)
     ini = inits(X, sm, ct)
     ours = lambda m: GaussianMixtureEM(K, covariance_type=ct, tol=0, max_iter=m, reg_covar=1e-6, **ini)
     sk = lambda m: GaussianMixture(K, covariance_type=ct, tol=0, max_iter=m, reg_covar=1e-6, **ini)
-    t_sk, e_sk = per_iter(sk, X)
-    t_us, e_us = per_iter(ours, X)
+    t = per_iteration(dict(sklearn=sk, emtheory=ours), X)
+    (t_sk, e_sk), (t_us, e_us) = t["sklearn"], t["emtheory"]
     s_sk, s_us = e_sk.score(X), e_us.score(X)
     rel = abs(s_us - s_sk) / abs(s_sk)
     par = max(np.abs(getattr(e_us, a) - getattr(e_sk, a)).max() / np.abs(getattr(e_sk, a)).max()
