@@ -57,4 +57,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_em.py
 
 clean:
-	rm -rf _proc _docs build dist *.egg-info
+	rm -rf _proc _docs _docs_check build dist *.egg-info

@@ -60,6 +60,7 @@ def main(argv=sys.argv[1:]):
             return 1
         return 0
     readme.write_text(text, encoding='utf-8')
+    for old in (ROOT/'README_files').glob('*'): old.unlink()   # no stale figures
     for name, data in figs.items():
         (ROOT/name).parent.mkdir(parents=True, exist_ok=True)
         (ROOT/name).write_bytes(data)
