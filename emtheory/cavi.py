@@ -107,7 +107,7 @@ class BayesianGaussianCAVI:
 
     def m_step(self, stats, old:VariationalParams|None=None)->VariationalParams:
         "The global factor updates q(π), q(μ_k, Λ_k) from the E-step statistics (Bishop 10.58, 10.60–10.63)."
-        Nk, xbar, scatter = moments(stats.T, self.D, "full")
+        Nk, xbar, scatter = moments(stats.T, self.D, "full", stats.source, self.center)
         if self.reg_covar: scatter = scatter + self.reg_covar*Nk[:, None, None]*np.eye(self.D)
         alpha = self.alpha0 + Nk                                                          # 10.58
         beta = self.beta0 + Nk                                                            # 10.60

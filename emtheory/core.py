@@ -8,7 +8,7 @@ import inspect, numbers, os, warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from functools import lru_cache
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Callable
 import numpy as np
 from scipy.cluster.vq import kmeans2
@@ -18,7 +18,7 @@ except ImportError: threadpool_limits = None
 # %% auto #0
 __all__ = ['CLAMP', 'INIT_PARAMS', 'ConvergenceWarning', 'NotFittedError', 'check_array', 'check_weights', 'as_generator',
            'Stats', 'chunks', 'e_step', 'feature_chunks', 'default_threads', 'blas_single_thread', 'Fit',
-           'coordinate_ascent', 'initial_resp', 'stats_from_resp', 'MixtureEstimator']
+           'coordinate_ascent', 'initial_resp', 'stats_from_resp', 'weighted_scatter', 'MixtureEstimator']
 
 # %% ../nbs/11_core.ipynb #6e54c9e3
 class ConvergenceWarning(UserWarning):
@@ -81,6 +81,7 @@ class Stats:
     entropy: float    # -sum_i w_i sum_k r_ik log r_ik: entropy of q(z)
     n: float          # sum_i w_i
     kl: float = np.nan  # KL(q_prev || q) summed over points, from the previous pass's log responsibilities (if kept)
+    source: tuple = field(default=None, repr=False, compare=False)  # (X, resp, weights, resp is log) behind T, for a second pass
 
 # %% ../nbs/11_core.ipynb #8f66a5f6
 CLAMP = -700.  # shifted log-probabilities below this are clamped before exp (exp(-700) ~ 1e-304; avoids slow subnormals)
@@ -208,7 +209,8 @@ def _ascend(model, X, state, weights, tol, max_iter, verbose, chunk_size, cache_
         nonlocal log_resp
         first = log_resp is None
         if first: log_resp = np.empty((len(X), len(Theta)))
-        return Theta, e_step(Theta, data, model.features, weights, chunk_size, n_threads, log_resp, not first)
+        st = e_step(Theta, data, model.features, weights, chunk_size, n_threads, log_resp, not first)
+        return Theta, replace(st, source=(X, log_resp, weights, True))   # valid until the next E-step overwrites log_resp
     _, stats = run_e(state)
     obj = stats.log_norm + model.log_prior(state)
     hist = dict(objective=[], log_likelihood=[], elbo=[], kl=[], residual=[])
@@ -279,7 +281,27 @@ def stats_from_resp(model, # a core model
     for sl in chunks(len(X), chunk_size):
         Rw = R[sl] if weights is None else R[sl] * weights[sl, None]
         T = T + Rw.T @ model.features(X[sl])
-    return Stats(T, np.nan, np.nan, float(len(X) if weights is None else weights.sum()))
+    return Stats(T, np.nan, np.nan, float(len(X) if weights is None else weights.sum()), source=(X, R, weights, False))
+
+# %% ../nbs/11_core.ipynb #fe117db6
+def weighted_scatter(source:tuple, # Stats.source: (X, responsibilities, weights, responsibilities are logs)
+                     components:np.ndarray, # indices k of the components wanted
+                     points:np.ndarray, # (len(components), D) the point each scatter is taken about
+                     diag:bool=False, # only the diagonal
+                     chunk_size:int=4096,
+                    )->np.ndarray: # (len, D, D), or (len, D) if diag
+    "sum_i w_i r_ik (x_i - p_k)(x_i - p_k)^T for the given components, in one pass over row chunks."
+    X, R, w, is_log = source
+    D = X.shape[1]
+    out = np.zeros((len(components), D) if diag else (len(components), D, D))
+    for sl in chunks(len(X), chunk_size):
+        r = R[sl][:, components]
+        r = np.exp(r) if is_log else r
+        if w is not None: r = r * w[sl, None]
+        for j in range(len(components)):
+            d = X[sl] - points[j]
+            out[j] += r[:, j] @ (d * d) if diag else (d.T * r[:, j]) @ d
+    return out
 
 # %% ../nbs/11_core.ipynb #0447c2cb
 class MixtureEstimator:

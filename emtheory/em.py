@@ -50,7 +50,7 @@ class GaussianEM:
 
     def m_step(self, stats, old:GaussianParams|None)->GaussianParams:
         "theta = argmax L(q, theta): weights, means and covariances from the expected sufficient statistics."
-        Nk, means, scatter = moments(stats.T, self.D, self.covariance_type)
+        Nk, means, scatter = moments(stats.T, self.D, self.covariance_type, stats.source, self.center)
         covs = self.covariances(Nk, scatter)
         empty = stats.T[:, -1] <= 1e-12 * stats.n
         if empty.any() and old is not None and self.covariance_type != "tied":

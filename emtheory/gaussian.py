@@ -6,11 +6,12 @@
 from __future__ import annotations
 import numpy as np
 from scipy.linalg import solve_triangular
+from .core import weighted_scatter
 
 # %% auto #0
-__all__ = ['COVARIANCE_TYPES', 'check_covariance_type', 'n_features_phi', 'gaussian_features', 'natural_params', 'moments',
-           'precision_cholesky', 'precisions_from_cholesky', 'log_det_cholesky', 'n_parameters', 'full_covariances',
-           'sample_mixture']
+__all__ = ['COVARIANCE_TYPES', 'PRECISION_RATIO', 'check_covariance_type', 'n_features_phi', 'gaussian_features',
+           'natural_params', 'moments', 'precision_cholesky', 'precisions_from_cholesky', 'log_det_cholesky',
+           'n_parameters', 'full_covariances', 'sample_mixture']
 
 # %% ../nbs/12_gaussian.ipynb #340dd70c
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
@@ -77,6 +78,8 @@ def natural_params(const:np.ndarray, # (K,) c_k: everything constant in x except
 def moments(T:np.ndarray, # (K, M) statistics sum_i r_ik phi(x_i)
             D:int, # data dimension
             covariance_type:str="full",
+            source:tuple=None, # Stats.source: allows an exact second pass for components far from the centre
+            center:np.ndarray=None, # (D,) the centre the features were taken about (needed with `source`)
            )->tuple: # (Nk (K,), means (K, D), scatter: (K,D,D) full/tied, (K,D) diag/spherical)
     "Count, mean and scatter sum_i r_ik (x_i - xbar_k)(x_i - xbar_k)^T of each component, from its statistics."
     K = T.shape[0]
@@ -92,7 +95,17 @@ def moments(T:np.ndarray, # (K, M) statistics sum_i r_ik phi(x_i)
         S2[:, iu[1], iu[0]] = T[:, :q]
         scatter = S2 - np.einsum('ka,kb->kab', S1, means)
     else: scatter = T[:, :q] - S1 * means
+    if source is not None:
+        # the one-pass scatter loses ~log10(N_k mean^2 / scatter) digits: redo such components about their own mean
+        var = np.einsum('kaa->ka', scatter) if full else scatter
+        lost = (Nk[:, None] * means**2 > PRECISION_RATIO * np.abs(var)).any(1) & (T[:, -1] > 0)
+        if lost.any():
+            k = np.flatnonzero(lost)
+            scatter[k] = weighted_scatter(source, k, means[k] + center, diag=not full)
     return Nk, means, scatter
+
+# %% ../nbs/12_gaussian.ipynb #2f182b2c
+PRECISION_RATIO = 1e4   # N_k mean^2 / scatter above this: recompute the scatter about the component's own mean
 
 # %% ../nbs/12_gaussian.ipynb #fb704622
 def _not_pd(what):

@@ -118,7 +118,7 @@ class GaussianMAP(GaussianEM):
     def m_step(self, stats, old:GaussianParams|None=None)->GaussianParams:
         "The posterior mode given q(z): Dirichlet pseudo-counts for the weights, conjugate pseudo-data for each component."
         ct, D, p = self.covariance_type, self.D, self.prior
-        Nk, xbar, scatter = moments(stats.T, D, ct)
+        Nk, xbar, scatter = moments(stats.T, D, ct, stats.source, self.center)
         K = len(Nk)
         weights = (Nk + p.alpha - 1) / (Nk.sum() + K * p.alpha - K)
         means = (p.kappa * self.mean0 + Nk[:, None] * xbar) / (p.kappa + Nk)[:, None]

@@ -206,3 +206,22 @@ def test_collapsed_component_error_names_it():
     Xd = np.repeat(np.array([[0., 0.], [1., 0.], [0., 1.], [1., 1.]]), 5, axis=0)
     with pytest.raises(ValueError, match=r"component \d+ is not positive definite.*MAP-EM"):
         GaussianMixtureEM(6, reg_covar=0, random_state=0).fit(Xd)
+
+@pytest.mark.parametrize("ct", COVARIANCE_TYPES)
+@pytest.mark.parametrize("sep", [1e3, 1e5])
+def test_far_separated_clusters_keep_full_precision(ct, sep):
+    """The one-pass scatter cancels for clusters far from the centre; the exact second pass restores it (PERF.md).
+    Clusters this far apart get responsibilities exactly 0 or 1, so the answer is each cluster's sample covariance
+    (pooled for tied, its diagonal for diag, the mean of that for spherical), computed here directly."""
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(0, 1, (400, 3)), rng.normal(sep, 2, (400, 3))
+    X = np.vstack([A, B])
+    init = dict(weights_init=[.5, .5], means_init=[[0.1] * 3, [sep - .1] * 3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gm = GaussianMixtureEM(2, covariance_type=ct, reg_covar=0, tol=0, max_iter=4, **init).fit(X)
+    covs = np.stack([np.cov(A.T, bias=True), np.cov(B.T, bias=True)])
+    expect = dict(full=covs, tied=covs.mean(0), diag=np.einsum("kaa->ka", covs),
+                  spherical=np.einsum("kaa->k", covs) / 3)[ct]
+    np.testing.assert_allclose(gm.covariances_, expect, rtol=0, atol=1e-12 * np.abs(expect).max())
+    np.testing.assert_allclose(gm.means_, [A.mean(0), B.mean(0)], rtol=0, atol=1e-14 * sep)
