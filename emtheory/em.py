@@ -31,6 +31,7 @@ class GaussianEM:
                  covariance_type:str="full", reg_covar:float=0.):
         self.center, self.covariance_type, self.reg_covar = center, covariance_type, reg_covar
         self.D = len(center)
+        self.monotone = reg_covar == 0   # with reg_covar the M-step is a near-maximiser: tiny decreases can happen
 
     def features(self, X): return gaussian_features(X, self.center, self.covariance_type)
 
