@@ -140,6 +140,27 @@ def test_tie_gmm_factor_updates_1d(seed):
     log_rho = _lam(mf.gmm_log_rho_1d)(X, E_log_pi, E_log_lam, q.beta, q.means[:, 0] + model.center[0], q.nu, W_k)
     np.testing.assert_allclose(ell, log_rho, rtol=1e-11, atol=1e-11)
 
+def test_tie_catches_a_wrong_factor_update(monkeypatch):
+    "The tie has teeth: a W_k update fed the scatter about the origin instead of about the mean fails it."
+    rng = np.random.default_rng(0)
+    K, N = 3, 50
+    X = rng.normal(size=(N, 1)) * 2 + 1
+    R = rng.dirichlet(np.ones(K), N)
+    model = BayesianGaussianCAVI(X.mean(0), 0.5, 1.5, np.array([0.3]), 2.5, np.array([[1.7]]))
+    Nk, Sx, Sxx = R.sum(0), R.T @ X[:, 0], R.T @ X[:, 0]**2
+    beta_k, m_k, nu_k, W_k = _lam(mf.gmm_q_mu_lambda_1d)(1.5, 0.3, 2.5, 1 / 1.7, Nk, Sx, Sxx)
+    q = model.m_step(stats_from_resp(model, X, R))
+    np.testing.assert_allclose(1 / (q.covariances[:, 0, 0] * q.nu), W_k, rtol=1e-10)
+    import emtheory.cavi as cavi_mod
+    right = cavi_mod.moments
+    def wrong(T, D, ct, *a, **k):               # scatter about the origin: a plausible slip
+        Nk_, xbar, S = right(T, D, ct, *a, **k)
+        return Nk_, xbar, S + np.einsum('k,ka,kb->kab', Nk_, xbar, xbar)
+    monkeypatch.setattr(cavi_mod, "moments", wrong)
+    q_bad = model.m_step(stats_from_resp(model, X, R))
+    with pytest.raises(AssertionError):
+        np.testing.assert_allclose(1 / (q_bad.covariances[:, 0, 0] * q_bad.nu), W_k, rtol=1e-10)
+
 # ---------------------------------------------------------------- scikit-learn's trajectory and fixed point
 
 def _sklearn_from(R, **kw):
