@@ -195,14 +195,15 @@ def coordinate_ascent(model, # features / natural_params / m_step / log_prior (s
                       chunk_size:int=4096, # rows per E-step chunk
                       cache_bytes:float=256*2**20, # cache features in memory up to this size
                       n_threads:int=None, # E-step threads (default: `default_threads()`)
+                      data=None, # `feature_chunks(X, model.features, chunk_size, cache_bytes)`, if already computed
                      )->Fit:
     "Maximise F(q, globals) by alternating the global block (`model.m_step`) and q(z) (`e_step`)."
     nt = default_threads() if n_threads is None else n_threads
     with blas_single_thread(nt):
-        return _ascend(model, X, state, weights, tol, max_iter, verbose, chunk_size, cache_bytes, nt)
+        if data is None: data = feature_chunks(X, model.features, chunk_size, cache_bytes)
+        return _ascend(model, X, data, state, weights, tol, max_iter, verbose, chunk_size, nt)
 
-def _ascend(model, X, state, weights, tol, max_iter, verbose, chunk_size, cache_bytes, n_threads):
-    data = feature_chunks(X, model.features, chunk_size, cache_bytes)
+def _ascend(model, X, data, state, weights, tol, max_iter, verbose, chunk_size, n_threads):
     log_resp = None
     def run_e(s):
         Theta = model.natural_params(s)
@@ -380,9 +381,10 @@ class MixtureEstimator:
         warm = getattr(self, "warm_start", False) and self._is_fitted()
         best, nt = None, default_threads()
         with blas_single_thread(nt):   # the initial statistics too: thin products are faster on one BLAS thread each
+            data = feature_chunks(X, model.features)   # once for all starts
             for _ in range(1 if warm else self.n_init):
                 state0 = self._state(model) if warm else self._init_state(model, X, w, rng)
-                fit = coordinate_ascent(model, X, state0, w, self.tol, self.max_iter, self.verbose, n_threads=nt)
+                fit = coordinate_ascent(model, X, state0, w, self.tol, self.max_iter, self.verbose, n_threads=nt, data=data)
                 if best is None or fit.objective > best.objective: best = fit
         if not best.converged:
             warnings.warn(f"{type(self).__name__} did not converge in max_iter={self.max_iter} iterations "
