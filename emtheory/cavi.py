@@ -147,7 +147,6 @@ def check_resp(resp, # (N, K) responsibilities
 # %% ../nbs/15_cavi.ipynb #ed4453a3
 class GaussianMixtureCAVI(MixtureEstimator):
     "Bayesian Gaussian mixture (full covariances) fitted by CAVI on the shared core; `elbo_` is the complete ELBO."
-    _score_name = "ELBO"
     def __init__(self,
                  n_components:int=1, # K, the number of components (an upper bound: small α_0 empties the extra ones)
                  *,

@@ -311,8 +311,6 @@ def weighted_scatter(source:tuple, # Stats.source: (X, responsibilities, weights
 # %% ../nbs/11_core.ipynb #0447c2cb
 class MixtureEstimator:
     "scikit-learn-style shell over `coordinate_ascent`: parameters, n_init, fit/predict/score."
-    _score_name = "log-likelihood"
-
     @classmethod
     def _get_param_names(cls):
         sig = inspect.signature(cls.__init__)
