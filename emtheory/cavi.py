@@ -8,7 +8,7 @@ import numbers
 from dataclasses import dataclass
 import numpy as np
 from scipy.special import digamma, gammaln, multigammaln, logsumexp
-from .core import MixtureEstimator, coordinate_ascent, initial_resp, stats_from_resp, as_generator
+from .core import MixtureEstimator, MixtureModel, coordinate_ascent, initial_resp, stats_from_resp, as_generator
 from .gaussian import (gaussian_features, natural_params, moments, precision_cholesky, precisions_from_cholesky,
                        log_det_cholesky)
 
@@ -78,7 +78,7 @@ class VariationalParams:
     precisions_cholesky: np.ndarray  # (K, D, D) U_k with U_k U_kᵀ = ν_k W_k
 
 # %% ../nbs/15_cavi.ipynb #77b3616c
-class BayesianGaussianCAVI:
+class BayesianGaussianCAVI(MixtureModel):
     "The Bayesian Gaussian mixture (Bishop §10.2) as a model of the coordinate-ascent core: CAVI factor updates."
     def __init__(self, center:np.ndarray, # (D,) the data are centred by it before the features are formed
                  alpha0:float, # Dirichlet concentration α_0 (weight_concentration_prior)
@@ -313,7 +313,7 @@ class NormalGammaParams:
     a: float
     b: float
 
-class NormalGammaModel:
+class NormalGammaModel(MixtureModel):
     "The Normal-Gamma model as a one-component model of the coordinate-ascent core; its objective is the ELBO."
     def __init__(self, center:float, mu0:float, lambda0:float, a0:float, b0:float):
         self.center, self.mu0, self.lambda0, self.a0, self.b0 = np.array([center]), mu0 - center, lambda0, a0, b0

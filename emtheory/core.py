@@ -17,8 +17,8 @@ except ImportError: threadpool_limits = None
 
 # %% auto #0
 __all__ = ['CLAMP', 'INIT_PARAMS', 'ConvergenceWarning', 'NotFittedError', 'check_array', 'check_weights', 'as_generator',
-           'Stats', 'chunks', 'e_step', 'feature_chunks', 'default_threads', 'blas_single_thread', 'Fit',
-           'coordinate_ascent', 'initial_resp', 'stats_from_resp', 'weighted_scatter', 'MixtureEstimator']
+           'Stats', 'chunks', 'e_step', 'feature_chunks', 'MixtureModel', 'default_threads', 'blas_single_thread',
+           'Fit', 'coordinate_ascent', 'initial_resp', 'stats_from_resp', 'weighted_scatter', 'MixtureEstimator']
 
 # %% ../nbs/11_core.ipynb #6e54c9e3
 class ConvergenceWarning(UserWarning):
@@ -164,6 +164,51 @@ def feature_chunks(X:np.ndarray, # (N, D) data
     if X.shape[0] * M * 8 > max_bytes: return X
     return [(sl, np.ascontiguousarray(features(X[sl]))) for sl in chunks(len(X), chunk_size)]
 
+
+# %% ../nbs/11_core.ipynb #8a38f113
+class MixtureModel:
+    "The E-step every mixture shares: q(z) = softmax of l = Phi Theta^T. Subclasses supply features, natural_params, m_step, log_prior."
+    monotone = True   # coordinate ascent: the objective never decreases (a model whose update only approximates a maximiser says False)
+
+    def prepare(self, X:np.ndarray, # (N, D) data
+                chunk_size:int=4096, # rows per chunk
+                cache_bytes:float=256*2**20, # cache the features in memory up to this size
+               ):
+        "What every E-step pass reads: the feature chunks computed once, or X itself."
+        return feature_chunks(X, self.features, chunk_size, cache_bytes)
+
+    def e_step(self, state, # the globals
+               X:np.ndarray, # (N, D) data
+               data, # `prepare(X)`
+               weights:np.ndarray=None, # (N,) sample weights
+               memory:dict=None, # per-fit buffers kept between passes (the log responsibilities); None: no KL
+               n_threads:int=1, # E-step threads
+               chunk_size:int=4096, # rows per chunk
+              )->Stats:
+        "q(z) = p(z | x, state) (or its mean-field factor): the statistics, log-normaliser, entropy and KL to the last q."
+        Theta = self.natural_params(state)
+        if memory is None: return e_step(Theta, data, self.features, weights, chunk_size, n_threads)
+        first = "log_resp" not in memory
+        if first: memory["log_resp"] = np.empty((len(X), len(Theta)))
+        st = e_step(Theta, data, self.features, weights, chunk_size, n_threads, memory["log_resp"], not first)
+        return replace(st, source=(X, memory["log_resp"], weights, True))   # valid until the next E-step overwrites it
+
+    def expected_log_joint(self, stats:Stats, # an E-step's statistics of q
+                           state, # globals
+                          )->float:
+        "E_q[log p(x, z | state)] = sum_k Theta_k . T_k: linear in the statistics, so free for any new globals."
+        return float(np.vdot(self.natural_params(state), stats.T))
+
+    def responsibilities(self, state, # the globals
+                         X:np.ndarray, # (N, D) data
+                        )->tuple: # (log sum_k exp(l_ik) per row (N,), responsibilities (N, K))
+        "Per row: the log normaliser (the log density, for EM) and q(z_i)."
+        Theta = self.natural_params(state)
+        lse, R = np.empty(len(X)), np.empty((len(X), len(Theta)))
+        for sl in chunks(len(X), 4096):
+            R[sl], lse[sl], _, _ = _chunk_responsibilities(self.features(X[sl]) @ Theta.T)
+        return lse, R
+
 # %% ../nbs/11_core.ipynb #2a2c6d58
 def default_threads()->int:
     "Threads for the E-step: one per core when BLAS can be held to one thread each (threadpoolctl), else 1."
@@ -185,7 +230,7 @@ class Fit:
     n_iter: int
 
 # %% ../nbs/11_core.ipynb #671fa343
-def coordinate_ascent(model, # features / natural_params / m_step / log_prior (see above)
+def coordinate_ascent(model, # a model: `prepare`, `e_step`, `expected_log_joint`, `m_step`, `log_prior` (a `MixtureModel`)
                       X:np.ndarray, # (N, D) data
                       state, # initial globals
                       weights:np.ndarray=None, # (N,) sample weights or None
@@ -195,32 +240,26 @@ def coordinate_ascent(model, # features / natural_params / m_step / log_prior (s
                       chunk_size:int=4096, # rows per E-step chunk
                       cache_bytes:float=256*2**20, # cache features in memory up to this size
                       n_threads:int=None, # E-step threads (default: `default_threads()`)
-                      data=None, # `feature_chunks(X, model.features, chunk_size, cache_bytes)`, if already computed
+                      data=None, # `model.prepare(X, chunk_size, cache_bytes)`, if already computed
                      )->Fit:
-    "Maximise F(q, globals) by alternating the global block (`model.m_step`) and q(z) (`e_step`)."
+    "Maximise F(q, globals) by alternating the global block (`model.m_step`) and the local block (`model.e_step`)."
     nt = default_threads() if n_threads is None else n_threads
     with blas_single_thread(nt):
-        if data is None: data = feature_chunks(X, model.features, chunk_size, cache_bytes)
+        if data is None: data = model.prepare(X, chunk_size, cache_bytes)
         return _ascend(model, X, data, state, weights, tol, max_iter, verbose, chunk_size, nt)
 
 def _ascend(model, X, data, state, weights, tol, max_iter, verbose, chunk_size, n_threads):
-    log_resp = None
-    def run_e(s):
-        Theta = model.natural_params(s)
-        nonlocal log_resp
-        first = log_resp is None
-        if first: log_resp = np.empty((len(X), len(Theta)))
-        st = e_step(Theta, data, model.features, weights, chunk_size, n_threads, log_resp, not first)
-        return Theta, replace(st, source=(X, log_resp, weights, True))   # valid until the next E-step overwrites log_resp
-    _, stats = run_e(state)
+    memory = {}
+    def run_e(s): return model.e_step(s, X, data, weights, memory, n_threads, chunk_size)
+    stats = run_e(state)
     obj = stats.log_norm + model.log_prior(state)
     hist = dict(objective=[], log_likelihood=[], elbo=[], kl=[], residual=[])
     converged, it = False, 0
     for it in range(1, max_iter + 1):
         new = model.m_step(stats, state)
-        Theta, new_stats = run_e(new)
         lp = model.log_prior(new)
-        bound = float(np.vdot(Theta, stats.T)) + stats.entropy + lp
+        bound = model.expected_log_joint(stats, new) + stats.entropy + lp   # L(q_t, theta_t+1), before q moves
+        new_stats = run_e(new)
         new_obj = new_stats.log_norm + lp
         # the certificate: objective = bound + KL, with the KL computed directly from q_t and q_t+1
         for k, v in zip(hist, (new_obj, new_stats.log_norm, bound, new_stats.kl, new_obj - bound - new_stats.kl)):
@@ -379,7 +418,7 @@ class MixtureEstimator:
         warm = getattr(self, "warm_start", False) and self._is_fitted()
         best, nt = None, default_threads()
         with blas_single_thread(nt):   # the initial statistics too: thin products are faster on one BLAS thread each
-            data = feature_chunks(X, model.features)   # once for all starts
+            data = model.prepare(X)   # once for all starts
             for _ in range(1 if warm else self.n_init):
                 state0 = self._state(model) if warm else self._init_state(model, X, w, rng)
                 fit = coordinate_ascent(model, X, state0, w, self.tol, self.max_iter, self.verbose, n_threads=nt, data=data)
@@ -402,13 +441,7 @@ class MixtureEstimator:
 
     def _estep_rows(self, X):
         "Per row: log sum_k exp(l_ik) and the responsibilities, at the fitted globals."
-        model = self._model
-        Theta = model.natural_params(self._state(model))
-        lse, R = np.empty(len(X)), np.empty((len(X), len(Theta)))
-        for sl in chunks(len(X), 4096):
-            r, lse[sl], _, _ = _chunk_responsibilities(model.features(X[sl]) @ Theta.T)
-            R[sl] = r
-        return lse, R
+        return self._model.responsibilities(self._state(self._model), X)
 
     def predict_proba(self, X)->np.ndarray:
         "Posterior probability of each component for each sample, shape (n_samples, n_components)."

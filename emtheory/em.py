@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numbers
 import numpy as np
 from scipy.linalg import solve_triangular
-from .core import MixtureEstimator, initial_resp, stats_from_resp, as_generator
+from .core import MixtureEstimator, MixtureModel, initial_resp, stats_from_resp, as_generator
 from .gaussian import (COVARIANCE_TYPES, check_covariance_type, gaussian_features, natural_params, moments,
                                precision_cholesky, precisions_from_cholesky, log_det_cholesky, n_parameters, sample_mixture)
 
@@ -25,7 +25,7 @@ class GaussianParams:
     precisions_cholesky: np.ndarray  # same shapes: U with U U^T = covariance^-1
 
 # %% ../nbs/13_em.ipynb #8828ec31
-class GaussianEM:
+class GaussianEM(MixtureModel):
     "Exact EM for a Gaussian mixture, as a model of the coordinate-ascent core."
     def __init__(self, center:np.ndarray, # (D,) the data are centred by it before the features are formed
                  covariance_type:str="full", reg_covar:float=0.):
