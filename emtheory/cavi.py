@@ -8,14 +8,15 @@ import numbers
 from dataclasses import dataclass
 import numpy as np
 from scipy.special import digamma, gammaln, multigammaln, logsumexp
-from .core import MixtureEstimator, MixtureModel, coordinate_ascent, initial_resp, stats_from_resp, as_generator
+from .core import MixtureEstimator, MixtureModel, Params, check_weights, coordinate_ascent, initial_resp, stats_from_resp, as_generator
 from .gaussian import (gaussian_features, natural_params, moments, precision_cholesky, precisions_from_cholesky,
                        log_det_cholesky)
 
 # %% auto #0
 __all__ = ['expected_log_pi', 'expected_log_det_precision', 'kl_dirichlet', 'log_wishart_norm', 'kl_normal_wishart',
-           'VariationalParams', 'BayesianGaussianCAVI', 'check_resp', 'GaussianMixtureCAVI', 'update_q_mu',
-           'update_q_tau', 'normal_gamma_posterior', 'NormalGammaParams', 'NormalGammaModel', 'NormalGammaCAVI']
+           'VariationalParams', 'BayesianGaussianCAVI', 'check_resp', 'frequency_weighted_cov', 'GaussianMixtureCAVI',
+           'update_q_mu', 'update_q_tau', 'normal_gamma_posterior', 'NormalGammaParams', 'NormalGammaModel',
+           'NormalGammaCAVI']
 
 # %% ../nbs/15_cavi.ipynb #8c8f6604
 def expected_log_pi(alpha:np.ndarray, # (K,) Dirichlet concentrations of q(π)
@@ -144,6 +145,20 @@ def check_resp(resp, # (N, K) responsibilities
                          f"{R[np.argmax(bad)].sum():.6g}): normalise with resp / resp.sum(1, keepdims=True).")
     return R
 
+def frequency_weighted_cov(X:np.ndarray, # (N, D) data
+                           w:np.ndarray=None, # (N,) frequency weights (a weight of 3 counts as 3 rows)
+                          )->np.ndarray: # (D, D) the sample covariance, divisor sum(w) - 1, as np.cov of repeated rows
+    "The sample covariance with weights as repetitions; a clear error when there is only one sample's worth of weight."
+    w = np.ones(len(X)) if w is None else w
+    n = w.sum()
+    if n <= 1 or (w > 0).sum() < 2:
+        raise ValueError(f"The default covariance_prior is the sample covariance, which needs at least 2 samples; X has "
+                         f"n_samples = {(w > 0).sum()} with positive weight (total weight {n:.3g}). Pass covariance_prior "
+                         "explicitly (for example np.eye(n_features) times the squared scale of the data).")
+    Xc = X - w @ X / n
+    C = (Xc * w[:, None]).T @ Xc / (n - 1)
+    return (C + C.T) / 2
+
 # %% ../nbs/15_cavi.ipynb #ed4453a3
 class GaussianMixtureCAVI(MixtureEstimator):
     "Bayesian Gaussian mixture (full covariances) fitted by CAVI on the shared core; `elbo_` is the complete ELBO."
@@ -154,7 +169,7 @@ class GaussianMixtureCAVI(MixtureEstimator):
                  mean_prior=None, # (D,) m_0; default the data mean
                  mean_precision_prior:float=None, # β_0; default 1
                  degrees_of_freedom_prior:float=None, # ν_0 > D − 1; default D
-                 covariance_prior=None, # (D, D) SPD W_0⁻¹; default the data covariance np.cov(X.T)
+                 covariance_prior=None, # (D, D) SPD W_0⁻¹; default np.cov(X.T) (its diagonal if that is singular)
                  tol:float=1e-3, # stop when the ELBO per unit weight increases by less than this
                  reg_covar:float=0., # added to the diagonal of S_k (scikit-learn's default is 1e-6; the prior suffices)
                  max_iter:int=100, # most iterations
@@ -192,7 +207,7 @@ class GaussianMixtureCAVI(MixtureEstimator):
         if self.covariance_prior is not None:
             C = np.asarray(self.covariance_prior, dtype=np.float64)
             if C.shape != (D, D): raise ValueError(f"covariance_prior must have shape ({D}, {D}); it has shape {C.shape}.")
-            if not (np.isfinite(C).all() and np.allclose(C, C.T, rtol=1e-10, atol=0)
+            if not (np.isfinite(C).all() and np.allclose(C, C.T, rtol=1e-10, atol=1e-12 * np.abs(C).max())
                     and np.linalg.eigvalsh(C).min() > 0):
                 raise ValueError("covariance_prior must be symmetric positive definite (SPD). Use e.g. np.cov(X.T) "
                                  "or a multiple of the identity.")
@@ -202,10 +217,12 @@ class GaussianMixtureCAVI(MixtureEstimator):
         center = np.average(X, axis=0, weights=w)
         m0 = center if self.mean_prior is None else np.asarray(self.mean_prior, dtype=np.float64)
         if self.covariance_prior is None:
-            C = np.atleast_2d(np.cov(X.T, aweights=w))
-            if np.linalg.eigvalsh(C).min() <= 0:
-                raise ValueError("The data covariance (the default covariance_prior) is singular: the features are "
-                                 "collinear or constant. Drop them, or pass covariance_prior explicitly.")
+            C = frequency_weighted_cov(X, w)
+            ev = np.linalg.eigvalsh(C)
+            if ev.min() <= 1e-12 * ev.max(): C = np.diag(np.diag(C))   # singular (n <= D or collinear): its diagonal, as mclust
+            if np.diag(C).min() <= 0:
+                raise ValueError("The data covariance (the default covariance_prior) has a zero variance: a feature is "
+                                 "constant. Drop it, or pass covariance_prior explicitly.")
         else: C = np.asarray(self.covariance_prior, dtype=np.float64)
         self.mean_prior_, self.covariance_prior_ = m0, C
         return BayesianGaussianCAVI(center, self.weight_concentration_prior_, self.mean_precision_prior_, m0,
@@ -214,7 +231,7 @@ class GaussianMixtureCAVI(MixtureEstimator):
     def _init_state(self, model, X, w, rng)->VariationalParams:
         "The factors from initial responsibilities (`resp_init`, or `init_params`) by one factor update."
         R = (check_resp(self.resp_init, *X.shape[:1], self.n_components) if self.resp_init is not None
-             else initial_resp(X, self.n_components, self.init_params, rng))
+             else initial_resp(X, self.n_components, self.init_params, rng, w))
         return model.m_step(stats_from_resp(model, X, R, w), None)
 
     def _state(self, model)->VariationalParams:
@@ -344,7 +361,7 @@ class NormalGammaModel(MixtureModel):
         return float(log_p_mu + log_p_tau + H_mu + H_tau)
 
 # %% ../nbs/15_cavi.ipynb #efa3c9f9
-class NormalGammaCAVI:
+class NormalGammaCAVI(Params):
     "Mean-field q(μ) q(τ) for a Gaussian with unknown mean and precision (Bishop §10.1.3), on the shared core."
     def __init__(self, *,
                  mean_prior:float=0., # μ_0
@@ -359,6 +376,8 @@ class NormalGammaCAVI:
         self.tol, self.max_iter = tol, max_iter
 
     def fit(self, x, # (N,) or (N, 1) observations
+            y=None, # ignored (scikit-learn convention)
+            sample_weight=None, # (N,) non-negative frequency weights (a weight of 3 counts as 3 observations)
            ):
         "Fit q(μ) q(τ) by CAVI; also compute the exact posterior and log evidence. Returns self."
         x = np.asarray(x, dtype=np.float64)
@@ -372,16 +391,19 @@ class NormalGammaCAVI:
         b0 = _check_positive(self.rate_prior, "rate_prior (b0)", "Use e.g. 1.")
         if not (isinstance(self.max_iter, numbers.Integral) and self.max_iter >= 1):
             raise ValueError(f"max_iter must be an integer >= 1; got {self.max_iter!r}.")
+        if not (isinstance(self.tol, numbers.Real) and self.tol >= 0): raise ValueError(f"tol must be >= 0; got {self.tol!r}.")
+        w = check_weights(sample_weight, len(x))
+        wx = np.ones(len(x)) if w is None else w
         X = x[:, None]
-        model = NormalGammaModel(x.mean(), float(self.mean_prior), lam0, a0, b0)
+        model = NormalGammaModel(np.average(x, weights=w), float(self.mean_prior), lam0, a0, b0)
         q0 = NormalGammaParams(model.mu0, lam0*a0/b0, a0, b0)        # start: q(τ) = prior, q(μ) = prior at E[τ]
-        fit = coordinate_ascent(model, X, q0, None, self.tol, self.max_iter, 0, n_threads=1)
+        fit = coordinate_ascent(model, X, q0, w, self.tol, self.max_iter, 0, n_threads=1)
         q = fit.state
         self.mean_, self.precision_, self.shape_, self.rate_ = q.m + model.center[0], q.l, q.a, q.b
         self.elbo_, self.converged_, self.n_iter_ = fit.objective, fit.converged, fit.n_iter
         names = dict(log_likelihood="local", elbo="elbo_after_globals")
         self.history_ = {names.get(k, k): v for k, v in fit.history.items()}
-        mu_N, lam_N, a_N, b_N, self.log_evidence_ = normal_gamma_posterior(len(x), x.sum(), (x**2).sum(), float(self.mean_prior),
+        mu_N, lam_N, a_N, b_N, self.log_evidence_ = normal_gamma_posterior(wx.sum(), wx @ x, wx @ x**2, float(self.mean_prior),
                                                                           lam0, a0, b0)
         self.posterior_ = dict(mean=mu_N, mean_precision=lam_N, shape=a_N, rate=b_N)
         self.kl_ = self.log_evidence_ - self.elbo_

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_core.ipynb #a93deb79
 from __future__ import annotations
-import inspect, numbers, os, warnings
+import inspect, numbers, os, sys, warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from functools import lru_cache
@@ -16,9 +16,10 @@ try: from threadpoolctl import threadpool_limits
 except ImportError: threadpool_limits = None
 
 # %% auto #0
-__all__ = ['CLAMP', 'INIT_PARAMS', 'ConvergenceWarning', 'NotFittedError', 'check_array', 'check_weights', 'as_generator',
-           'Stats', 'chunks', 'e_step', 'feature_chunks', 'MixtureModel', 'default_threads', 'blas_single_thread',
-           'Fit', 'coordinate_ascent', 'initial_resp', 'stats_from_resp', 'weighted_scatter', 'MixtureEstimator']
+__all__ = ['WEIGHT_SUM_MAX', 'CLAMP', 'INIT_PARAMS', 'ConvergenceWarning', 'NotFittedError', 'DataTypeError', 'not_fitted_error',
+           'feature_names', 'check_array', 'check_weights', 'as_generator', 'Stats', 'chunks', 'e_step',
+           'feature_chunks', 'MixtureModel', 'default_threads', 'blas_single_thread', 'Fit', 'coordinate_ascent',
+           'initial_resp', 'stats_from_resp', 'weighted_scatter', 'Params', 'MixtureEstimator']
 
 # %% ../nbs/11_core.ipynb #6e54c9e3
 class ConvergenceWarning(UserWarning):
@@ -27,23 +28,63 @@ class ConvergenceWarning(UserWarning):
 class NotFittedError(ValueError, AttributeError):
     "An estimator was used before `fit`: call `fit(X)` first."
 
+class DataTypeError(ValueError, TypeError):
+    "Data that is not numbers (a ValueError, and a TypeError as numpy and scikit-learn raise for it)."
+
+@lru_cache(maxsize=None)
+def _with_sklearn_base(base:type)->type:
+    return type("NotFittedError", (NotFittedError, base), {"__module__": __name__, "__doc__": NotFittedError.__doc__})
+
+def not_fitted_error(message:str)->NotFittedError:
+    "A `NotFittedError` that is also scikit-learn's when scikit-learn is loaded (so `except` clauses of either catch it)."
+    sk = sys.modules.get("sklearn.exceptions")
+    return (NotFittedError if sk is None else _with_sklearn_base(sk.NotFittedError))(message)
+
 # %% ../nbs/11_core.ipynb #291c01c6
+def feature_names(X)->np.ndarray|None:
+    "Column names of a DataFrame-like `X` (all strings), as scikit-learn's `feature_names_in_`; else None."
+    cols = getattr(X, "columns", None)
+    if cols is None or not hasattr(X, "dtypes"): return None
+    names = np.asarray(list(cols), dtype=object)
+    return names if len(names) and all(isinstance(c, str) for c in names) else None
+
+def _dense(X, name):
+    "X as a numpy array: sparse matrices and missing values refused with their remedy."
+    if hasattr(X, "toarray") and hasattr(X, "nnz"):
+        raise ValueError(f"{name} is a scipy sparse matrix ({type(X).__name__}): sparse input is not supported by these "
+                         f"dense Gaussian mixtures. Pass {name}.toarray() (it needs n_samples x n_features x 8 bytes).")
+    if hasattr(X, "dtypes") and hasattr(X, "isna"):   # a pandas DataFrame or Series
+        na = np.asarray(X.isna())
+        if na.any():
+            r, c = np.argwhere(na.reshape(len(na), -1))[0]
+            col = X.columns[c] if hasattr(X, "columns") else c
+            raise ValueError(f"{name} has missing values (NaN or pd.NA; first at row {r}, column {col!r}). Missing data "
+                             "are not modelled: drop those rows (X.dropna()) or impute them.")
+        try: return X.to_numpy(dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise DataTypeError(f"{name} must be numeric: {e}. Convert or drop non-numeric columns.") from None
+    try: return np.asarray(X)
+    except Exception as e: raise ValueError(f"{name} could not be converted to an array ({e}).") from None
+
 def check_array(X, # data: array-like of shape (n_samples, n_features)
                 name:str='X', # how to call it in messages
                 min_samples:int=1, # fewest rows accepted
                )->np.ndarray: # a float64, C-contiguous copy or view of `X`
-    "Validate a data matrix: numeric, 2-D, non-empty, finite."
-    try: A = np.asarray(X)
-    except Exception as e: raise ValueError(f"{name} could not be converted to an array ({e}).") from None
+    "Validate a data matrix: dense, numeric, real, 2-D, non-empty, finite."
+    A = _dense(X, name)
+    if np.iscomplexobj(A): raise ValueError(f"Complex data not supported: {name} must be real; it is complex.")
     if A.dtype == object or not (np.issubdtype(A.dtype, np.number) or A.dtype == bool):
         try: A = A.astype(np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must be numeric; it has dtype {A.dtype}. Convert or drop non-numeric columns.") from None
-    if np.iscomplexobj(A): raise ValueError(f"{name} must be real; it is complex.")
+        except (TypeError, ValueError) as e:
+            raise DataTypeError(f"{name} must be numeric; it has dtype {A.dtype} ({e}). Convert or drop non-numeric "
+                                "columns.") from None
     if A.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n_samples, n_features); it has shape {A.shape}. "
-                         f"Use X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a single sample.")
-    if A.shape[0] == 0 or A.shape[1] == 0: raise ValueError(f"{name} is empty (shape {A.shape}).")
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features); it has shape {A.shape}. Reshape your data: "
+                         f"X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a single sample.")
+    if A.shape[1] == 0:
+        raise ValueError(f"{name} is empty: 0 feature(s) (shape={A.shape}) while a minimum of 1 is required.")
+    if A.shape[0] == 0:
+        raise ValueError(f"{name} is empty: 0 sample(s) (shape={A.shape}) while a minimum of {max(min_samples, 1)} is required.")
     A = np.ascontiguousarray(A, dtype=np.float64)
     if not np.isfinite(A).all():
         bad = np.argwhere(~np.isfinite(A))[0]
@@ -55,15 +96,23 @@ def check_array(X, # data: array-like of shape (n_samples, n_features)
     return A
 
 # %% ../nbs/11_core.ipynb #009fc5e2
+WEIGHT_SUM_MAX = 1e150   # larger total weights overflow the weighted second moments of ordinary data
+
 def check_weights(sample_weight, # None or array-like of shape (n_samples,)
                   n:int, # number of samples
                  )->np.ndarray|None: # None (all weights one) or float64 weights
-    "Validate per-sample weights: finite, non-negative, not all zero."
+    "Validate per-sample weights: numeric, finite, non-negative, not all zero, not so large that sums overflow."
     if sample_weight is None: return None
-    w = np.asarray(sample_weight, dtype=np.float64)
+    try: w = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise DataTypeError(f"sample_weight must be numbers, one per sample ({e}).") from None
     if w.shape != (n,): raise ValueError(f"sample_weight must have shape ({n},); it has shape {w.shape}.")
     if not np.isfinite(w).all() or (w < 0).any(): raise ValueError("sample_weight must be finite and non-negative.")
     if w.sum() <= 0: raise ValueError("sample_weight sums to zero: at least one sample must have positive weight.")
+    if w.sum() > WEIGHT_SUM_MAX:
+        raise ValueError(f"sample_weight sums to {w.sum():.3g}, too large for the weighted statistics in float64 "
+                         f"(at most {WEIGHT_SUM_MAX:.0e}): divide the weights by a constant (w / w.max()). Exact EM's fit "
+                         "does not change under that rescaling.")
     return w
 
 # %% ../nbs/11_core.ipynb #d729268d
@@ -294,8 +343,14 @@ def initial_resp(X:np.ndarray, # (N, D) data
                  n_components:int, # K
                  method:str, # one of INIT_PARAMS
                  rng:np.random.Generator, # random numbers
+                 weights:np.ndarray=None, # (N,) sample weights: rows of weight 0 take no part (they get 1/K)
                 )->np.ndarray: # (N, K) responsibilities
     "Initial responsibilities by k-means, k-means++ seeds, random rows or random data points."
+    if weights is not None and (weights == 0).any():   # as if those rows were absent: the same start, the same draws
+        keep = weights > 0
+        R = np.full((len(X), n_components), 1. / n_components)
+        R[keep] = initial_resp(X[keep], n_components, method, rng)
+        return R
     N, K = len(X), n_components
     R = np.zeros((N, K))
     if method == "kmeans":
@@ -348,8 +403,8 @@ def weighted_scatter(source:tuple, # Stats.source: (X, responsibilities, weights
     return out
 
 # %% ../nbs/11_core.ipynb #0447c2cb
-class MixtureEstimator:
-    "scikit-learn-style shell over `coordinate_ascent`: parameters, n_init, fit/predict/score."
+class Params:
+    "scikit-learn's parameter protocol: constructor arguments are attributes; get_params, set_params, a short repr."
     @classmethod
     def _get_param_names(cls):
         sig = inspect.signature(cls.__init__)
@@ -374,6 +429,9 @@ class MixtureEstimator:
                 and not (isinstance(p.default, (int, float, str)) and getattr(self, k) == p.default)]
         return f"{type(self).__name__}({', '.join(args)})"
 
+class MixtureEstimator(Params):
+    "scikit-learn-style shell over `coordinate_ascent`: parameters, n_init, fit/predict/score."
+
     def __sklearn_tags__(self):
         "Estimator tags for scikit-learn's meta-estimators (imported only when scikit-learn asks: it is no dependency)."
         from sklearn.utils import Tags, TargetTags
@@ -390,19 +448,41 @@ class MixtureEstimator:
         if not (isinstance(self.tol, numbers.Real) and self.tol >= 0): raise ValueError(f"tol must be >= 0; got {self.tol!r}.")
         if self.init_params not in INIT_PARAMS:
             raise ValueError(f"init_params must be one of {INIT_PARAMS}; got {self.init_params!r}.")
-        return check_array(X, min_samples=K)
+        A = check_array(X)
+        if len(A) < K:
+            raise ValueError(f"X has n_samples = {len(A)}, fewer than n_components = {K}: a mixture needs at least as "
+                             "many samples as components. Decrease n_components.")
+        return A
 
     def _is_fitted(self): return hasattr(self, "converged_")
 
     def _check_fitted(self):
         if not self._is_fitted():
-            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet: call fit(X) before using it.")
+            raise not_fitted_error(f"This {type(self).__name__} instance is not fitted yet: call fit(X) before using it.")
+
+    def _check_names(self, X):
+        "scikit-learn's rule: the columns of a DataFrame must be the ones seen in fit, in the same order."
+        fitted, names = getattr(self, "feature_names_in_", None), feature_names(X)
+        if fitted is None and names is None: return
+        if fitted is None:
+            warnings.warn(f"X has feature names, but {type(self).__name__} was fitted without feature names.", UserWarning)
+        elif names is None:
+            warnings.warn(f"X does not have valid feature names, but {type(self).__name__} was fitted with feature names.",
+                          UserWarning)
+        elif len(names) != len(fitted) or (names != fitted).any():
+            unseen = [c for c in names if c not in set(fitted)]; missing = [c for c in fitted if c not in set(names)]
+            detail = (f" Feature names unseen at fit time: {unseen}." if unseen else "") + \
+                     (f" Feature names seen at fit time, yet now missing: {missing}." if missing else "") or \
+                     " The columns are the same but in another order: reorder them, X[model.feature_names_in_]."
+            raise ValueError("The feature names should match those that were passed during fit." + detail)
 
     def _check_X_new(self, X):
         self._check_fitted()
+        self._check_names(X)
         X = check_array(X)
         if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} was fitted with {self.n_features_in_}.")
+            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting {self.n_features_in_} "
+                             "features as input.")
         return X
 
     def fit(self, X, # (n_samples, n_features) data
@@ -410,12 +490,19 @@ class MixtureEstimator:
             sample_weight=None, # (n_samples,) non-negative weights: each point's contribution is scaled by its weight
            ):
         "Fit by coordinate ascent from `n_init` starts and keep the best; returns self."
+        names = feature_names(X)
         X = self._check_common(X)
         w = check_weights(sample_weight, len(X))
+        if w is not None and (w > 0).sum() < self.n_components:
+            raise ValueError(f"Only {(w > 0).sum()} samples have positive weight, fewer than n_components = "
+                             f"{self.n_components}. Decrease n_components.")
+        warm = getattr(self, "warm_start", False) and self._is_fitted()
+        if warm and X.shape[1] != self.n_features_in_:
+            raise ValueError(f"warm_start=True continues the last fit, which had {self.n_features_in_} features; X has "
+                             f"{X.shape[1]}. Set warm_start=False (or fit a new estimator) for data of another width.")
         self._validate(X)
         model = self._make_model(X, w)
         rng = as_generator(self.random_state)
-        warm = getattr(self, "warm_start", False) and self._is_fitted()
         best, nt = None, default_threads()
         with blas_single_thread(nt):   # the initial statistics too: thin products are faster on one BLAS thread each
             data = model.prepare(X)   # once for all starts
@@ -429,6 +516,8 @@ class MixtureEstimator:
                           "loosen tol, or check the data's scale.", ConvergenceWarning, stacklevel=2)
         self._model = model
         self.n_features_in_ = X.shape[1]
+        if names is not None: self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"): del self.feature_names_in_
         self.converged_, self.n_iter_ = best.converged, best.n_iter
         self.lower_bound_ = best.objective / best.stats.n
         self.history_ = best.history

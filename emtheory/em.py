@@ -9,11 +9,12 @@ import numbers
 import numpy as np
 from scipy.linalg import solve_triangular
 from .core import MixtureEstimator, MixtureModel, initial_resp, stats_from_resp, as_generator
+from .gaussian import _not_pd
 from .gaussian import (COVARIANCE_TYPES, check_covariance_type, gaussian_features, natural_params, moments,
                                precision_cholesky, precisions_from_cholesky, log_det_cholesky, n_parameters, sample_mixture)
 
 # %% auto #0
-__all__ = ['GaussianParams', 'GaussianEM', 'GaussianMixtureEM']
+__all__ = ['GaussianParams', 'GaussianEM', 'check_spread', 'GaussianMixtureEM']
 
 # %% ../nbs/13_em.ipynb #e9874fd8
 @dataclass(frozen=True)
@@ -28,8 +29,11 @@ class GaussianParams:
 class GaussianEM(MixtureModel):
     "Exact EM for a Gaussian mixture, as a model of the coordinate-ascent core."
     def __init__(self, center:np.ndarray, # (D,) the data are centred by it before the features are formed
-                 covariance_type:str="full", reg_covar:float=0.):
-        self.center, self.covariance_type, self.reg_covar = center, covariance_type, reg_covar
+                 covariance_type:str="full", # full, tied, diag or spherical
+                 reg_covar:float=0., # added to the covariance diagonal
+                 unit:float=1., # the typical sample weight: an empty component's count is floored at 10 eps unit
+                ):
+        self.center, self.covariance_type, self.reg_covar, self.unit = center, covariance_type, reg_covar, unit
         self.D = len(center)
         self.monotone = reg_covar == 0   # with reg_covar the M-step is a near-maximiser: tiny decreases can happen
 
@@ -51,8 +55,10 @@ class GaussianEM(MixtureModel):
 
     def m_step(self, stats, old:GaussianParams|None)->GaussianParams:
         "theta = argmax L(q, theta): weights, means and covariances from the expected sufficient statistics."
-        Nk, means, scatter = moments(stats.T, self.D, self.covariance_type, stats.source, self.center)
+        Nk, means, scatter = moments(stats.T, self.D, self.covariance_type, stats.source, self.center,
+                                     floor=10 * np.finfo(float).eps * self.unit)
         covs = self.covariances(Nk, scatter)
+        check_spread(covs, means + self.center, self.covariance_type, stats.T[:, -1] > 1e-12 * stats.n)
         empty = stats.T[:, -1] <= 1e-12 * stats.n
         if empty.any() and old is not None and self.covariance_type != "tied":
             # a component that lost all its points keeps its place and shape, with weight ~0 (never NaN)
@@ -61,6 +67,21 @@ class GaussianEM(MixtureModel):
         return GaussianParams(Nk / Nk.sum(), means, covs, precision_cholesky(covs, self.covariance_type))
 
     def log_prior(self, p:GaussianParams)->float: return 0.
+
+def check_spread(covs:np.ndarray, # diag (K, D) or spherical (K,) covariances (full and tied: Cholesky checks them)
+                 means:np.ndarray, # (K, D) means in data coordinates
+                 covariance_type:str,
+                 occupied:np.ndarray, # (K,) bool: components that have points
+                ):
+    "Refuse a component whose standard deviation is within 4 digits of the rounding resolution of its own coordinates."
+    if covariance_type not in ("diag", "spherical"): return
+    sd = np.sqrt(np.maximum(covs, 0.)) if covariance_type == "diag" else np.sqrt(np.maximum(covs, 0.))[:, None]
+    floor = 1e4 * np.finfo(float).eps * np.abs(means).max(1)
+    bad = (sd <= floor[:, None]).any(1) & occupied
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise _not_pd(f"The covariance of component {k} (standard deviation {sd[k].min():.3g} at a mean of size "
+                      f"{np.abs(means[k]).max():.3g}, below the resolution of float64 there)")
 
 # %% ../nbs/13_em.ipynb #6c2e579e
 def _check_init(value, shape, name):
@@ -76,7 +97,7 @@ def _precisions_to_params(P, ct):
         Ps = P if ct == "full" else P[None]
         U, C = np.empty_like(Ps), np.empty_like(Ps)
         for k, Pk in enumerate(Ps):
-            if not np.allclose(Pk, Pk.T, rtol=1e-8, atol=0): raise ValueError(f"precisions_init[{k}] is not symmetric.")
+            if not np.allclose(Pk, Pk.T, rtol=1e-8, atol=1e-12 * np.abs(Pk).max()): raise ValueError(f"precisions_init[{k}] is not symmetric.")
             try: L = np.linalg.cholesky(Pk)
             except np.linalg.LinAlgError: raise ValueError(f"precisions_init[{k}] is not positive definite.") from None
             U[k] = L
@@ -127,7 +148,8 @@ class GaussianMixtureEM(MixtureEstimator):
             _precisions_to_params(_check_init(self.precisions_init, self._cov_shape(K, D), "precisions_init"), self.covariance_type)
 
     def _make_model(self, X, w):
-        return GaussianEM(np.average(X, axis=0, weights=w), self.covariance_type, self.reg_covar)
+        return GaussianEM(np.average(X, axis=0, weights=w), self.covariance_type, self.reg_covar,
+                          1. if w is None else float(w[w > 0].mean()))
 
     def _init_state(self, model, X, w, rng)->GaussianParams:
         "Initial parameters: from initial responsibilities by one M-step, overridden by any *_init given."
@@ -135,7 +157,7 @@ class GaussianMixtureEM(MixtureEstimator):
         given = [v is not None for v in (self.weights_init, self.means_init, self.precisions_init)]
         if all(given): weights, means, covs, U = None, None, None, None
         else:
-            p = model.m_step(stats_from_resp(model, X, initial_resp(X, K, self.init_params, rng), w), None)
+            p = model.m_step(stats_from_resp(model, X, initial_resp(X, K, self.init_params, rng, w), w), None)
             weights, means, covs, U = p.weights, p.means, p.covariances, p.precisions_cholesky
         if given[0]: weights = np.asarray(self.weights_init, np.float64)
         if given[1]: means = np.asarray(self.means_init, np.float64) - model.center

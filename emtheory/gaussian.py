@@ -80,12 +80,13 @@ def moments(T:np.ndarray, # (K, M) statistics sum_i r_ik phi(x_i)
             covariance_type:str="full",
             source:tuple=None, # Stats.source: allows an exact second pass for components far from the centre
             center:np.ndarray=None, # (D,) the centre the features were taken about (needed with `source`)
+            floor:float=10 * np.finfo(float).eps, # added to every count: an empty component gives finite numbers
            )->tuple: # (Nk (K,), means (K, D), scatter: (K,D,D) full/tied, (K,D) diag/spherical)
     "Count, mean and scatter sum_i r_ik (x_i - xbar_k)(x_i - xbar_k)^T of each component, from its statistics."
     K = T.shape[0]
     full = covariance_type in ("full", "tied")
     q = D * (D + 1) // 2 if full else D
-    Nk = T[:, -1] + 10 * np.finfo(float).eps      # as scikit-learn: an empty component gives finite numbers
+    Nk = T[:, -1] + floor      # as scikit-learn (floor 10 eps for unit weights): an empty component gives finite numbers
     S1 = T[:, q:q + D]
     means = S1 / Nk[:, None]
     if full:

@@ -37,6 +37,7 @@ def default_covariance_prior(X:np.ndarray, # (N, D) data
                                 f"(total sample weight > 1; it is {n:.3g}); pass covariance_prior explicitly.")
     Xc = X - w @ X / n
     C = (Xc * w[:, None]).T @ Xc / (n - 1)                          # R's var(): divisor n - 1
+    C = (C + C.T) / 2                                               # symmetric to the last bit
     if N <= D: C = np.diag(np.diag(C))                              # mclust: diag(apply(data, 2, var)) when n <= p
     fac = n_components ** (-2. / D)
     if covariance_type in ("full", "tied"): return fac * C
@@ -91,7 +92,8 @@ def resolve_prior(X:np.ndarray, # (N, D) data
         what = "covariance_prior"
     if not np.isfinite(scale).all(): raise ValueError(f"{what} contains NaN or infinity.")
     if covariance_type in ("full", "tied"):
-        if not np.allclose(scale, scale.T, rtol=1e-10, atol=0): raise ValueError(f"{what} must be symmetric.")
+        if not np.allclose(scale, scale.T, rtol=1e-10, atol=1e-12 * np.abs(scale).max()):
+            raise ValueError(f"{what} must be symmetric.")
         ev = np.linalg.eigvalsh(scale)
         if ev.min() <= 1e-12 * max(ev.max(), 0.):
             raise ValueError(f"{what} must be symmetric positive definite; its eigenvalues range from {ev.min():.3g} to "
@@ -118,7 +120,7 @@ class GaussianMAP(GaussianEM):
     def m_step(self, stats, old:GaussianParams|None=None)->GaussianParams:
         "The posterior mode given q(z): Dirichlet pseudo-counts for the weights, conjugate pseudo-data for each component."
         ct, D, p = self.covariance_type, self.D, self.prior
-        Nk, xbar, scatter = moments(stats.T, D, ct, stats.source, self.center)
+        Nk, xbar, scatter = moments(stats.T, D, ct, stats.source, self.center, floor=10 * np.finfo(float).eps * self.unit)
         K = len(Nk)
         weights = (Nk + p.alpha - 1) / (Nk.sum() + K * p.alpha - K)
         means = (p.kappa * self.mean0 + Nk[:, None] * xbar) / (p.kappa + Nk)[:, None]
