@@ -10,20 +10,29 @@
 #   make docs-check  build it and check every page in headless Chromium
 #   make bench       benchmarks against scikit-learn (ratios measured in the same run)
 #   make slow        nbdev_test including cells flagged `#| slow`
+#   make property-seeds  the Hypothesis property tests over SEEDS (default 20) explicit seeds (the suite itself runs
+#                    them derandomised, the same examples everywhere)
+#   make lock        re-resolve the development environment from settings.ini and rewrite constraints.txt
+#   make test-latest the whole suite in a separate .venv-latest with the newest versions the registry serves
+#
+# The development environment is pinned: `make setup` installs with `-c constraints.txt`, so a clean clone tests
+# against exactly what CI tested. The package's own requirements (settings.ini) stay ranges.
 
 PYTHON ?= python3
-VENV   := .venv
+VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+CONSTRAINTS ?= constraints.txt
+SEEDS  ?= 20
 
-.PHONY: demo test setup export-check notebooks pytest readme docs docs-check bench slow clean
+.PHONY: demo test setup export-check notebooks pytest readme docs docs-check bench slow clean property-seeds lock test-latest
 
 setup: $(STAMP)
 
-$(STAMP): setup.py settings.ini pyproject.toml
+$(STAMP): setup.py settings.ini pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip "setuptools>=64" wheel packaging
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --upgrade pip "setuptools>=64" wheel packaging $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
+	$(BIN)/python -m pip install --quiet -e ".[dev]" $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -40,6 +49,22 @@ pytest: $(STAMP)
 	$(BIN)/python -m pytest tests/ -q -p no:cacheprovider
 
 test: export-check notebooks pytest
+
+property-seeds: $(STAMP)
+	set -e; for s in $$(seq 1 $(SEEDS)); do echo "== hypothesis seed $$s"; \
+	  HYPOTHESIS_PROFILE=seeds $(BIN)/python -m pytest tests/ -q -p no:cacheprovider -m property --hypothesis-seed=$$s; done
+
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --upgrade pip "setuptools>=64" wheel packaging
+	.venv-lock/bin/python -m pip install --quiet -e ".[dev]"
+	{ echo "# The pinned development environment (make lock writes it; make setup installs with -c constraints.txt)."; \
+	  .venv-lock/bin/python -m pip freeze --exclude-editable | grep -v '^-e ' | grep -vi '^emtheory'; \
+	  .venv-lock/bin/python -m pip freeze --all | grep -iE '^(pip|setuptools|wheel)=='; } > constraints.txt
+	rm -rf .venv-lock
+
+test-latest:
+	$(MAKE) test VENV=.venv-latest CONSTRAINTS=
 
 slow: $(STAMP)
 	$(BIN)/nbdev_test --n_workers 2 --flags slow --timing

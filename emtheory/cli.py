@@ -4,15 +4,15 @@
 
 # %% ../nbs/30_cli.ipynb #e1bee755
 from __future__ import annotations
-import argparse, csv, json, math, sys, warnings
+import argparse, csv, json, math, os, sys, warnings
 from pathlib import Path
 import numpy as np
 from .datasets import load_faithful
 from .gaussian import full_covariances
 
 # %% auto #0
-__all__ = ['METHODS', 'TITLES', 'UsageError', 'load_csv', 'make_estimator', 'summarize', 'format_report', 'save_plot',
-           'fit_command', 'main']
+__all__ = ['METHODS', 'OBJECTIVES', 'TITLES', 'UsageError', 'sniff_delimiter', 'load_csv', 'make_estimator', 'summarize',
+           'format_report', 'save_plot', 'check_writable', 'fit_command', 'main']
 
 # %% ../nbs/30_cli.ipynb #bc7a05dd
 class UsageError(ValueError):
@@ -22,37 +22,53 @@ def _is_number(s:str)->bool:
     try: float(s); return True
     except ValueError: return False
 
-def load_csv(path:str, # a CSV file: an optional header row, then numeric rows
-            )->tuple: # (X float64 (N, D), column names)
-    "Read a numeric CSV file, with clear errors for missing files, holes, text and ragged rows."
+def _read_text(path:str)->str:
+    "The text of a file, or of standard input for '-'."
+    if path == "-": return sys.stdin.read().lstrip("\ufeff")
     p = Path(path)
     if not p.exists(): raise UsageError(f"no such file: {path}")
     if p.is_dir(): raise UsageError(f"{path} is a directory, not a CSV file")
-    try: text = p.read_text(encoding='utf-8-sig')
+    try: return p.read_text(encoding='utf-8-sig')
     except UnicodeDecodeError: raise UsageError(f"{path} is not a text (UTF-8) CSV file") from None
-    rows = [r for r in csv.reader(text.splitlines()) if any(c.strip() for c in r)]
-    if not rows: raise UsageError(f"{path} is empty")
+
+def sniff_delimiter(text:str)->str:
+    "The field separator of a delimited text: comma, semicolon, tab or spaces (csv.Sniffer on the first lines)."
+    sample = "\n".join(text.splitlines()[:20])
+    try: return csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
+    except csv.Error: return " " if ("," not in sample and " " in sample.strip()) else ","
+
+def load_csv(path:str, # a delimited text file ('-': standard input): an optional header row, then numeric rows
+            )->tuple: # (X float64 (N, D), column names)
+    "Read a numeric CSV (comma, semicolon or tab separated), with clear errors for holes, text and ragged rows."
+    name = "standard input" if path == "-" else path
+    text = _read_text(path)
+    sep = sniff_delimiter(text)
+    lines = text.splitlines()
+    rows = [r for r in (csv.reader(lines, delimiter=sep, skipinitialspace=True) if sep != " " else
+                        (l.split() for l in lines)) if any(c.strip() for c in r)]
+    if not rows: raise UsageError(f"{name} is empty")
     header = not all(_is_number(c) for c in rows[0] if c.strip())
     columns = [c.strip() for c in rows[0]] if header else [f"x{j}" for j in range(len(rows[0]))]
     body = rows[1:] if header else rows
-    if not body: raise UsageError(f"{path} has a header but no data rows")
+    if not body: raise UsageError(f"{name} has a header but no data rows")
     D = len(columns)
     X = np.empty((len(body), D))
     for i, r in enumerate(body):
         line = i + 2 if header else i + 1
-        if len(r) != D: raise UsageError(f"{path}, line {line}: {len(r)} fields, expected {D} (as in the first row)")
+        if len(r) != D: raise UsageError(f"{name}, line {line}: {len(r)} fields, expected {D} (as in the first row)")
         for j, c in enumerate(r):
             c = c.strip()
             if c == "" or c.lower() in ("na", "nan", "null", "none"):
-                raise UsageError(f"{path}, line {line}, column '{columns[j]}': a hole (missing value); remove or impute it")
+                raise UsageError(f"{name}, line {line}, column '{columns[j]}': a hole (missing value); remove or impute it")
             try: v = float(c)
-            except ValueError: raise UsageError(f"{path}, line {line}, column '{columns[j]}': {c!r} is not a number") from None
-            if not math.isfinite(v): raise UsageError(f"{path}, line {line}, column '{columns[j]}': {c!r} is not finite")
+            except ValueError: raise UsageError(f"{name}, line {line}, column '{columns[j]}': {c!r} is not a number") from None
+            if not math.isfinite(v): raise UsageError(f"{name}, line {line}, column '{columns[j]}': {c!r} is not finite")
             X[i, j] = v
     return X, columns
 
 # %% ../nbs/30_cli.ipynb #c384e25e
 METHODS = ("em", "map", "cavi")
+OBJECTIVES = dict(em="the log-likelihood", map="log-likelihood + log prior", cavi="the complete ELBO, a lower bound on log p(X)")
 TITLES = dict(em="EM (maximum likelihood)", map="MAP-EM (posterior mode, mclust's default prior)",
               cavi="CAVI (variational Bayes, complete ELBO)")
 
@@ -76,6 +92,7 @@ def summarize(method:str, est, X:np.ndarray)->dict:
     N, D = X.shape
     ct = getattr(est, "covariance_type", "full")
     return dict(method=method, title=TITLES[method], n_components=int(est.n_components), covariance_type=ct,
+                density="posterior predictive" if method == "cavi" else "plug-in (fitted parameters)",
                 n_iter=int(est.n_iter_), converged=bool(est.converged_),
                 log_likelihood=float(est.score_samples(X).sum()), objective=float(h["objective"][-1]),
                 weights=est.weights_.tolist(), means=est.means_.tolist(),
@@ -91,8 +108,9 @@ def format_report(r:dict, columns)->str:
     lines = [f"== {r['title']} ==",
              f"  components        {r['n_components']} ({r['covariance_type']} covariance)",
              f"  iterations        {r['n_iter']} ({'converged' if r['converged'] else 'NOT converged: raise --max-iter'})",
-             f"  log-likelihood    {r['log_likelihood']:.6f} nats",
-             f"  objective         {r['objective']:.6f} nats",
+             (f"  log predictive    {r['log_likelihood']:.6f} nats (the posterior predictive density of the data)"
+              if r['method'] == "cavi" else f"  log-likelihood    {r['log_likelihood']:.6f} nats"),
+             f"  objective         {r['objective']:.6f} nats ({OBJECTIVES[r['method']]})",
              f"  certificate       max |objective - (ELBO + KL)| = {r['certificate_max_residual']:.1e} nats; "
              f"min KL = {r['certificate_min_kl']:.1e} (>= 0)",
              "  " + f"{'component':>9} {'weight':>8}  " + "  ".join(f"{c:>{max(w, 9)}}" for c in columns)]
@@ -118,11 +136,15 @@ def save_plot(path:str, X:np.ndarray, columns, fitted:dict):
 
 # %% ../nbs/30_cli.ipynb #904d8b9b
 def _parser()->argparse.ArgumentParser:
+    from emtheory import __version__
     p = argparse.ArgumentParser(prog="emtheory", description="EM, MAP-EM and CAVI for Gaussian mixtures, with a certificate.")
+    p.add_argument("--version", action="version", version=f"emtheory {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     f = sub.add_parser("fit", help="fit Gaussian mixtures to a CSV file (default: the bundled Old Faithful data)",
                        description="Fit Gaussian mixtures by EM, MAP-EM and/or CAVI and print a table per method.")
-    f.add_argument("file", nargs="?", metavar="FILE.csv", help="numeric CSV, optional header row (default: Old Faithful)")
+    f.add_argument("file", nargs="?", metavar="FILE.csv",
+                   help="numeric CSV (comma, semicolon or tab separated), optional header row; '-' reads standard input "
+                        "(default: Old Faithful)")
     f.add_argument("--method", default="all", choices=METHODS + ("all",), help="which method(s) (default: all)")
     f.add_argument("-k", "--components", type=int, default=2, dest="k", help="number of components K (default: 2)")
     f.add_argument("--covariance-type", default="full", choices=("full", "tied", "diag", "spherical"),
@@ -135,25 +157,19 @@ def _parser()->argparse.ArgumentParser:
     f.add_argument("-v", "--verbose", action="store_true", help="print the objective at every iteration")
     return p
 
-def fit_command(args)->int:
-    "Run `emtheory fit`: load, fit each method, report."
-    if args.file is None:
-        X, columns = load_faithful()
-        source = "Old Faithful (bundled; R's faithful data set)"
-    else:
-        X, columns = load_csv(args.file)
-        source = args.file
-    N, D = X.shape
-    if args.k < 1: raise UsageError(f"-k must be at least 1; got {args.k}")
-    if N < args.k: raise UsageError(f"{source} has {N} rows, fewer than the {args.k} components asked for (-k)")
-    if args.plot and Path(args.plot).suffix.lower() not in (".png", ".pdf", ".svg"):
-        raise UsageError(f"--plot {args.plot}: use a .png, .pdf or .svg file name")
-    methods = METHODS if args.method == "all" else (args.method,)
-    out = sys.stderr if args.json else sys.stdout
-    if not args.json: print(f"emtheory fit: {source}: {N} samples x {D} features ({', '.join(columns)}); K = {args.k}, seed {args.seed}\n")
-    fitted = {}
-    for m in methods:
-        ct = "full" if (m == "cavi" and args.method == "all") else args.covariance_type
+def check_writable(path:str)->None:
+    "Fail early, before any fitting, when an output file cannot be written."
+    p = Path(path)
+    if p.suffix.lower() not in (".png", ".pdf", ".svg"): raise UsageError(f"--plot {path}: use a .png, .pdf or .svg file name")
+    parent = p.parent if str(p.parent) else Path(".")
+    if p.is_dir(): raise UsageError(f"--plot {path} is a directory")
+    if not parent.is_dir(): raise UsageError(f"--plot {path}: no such directory {parent}")
+    if not os.access(p if p.exists() else parent, os.W_OK): raise UsageError(f"--plot {path}: not writable (permission denied)")
+
+def _fit_one(m, args, X, out):
+    "Fit one method; returns (estimator, summary) or (None, {'method', 'title', 'error'}) when its input is refused."
+    ct = "full" if (m == "cavi" and args.method == "all") else args.covariance_type
+    try:
         est = make_estimator(m, args.k, ct, args.seed, args.tol, args.max_iter, int(args.verbose))
         if args.verbose: print(f"-- {TITLES[m]}: objective per iteration", file=out)
         with warnings.catch_warnings(record=True) as caught:
@@ -162,22 +178,49 @@ def fit_command(args)->int:
                 import contextlib
                 with contextlib.redirect_stdout(sys.stderr): est.fit(X)
             else: est.fit(X)
-        r = summarize(m, est, X)
-        r["warnings"] = [str(w.message) for w in caught]
-        fitted[m] = (est, r)
-        if not args.json:
+    except ValueError as e:   # the estimators' input errors name the problem and the remedy
+        if args.method != "all": raise
+        return None, dict(method=m, title=TITLES[m], error=str(e))
+    r = summarize(m, est, X)
+    r["warnings"] = [str(w.message) for w in caught]
+    return est, r
+
+def fit_command(args)->int:
+    "Run `emtheory fit`: load, fit each method (one method's failure does not stop the others), report."
+    if args.plot: check_writable(args.plot)
+    if args.file is None:
+        X, columns = load_faithful()
+        source = "Old Faithful (bundled; R's faithful data set)"
+    else:
+        X, columns = load_csv(args.file)
+        source = "standard input" if args.file == "-" else args.file
+    N, D = X.shape
+    if args.k < 1: raise UsageError(f"-k must be at least 1; got {args.k}")
+    if N < args.k: raise UsageError(f"{source} has {N} rows, fewer than the {args.k} components asked for (-k)")
+    methods = METHODS if args.method == "all" else (args.method,)
+    out = sys.stderr if args.json else sys.stdout
+    if not args.json: print(f"emtheory fit: {source}: {N} samples x {D} features ({', '.join(columns)}); K = {args.k}, seed {args.seed}\n")
+    fitted, failed = {}, {}
+    for m in methods:
+        est, r = _fit_one(m, args, X, out)
+        if est is None: failed[m] = r
+        else: fitted[m] = (est, r)
+        if args.json: continue
+        if est is None: print(f"== {r['title']} ==\n  error: {r['error']}\n")
+        else:
             print(format_report(r, columns))
             for w in r["warnings"]: print(f"  warning: {w}")
             print()
-    if args.plot:
+    if args.plot and fitted:
         save_plot(args.plot, X, columns, fitted)
         if not args.json: print(f"saved {args.plot}")
     if args.json:
-        res = [{k: v for k, v in r.items() if k != "objective_trace"} | {"objective_trace": r["objective_trace"]} for _, r in fitted.values()]
+        res = [r for _, r in fitted.values()] + list(failed.values())
         print(json.dumps(dict(source=source, n_samples=N, n_features=D, columns=list(columns), results=res), indent=1))
     elif len(fitted) > 1:
-        print("log-likelihood per sample: " + ", ".join(f"{m} {r['log_likelihood'] / N:.4f}" for m, (_, r) in fitted.items()))
-    return 0
+        print("per sample: " + ", ".join(f"{m} {'log predictive' if m == 'cavi' else 'log-likelihood'} "
+                                         f"{r['log_likelihood'] / N:.4f}" for m, (_, r) in fitted.items()))
+    return 2 if failed else 0   # a method that refused the input makes the exit code 2; the others are reported
 
 def main(argv=None)->int:
     "Entry point of the `emtheory` command; returns the exit code."

@@ -9,7 +9,6 @@ import numbers
 import numpy as np
 from scipy.linalg import solve_triangular
 from .core import MixtureEstimator, MixtureModel, initial_resp, stats_from_resp, as_generator
-from .gaussian import _not_pd
 from .gaussian import (COVARIANCE_TYPES, check_covariance_type, gaussian_features, natural_params, moments,
                                precision_cholesky, precisions_from_cholesky, log_det_cholesky, n_parameters, sample_mixture)
 
@@ -80,8 +79,10 @@ def check_spread(covs:np.ndarray, # diag (K, D) or spherical (K,) covariances (f
     bad = (sd <= floor[:, None]).any(1) & occupied
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
-        raise _not_pd(f"The covariance of component {k} (standard deviation {sd[k].min():.3g} at a mean of size "
-                      f"{np.abs(means[k]).max():.3g}, below the resolution of float64 there)")
+        raise ValueError(f"Component {k} has collapsed: its standard deviation {sd[k].min():.3g} is below the float64 "
+                         f"resolution at its mean (size {np.abs(means[k]).max():.3g}), so the log-likelihood is unbounded "
+                         "there. Increase reg_covar, decrease n_components, rescale the data, or use MAP-EM "
+                         "(emtheory.map_em.GaussianMixtureMAP), whose prior keeps covariances positive definite.")
 
 # %% ../nbs/13_em.ipynb #6c2e579e
 def _check_init(value, shape, name):
