@@ -13,11 +13,11 @@ from scipy.special import gammaln, betaln, xlogy
 from .core import MixtureEstimator, initial_resp, stats_from_resp, as_generator
 
 # %% auto #0
-__all__ = ['TINY', 'FAMILIES', 'CONJUGATE_PRIORS', 'ExpFamily', 'Bernoulli', 'Poisson', 'Exponential', 'Categorical',
-           'DiagonalGaussian', 'get_family', 'ExpFamilyParams', 'ExpFamilyEM', 'ExpFamilyMixtureEM', 'BetaPrior',
-           'GammaRatePrior', 'DirichletPrior', 'ExpFamilyMAP', 'ExpFamilyMixtureMAP', 'load_biochemists']
+__all__ = ['TINY', 'FAMILIES', 'ExpFamily', 'Bernoulli', 'Poisson', 'Exponential', 'Categorical', 'DiagonalGaussian',
+           'get_family', 'ExpFamilyParams', 'ExpFamilyEM', 'ExpFamilyMixtureEM', 'BetaPrior', 'GammaRatePrior',
+           'DirichletPrior', 'ExpFamilyMAP', 'ExpFamilyMixtureMAP', 'load_biochemists']
 
-# %% ../nbs/16_expfam.ipynb #d3d94468
+# %% ../nbs/16_expfam.ipynb #6512bd43
 TINY = np.finfo(np.float64).tiny   # mean parameters on the edge of their domain are moved this far inside (log TINY ~ -708)
 
 class ExpFamily:
@@ -70,7 +70,7 @@ class ExpFamily:
         raise NotImplementedError(f"The {self.name} family defines no sampler.")
     def __repr__(self): return f"{type(self).__name__}()"
 
-# %% ../nbs/16_expfam.ipynb #c74d97b0
+# %% ../nbs/16_expfam.ipynb #70efdf2e
 class Bernoulli(ExpFamily):
     "Independent binary features: T(x) = x, eta = logit(mu), A(eta) = log(1 + e^eta)."
     name, support = "bernoulli", "the values 0 and 1"
@@ -81,7 +81,7 @@ class Bernoulli(ExpFamily):
     def outside(self, X): return (X != 0) & (X != 1)
     def sample(self, mu, n, rng): return (rng.uniform(size=(n, len(mu))) < mu).astype(np.float64)
 
-# %% ../nbs/16_expfam.ipynb #3c59dc04
+# %% ../nbs/16_expfam.ipynb #b6d767d2
 def _not_integer(X): return X != np.floor(X)
 
 class Poisson(ExpFamily):
@@ -94,7 +94,7 @@ class Poisson(ExpFamily):
     def outside(self, X): return (X < 0) | _not_integer(X)
     def sample(self, mu, n, rng): return rng.poisson(mu, size=(n, len(mu))).astype(np.float64)
 
-# %% ../nbs/16_expfam.ipynb #4e732ced
+# %% ../nbs/16_expfam.ipynb #02e74f10
 class Exponential(ExpFamily):
     "Independent non-negative values: T(x) = x, eta = -rate = -1/mu, A(eta) = -log(-eta)."
     name, support = "exponential", "non-negative numbers"
@@ -113,7 +113,7 @@ class Exponential(ExpFamily):
                              "ExpFamilyMixtureMAP, whose Gamma prior keeps the rates finite.")
     def sample(self, mu, n, rng): return rng.exponential(mu, size=(n, len(mu)))
 
-# %% ../nbs/16_expfam.ipynb #34173cb3
+# %% ../nbs/16_expfam.ipynb #c16a5320
 class Categorical(ExpFamily):
     "Columns of integer codes 0..C_d-1: T(x) one-hot per column, eta = log(mu), A(eta) = sum_d log sum_c exp(eta_dc)."
     name = "categorical"
@@ -157,7 +157,7 @@ class Categorical(ExpFamily):
         return np.stack(cols, 1).astype(np.float64)
     def __repr__(self): return f"Categorical(n_categories={self.n_categories})"
 
-# %% ../nbs/16_expfam.ipynb #1c383cd3
+# %% ../nbs/16_expfam.ipynb #19ca14e7
 class DiagonalGaussian(ExpFamily):
     "Independent Gaussian features: T(x) = (x, x^2), eta = (m/s^2, -1/(2 s^2)), A = -eta1^2/(4 eta2) - log(-2 eta2)/2."
     name, support = "gaussian", "finite numbers"
@@ -187,19 +187,20 @@ class DiagonalGaussian(ExpFamily):
         D = len(mu) // 2
         return mu[:D] + np.sqrt(mu[D:] - mu[:D]**2) * rng.standard_normal((n, D))
 
-# %% ../nbs/16_expfam.ipynb #a5771bce
-FAMILIES = dict(bernoulli=Bernoulli, poisson=Poisson, categorical=Categorical, exponential=Exponential,
+# %% ../nbs/16_expfam.ipynb #d67d8ab4
+_FAMILY_CLASSES = dict(bernoulli=Bernoulli, poisson=Poisson, categorical=Categorical, exponential=Exponential,
                 gaussian=DiagonalGaussian)
+FAMILIES = tuple(_FAMILY_CLASSES)   # the names get_family knows
 
 def get_family(family, # a name in FAMILIES or an ExpFamily instance
               )->ExpFamily:
     "The family object for a name or an instance."
     if isinstance(family, ExpFamily): return family
-    if isinstance(family, str) and family in FAMILIES: return FAMILIES[family]()
-    raise ValueError(f"family must be one of {tuple(FAMILIES)} or an instance of emtheory.expfam.ExpFamily (a subclass "
+    if isinstance(family, str) and family in FAMILIES: return _FAMILY_CLASSES[family]()
+    raise ValueError(f"family must be one of {FAMILIES} or an instance of emtheory.expfam.ExpFamily (a subclass "
                      f"defining statistic, log_partition, natural, log_base and outside); got {family!r}.")
 
-# %% ../nbs/16_expfam.ipynb #3416a75f
+# %% ../nbs/16_expfam.ipynb #a1d0c6e8
 @dataclass(frozen=True)
 class ExpFamilyParams:
     "Parameters of an exponential-family mixture."
@@ -241,7 +242,7 @@ class ExpFamilyEM:
 
     def log_prior(self, p:ExpFamilyParams)->float: return 0.
 
-# %% ../nbs/16_expfam.ipynb #6c8349cc
+# %% ../nbs/16_expfam.ipynb #d9d4f495
 class ExpFamilyMixtureEM(MixtureEstimator):
     "Mixture of one exponential family fitted by exact EM on the shared coordinate-ascent core."
     def __init__(self,
@@ -320,7 +321,7 @@ class ExpFamilyMixtureEM(MixtureEstimator):
         X = np.vstack([self.family_.sample(self.means_[k], int((labels == k).sum()), rng) for k in range(self.n_components)])
         return X, labels
 
-# %% ../nbs/16_expfam.ipynb #9f61408e
+# %% ../nbs/16_expfam.ipynb #72b32a1f
 def _shape(v, name, low=1.):
     "A hyperparameter that must be a finite number >= low."
     if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v) or v < low:
@@ -361,9 +362,9 @@ class DirichletPrior:
         const = (gammaln(C * self.alpha) - C * gammaln(self.alpha)).sum()
         return float(xlogy(self.alpha - 1, mu).sum() + len(mu) * const)
 
-CONJUGATE_PRIORS = dict(bernoulli=BetaPrior, poisson=GammaRatePrior, exponential=GammaRatePrior, categorical=DirichletPrior)
+_CONJUGATE = dict(bernoulli=BetaPrior, poisson=GammaRatePrior, exponential=GammaRatePrior, categorical=DirichletPrior)
 
-# %% ../nbs/16_expfam.ipynb #072b030b
+# %% ../nbs/16_expfam.ipynb #7f39f831
 class ExpFamilyMAP(ExpFamilyEM):
     "MAP-EM for an exponential-family mixture with conjugate priors: the EM model's E-step, the prior's M-step."
     def __init__(self, family:ExpFamily, prior, # a BetaPrior / GammaRatePrior / DirichletPrior for the family
@@ -385,7 +386,7 @@ class ExpFamilyMAP(ExpFamilyEM):
         lw = gammaln(K * self.alpha) - K * gammaln(self.alpha) + xlogy(self.alpha - 1, p.weights).sum()
         return float(lw + self.prior.log_prior(self.family, p.means))
 
-# %% ../nbs/16_expfam.ipynb #7f39f831
+# %% ../nbs/16_expfam.ipynb #44f683a8
 class ExpFamilyMixtureMAP(ExpFamilyMixtureEM):
     "Mixture of one exponential family fitted by MAP-EM with conjugate priors, on the shared core."
     def __init__(self,
@@ -403,16 +404,16 @@ class ExpFamilyMixtureMAP(ExpFamilyMixtureEM):
 
     def _make_model(self, X, w):
         fam = self._fam
-        if fam.name not in CONJUGATE_PRIORS:
-            raise ValueError(f"ExpFamilyMixtureMAP has conjugate priors for {tuple(CONJUGATE_PRIORS)}, not for the "
+        if fam.name not in _CONJUGATE:
+            raise ValueError(f"ExpFamilyMixtureMAP has conjugate priors for {tuple(_CONJUGATE)}, not for the "
                              f"{fam.name} family" + (": use emtheory.map_em.GaussianMixtureMAP(covariance_type='diag')."
                                                      if fam.name == "gaussian" else "."))
-        prior = CONJUGATE_PRIORS[fam.name]() if self.prior is None else self.prior
-        if not isinstance(prior, CONJUGATE_PRIORS[fam.name]):
-            raise ValueError(f"The {fam.name} family's conjugate prior is {CONJUGATE_PRIORS[fam.name].__name__}; got {prior!r}.")
+        prior = _CONJUGATE[fam.name]() if self.prior is None else self.prior
+        if not isinstance(prior, _CONJUGATE[fam.name]):
+            raise ValueError(f"The {fam.name} family's conjugate prior is {_CONJUGATE[fam.name].__name__}; got {prior!r}.")
         return ExpFamilyMAP(fam, prior, _shape(self.weight_concentration_prior, "weight_concentration_prior"))
 
-# %% ../nbs/16_expfam.ipynb #735b90b4
+# %% ../nbs/16_expfam.ipynb #a3f390d8
 def load_biochemists(
 )->tuple: # (X, columns): X is a float64 array of shape (915, 6)
     "Long (1990)'s article counts of 915 biochemistry PhD students, from R's flexmix (`bioChemists`; fem, mar coded 0/1)."
