@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numbers
 import numpy as np
 from scipy.special import gammaln, digamma, polygamma
-from .core import MixtureEstimator, initial_resp, stats_from_resp, as_generator
+from .core import MixtureEstimator, MixtureModel, initial_resp, stats_from_resp, as_generator
 
 # %% auto #0
 __all__ = ['GammaParams', 'check_positive', 'gamma_features', 'gamma_natural_params', 'gamma_moments', 'gamma_bound',
@@ -92,7 +92,7 @@ def inverse_digamma(y:np.ndarray, # target values of digamma
     return a
 
 # %% ../nbs/17_gem.ipynb #d5427c75
-class GammaMixtureModel:
+class GammaMixtureModel(MixtureModel):
     "A mixture of products of Gammas on the coordinate-ascent core; subclasses differ only in their M-step."
     monotone = True
     def features(self, X): return gamma_features(X)
@@ -188,7 +188,7 @@ class GammaMixtureGEM(MixtureEstimator):
 
     def _init_state(self, model, X, w, rng)->GammaParams:
         "The exact M-step of initial responsibilities; a component seeded by one point takes the pooled shape at its mean."
-        st = stats_from_resp(model, X, initial_resp(X, self.n_components, self.init_params, rng), w)
+        st = stats_from_resp(model, X, initial_resp(X, self.n_components, self.init_params, rng, w), w)
         p = model.m_step(st, None)
         _, mx, ml = gamma_moments(st.T)
         thin = np.log(mx) - ml < 1e-8          # (nearly) a single value: its shape would be infinite
