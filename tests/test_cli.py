@@ -77,3 +77,57 @@ def test_console_script_installed():
     exe = shutil.which("emtheory") or str(__import__("pathlib").Path(sys.executable).parent / "emtheory")
     r = subprocess.run([exe, "fit", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "--method" in r.stdout
+
+# ---------------------------------------------------------------- what probing found (each failed before its fix)
+
+def test_unwritable_plot_path_fails_before_fitting(tmp_path):
+    "--plot to a directory that does not exist failed only after fitting, as an 'unexpected error' (exit 1)."
+    r = run("fit", "--plot", str(tmp_path / "no" / "such" / "dir" / "out.png"))
+    assert r.returncode == 2 and "no such directory" in r.stderr and r.stdout == ""
+    r = run("fit", "--plot", str(tmp_path))
+    assert r.returncode == 2 and ("directory" in r.stderr or ".png" in r.stderr)
+
+def _constant_column_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.normal(size=60), np.ones(60)]     # EM fits (reg_covar); MAP-EM's and CAVI's default priors refuse
+    f = tmp_path / "const.csv"
+    f.write_text("a,b\n" + "\n".join(f"{u:.6f},{v}" for u, v in X))
+    return f
+
+def test_method_all_reports_each_failure_and_runs_the_others(tmp_path):
+    "--method all aborted at the first method that failed."
+    r = run("fit", str(_constant_column_csv(tmp_path)), "--method", "all")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "EM (maximum likelihood)" in r.stdout and "log-likelihood" in r.stdout
+    assert r.stdout.count("error:") == 2 and "constant" in r.stdout
+
+def test_method_all_json_stays_valid_with_errors(tmp_path):
+    r = run("fit", str(_constant_column_csv(tmp_path)), "--method", "all", "--json")
+    out = json.loads(r.stdout)
+    by = {x["method"]: x for x in out["results"]}
+    assert "means" in by["em"] and "error" in by["map"] and "error" in by["cavi"] and r.returncode == 2
+
+@pytest.mark.parametrize("sep", [";", "\t", ","])
+def test_delimiters_are_sniffed(tmp_path, sep):
+    "Semicolon- and tab-separated files were read as one ragged column."
+    from emtheory.datasets import load_faithful
+    X, cols = load_faithful()
+    f = tmp_path / "f.csv"
+    f.write_text(sep.join(cols) + "\n" + "\n".join(sep.join(f"{v:g}" for v in row) for row in X))
+    Y, names = load_csv(str(f))
+    assert names == list(cols)
+    np.testing.assert_array_equal(Y, X)
+
+def test_dash_reads_standard_input():
+    "'-' was taken for a file name."
+    csv = "u;v\n" + "\n".join(f"{i % 7};{(i * 3) % 11}" for i in range(40))
+    r = subprocess.run([sys.executable, "-m", "emtheory", "fit", "-", "--method", "em", "--json"], input=csv,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["source"] == "standard input" and out["n_samples"] == 40 and out["columns"] == ["u", "v"]
+
+def test_version():
+    from emtheory import __version__
+    r = run("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"emtheory {__version__}"

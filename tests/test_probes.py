@@ -39,6 +39,10 @@ def test_map_default_prior_on_integer_data():
     gm = quiet(GaussianMixtureMAP(2, random_state=0).fit, Xi)
     np.testing.assert_array_equal(gm.covariance_prior_, gm.covariance_prior_.T)
     assert np.isfinite(gm.score(Xi))
+    # the same check on a user's prior that is symmetric to rounding (the case the integer data produced elsewhere)
+    C = np.array([[1., -6.6e-18], [-1.8e-17, 1.]])
+    for ct in ("full", "tied"): quiet(GaussianMixtureMAP(2, covariance_type=ct, covariance_prior=C, random_state=0).fit, X)
+    with pytest.raises(ValueError, match="symmetric"): GaussianMixtureMAP(2, covariance_prior=[[1., .5], [.4, 1.]]).fit(X)
 
 # ---------------------------------------------------------------- 2, 3. weights
 

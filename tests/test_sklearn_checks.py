@@ -1,0 +1,19 @@
+"scikit-learn's own estimator checks (`check_estimator`) pass for every estimator and covariance type."
+import warnings
+import pytest
+from sklearn.utils.estimator_checks import check_estimator
+from emtheory.em import GaussianMixtureEM
+from emtheory.map_em import GaussianMixtureMAP
+from emtheory.cavi import GaussianMixtureCAVI
+from emtheory.gaussian import COVARIANCE_TYPES
+
+ESTIMATORS = ([GaussianMixtureEM(covariance_type=ct) for ct in COVARIANCE_TYPES]
+              + [GaussianMixtureMAP(covariance_type=ct) for ct in COVARIANCE_TYPES] + [GaussianMixtureCAVI()])
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=repr)
+def test_check_estimator(est):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = check_estimator(est, on_fail=None)
+    failed = {r["check_name"]: str(r["exception"])[:300] for r in results if r["status"] == "failed"}
+    assert len(results) >= 45 and not failed, failed
