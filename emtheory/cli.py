@@ -155,6 +155,8 @@ def _parser()->argparse.ArgumentParser:
     f.add_argument("--plot", metavar="OUT.png", help="save the data with fitted ellipses and the objective traces")
     f.add_argument("--json", action="store_true", help="print machine-readable results instead of tables")
     f.add_argument("-v", "--verbose", action="store_true", help="print the objective at every iteration")
+    sub.add_parser("select", help="choose K and the covariance model by BIC, as R's mclust (emtheory select -h)",
+                   add_help=False)   # its own parser: emtheory.select.select_main
     return p
 
 def check_writable(path:str)->None:
@@ -224,6 +226,10 @@ def fit_command(args)->int:
 
 def main(argv=None)->int:
     "Entry point of the `emtheory` command; returns the exit code."
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["select"]:
+        from emtheory.select import select_main
+        return select_main(argv[1:])
     p = _parser()
     args = p.parse_args(argv)
     if args.command is None:

@@ -131,3 +131,9 @@ def test_version():
     from emtheory import __version__
     r = run("--version")
     assert r.returncode == 0 and r.stdout.strip() == f"emtheory {__version__}"
+
+def test_select_subcommand(capsys):
+    "`emtheory select` is the model-selection command (emtheory.select.select_main)."
+    assert main(["select", "-k", "2", "--covariance-types", "full", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert "best" in json.dumps(out) and main(["select", "no-such-file.csv"]) == 2
