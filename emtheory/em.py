@@ -13,7 +13,7 @@ from .gaussian import (COVARIANCE_TYPES, check_covariance_type, gaussian_feature
                                precision_cholesky, precisions_from_cholesky, log_det_cholesky, n_parameters, sample_mixture)
 
 # %% auto #0
-__all__ = ['GaussianParams', 'GaussianEM', 'check_spread', 'GaussianMixtureEM']
+__all__ = ['FROZEN_BLOCKS', 'GaussianParams', 'GaussianEM', 'scatter_about', 'check_spread', 'check_frozen', 'GaussianMixtureEM']
 
 # %% ../nbs/13_em.ipynb #e9874fd8
 @dataclass(frozen=True)
@@ -31,9 +31,10 @@ class GaussianEM(MixtureModel):
                  covariance_type:str="full", # full, tied, diag or spherical
                  reg_covar:float=0., # added to the covariance diagonal
                  unit:float=1., # the typical sample weight: an empty component's count is floored at 10 eps unit
+                 frozen:frozenset=frozenset(), # blocks the M-step keeps: "weights", "means", "covariances"
                 ):
         self.center, self.covariance_type, self.reg_covar, self.unit = center, covariance_type, reg_covar, unit
-        self.D = len(center)
+        self.D, self.frozen = len(center), frozenset(frozen)
         self.monotone = reg_covar == 0   # with reg_covar the M-step is a near-maximiser: tiny decreases can happen
 
     def features(self, X): return gaussian_features(X, self.center, self.covariance_type)
@@ -53,19 +54,35 @@ class GaussianEM(MixtureModel):
         return (scatter / Nk[:, None]).mean(1) + r
 
     def m_step(self, stats, old:GaussianParams|None)->GaussianParams:
-        "theta = argmax L(q, theta): weights, means and covariances from the expected sufficient statistics."
-        Nk, means, scatter = moments(stats.T, self.D, self.covariance_type, stats.source, self.center,
+        "theta = argmax L(q, theta) over the blocks not frozen: weights, means, covariances from the statistics."
+        ct, fz = self.covariance_type, (self.frozen if old is not None else frozenset())
+        Nk, means, scatter = moments(stats.T, self.D, ct, stats.source, self.center,
                                      floor=10 * np.finfo(float).eps * self.unit)
-        covs = self.covariances(Nk, scatter)
-        check_spread(covs, means + self.center, self.covariance_type, stats.T[:, -1] > 1e-12 * stats.n)
-        empty = stats.T[:, -1] <= 1e-12 * stats.n
-        if empty.any() and old is not None and self.covariance_type != "tied":
-            # a component that lost all its points keeps its place and shape, with weight ~0 (never NaN)
-            means = np.where(empty[:, None], old.means, means)
-            covs = np.where(empty.reshape((-1,) + (1,) * (covs.ndim - 1)), old.covariances, covs)
-        return GaussianParams(Nk / Nk.sum(), means, covs, precision_cholesky(covs, self.covariance_type))
+        if "means" in fz: means, scatter = old.means, scatter_about(Nk, means, scatter, old.means, ct)
+        if "covariances" in fz: covs, U = old.covariances, old.precisions_cholesky
+        else:
+            covs = self.covariances(Nk, scatter)
+            check_spread(covs, means + self.center, ct, stats.T[:, -1] > 1e-12 * stats.n)
+            empty = stats.T[:, -1] <= 1e-12 * stats.n
+            if empty.any() and old is not None and ct != "tied":
+                # a component that lost all its points keeps its place and shape, with weight ~0 (never NaN)
+                means = means if "means" in fz else np.where(empty[:, None], old.means, means)
+                covs = np.where(empty.reshape((-1,) + (1,) * (covs.ndim - 1)), old.covariances, covs)
+            U = precision_cholesky(covs, ct)
+        return GaussianParams(old.weights if "weights" in fz else Nk / Nk.sum(), means, covs, U)
 
     def log_prior(self, p:GaussianParams)->float: return 0.
+
+def scatter_about(Nk:np.ndarray, # (K,) counts
+                  xbar:np.ndarray, # (K, D) the components' data means
+                  scatter:np.ndarray, # sum_i r_ik (x_i - xbar_k)(x_i - xbar_k)^T: (K, D, D) or (K, D) diagonal
+                  mu:np.ndarray, # (K, D) the points to take it about (frozen means)
+                  covariance_type:str,
+                 )->np.ndarray: # sum_i r_ik (x_i - mu_k)(x_i - mu_k)^T, shaped as `scatter`
+    "The scatter about other points: S_mu = S + N_k (xbar_k - mu_k)(xbar_k - mu_k)^T (the parallel-axis theorem)."
+    d = xbar - mu
+    if covariance_type in ("full", "tied"): return scatter + Nk[:, None, None] * d[:, :, None] * d[:, None, :]
+    return scatter + Nk[:, None] * d**2
 
 def check_spread(covs:np.ndarray, # diag (K, D) or spherical (K,) covariances (full and tied: Cholesky checks them)
                  means:np.ndarray, # (K, D) means in data coordinates
@@ -108,6 +125,19 @@ def _precisions_to_params(P, ct):
     if (P <= 0).any(): raise ValueError("precisions_init must be positive.")
     return 1. / P, np.sqrt(P)
 
+FROZEN_BLOCKS = ("weights", "means", "covariances")
+
+def check_frozen(frozen, # iterable of block names
+                 given:dict, # block name -> its *_init value (None if not given)
+                ):
+    "Validate `frozen`: known block names, each with the *_init value it is frozen at."
+    if isinstance(frozen, str): raise ValueError(f"frozen must be a tuple of block names, e.g. ({frozen!r},); got a string.")
+    for b in frozen:
+        if b not in FROZEN_BLOCKS: raise ValueError(f"frozen: unknown block {b!r}; use any of {FROZEN_BLOCKS}.")
+        if given.get(b, 0) is None:
+            name = dict(weights="weights_init", means="means_init", covariances="precisions_init")[b]
+            raise ValueError(f"frozen={tuple(frozen)!r} keeps the {b} at {name}, which is not given: pass {name}.")
+
 # %% ../nbs/13_em.ipynb #3d9c31d2
 class GaussianMixtureEM(MixtureEstimator):
     "Gaussian mixture fitted by exact EM on the shared coordinate-ascent core, with a per-iteration certificate."
@@ -126,11 +156,12 @@ class GaussianMixtureEM(MixtureEstimator):
                  random_state=None, # int, numpy Generator or RandomState
                  warm_start:bool=False, # continue from the last fit
                  verbose:int=0, # 1: print the objective at every iteration
+                 frozen:tuple=(), # blocks kept at their *_init values: "weights", "means", "covariances"
                 ):
         self.n_components, self.covariance_type, self.tol, self.reg_covar = n_components, covariance_type, tol, reg_covar
         self.max_iter, self.n_init, self.init_params = max_iter, n_init, init_params
         self.weights_init, self.means_init, self.precisions_init = weights_init, means_init, precisions_init
-        self.random_state, self.warm_start, self.verbose = random_state, warm_start, verbose
+        self.random_state, self.warm_start, self.verbose, self.frozen = random_state, warm_start, verbose, frozen
 
     def _cov_shape(self, K, D):
         return dict(full=(K, D, D), tied=(D, D), diag=(K, D), spherical=(K,))[self.covariance_type]
@@ -147,10 +178,11 @@ class GaussianMixtureEM(MixtureEstimator):
         if self.means_init is not None: _check_init(self.means_init, (K, D), "means_init")
         if self.precisions_init is not None:
             _precisions_to_params(_check_init(self.precisions_init, self._cov_shape(K, D), "precisions_init"), self.covariance_type)
+        check_frozen(self.frozen, dict(weights=self.weights_init, means=self.means_init, covariances=self.precisions_init))
 
     def _make_model(self, X, w):
         return GaussianEM(np.average(X, axis=0, weights=w), self.covariance_type, self.reg_covar,
-                          1. if w is None else float(w[w > 0].mean()))
+                          1. if w is None else float(w[w > 0].mean()), frozenset(self.frozen))
 
     def _init_state(self, model, X, w, rng)->GaussianParams:
         "Initial parameters: from initial responsibilities by one M-step, overridden by any *_init given."
@@ -169,14 +201,20 @@ class GaussianMixtureEM(MixtureEstimator):
         return GaussianParams(self.weights_, self.means_ - model.center, self.covariances_, self.precisions_cholesky_)
 
     def _store(self, model, fit):
-        p = fit.state
+        p, fz = fit.state, frozenset(self.frozen)
         self.weights_, self.means_ = p.weights, p.means + model.center
         self.covariances_, self.precisions_cholesky_ = p.covariances, p.precisions_cholesky
         self.precisions_ = precisions_from_cholesky(p.precisions_cholesky, self.covariance_type)
+        # frozen blocks come back as given, bit for bit (the centred copy the model used was never changed)
+        if "means" in fz: self.means_ = np.array(self.means_init, dtype=np.float64)
+        if "covariances" in fz: self.precisions_ = np.array(self.precisions_init, dtype=np.float64)
 
     def _n_parameters(self)->int:
-        "Free parameters of the fitted model."
-        return n_parameters(self.n_components, self.n_features_in_, self.covariance_type)
+        "Free parameters of the fitted model (frozen blocks are not estimated, so they do not count)."
+        K, D, ct = self.n_components, self.n_features_in_, self.covariance_type
+        fz = frozenset(self.frozen)
+        held = dict(weights=K - 1, means=K * D, covariances=n_parameters(K, D, ct) - (K - 1) - K * D)
+        return n_parameters(K, D, ct) - sum(v for k, v in held.items() if k in fz)
 
     def bic(self, X)->float:
         "Bayesian information criterion on X (lower is better)."

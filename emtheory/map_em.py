@@ -8,7 +8,7 @@ import numbers
 from dataclasses import dataclass
 import numpy as np
 from scipy.special import gammaln, multigammaln, xlogy
-from .em import GaussianParams, GaussianEM, GaussianMixtureEM
+from .em import scatter_about, GaussianParams, GaussianEM, GaussianMixtureEM
 from .gaussian import moments, precision_cholesky, log_det_cholesky
 
 # %% auto #0
@@ -110,8 +110,9 @@ class GaussianMAP(GaussianEM):
     def __init__(self, center:np.ndarray, # (D,) the data are centred by it before the features are formed
                  covariance_type:str, # full, tied, diag or spherical
                  prior:GaussianPrior, # resolved hyperparameters
+                 frozen:frozenset=frozenset(), # blocks the M-step keeps: "weights", "means", "covariances"
                 ):
-        super().__init__(center, covariance_type, reg_covar=0.)
+        super().__init__(center, covariance_type, reg_covar=0., frozen=frozen)
         self.prior, self.mean0 = prior, prior.mean - center      # mu_0 in centred coordinates
         if covariance_type in ("full", "tied"):
             self._scale_chol = np.linalg.cholesky(prior.scale)
@@ -120,11 +121,18 @@ class GaussianMAP(GaussianEM):
     def m_step(self, stats, old:GaussianParams|None=None)->GaussianParams:
         "The posterior mode given q(z): Dirichlet pseudo-counts for the weights, conjugate pseudo-data for each component."
         ct, D, p = self.covariance_type, self.D, self.prior
+        fz = self.frozen if old is not None else frozenset()
         Nk, xbar, scatter = moments(stats.T, D, ct, stats.source, self.center, floor=10 * np.finfo(float).eps * self.unit)
         K = len(Nk)
-        weights = (Nk + p.alpha - 1) / (Nk.sum() + K * p.alpha - K)
-        means = (p.kappa * self.mean0 + Nk[:, None] * xbar) / (p.kappa + Nk)[:, None]
-        d, c = xbar - self.mean0, p.kappa * Nk / (p.kappa + Nk)      # data mean - prior mean; its shrinkage weight
+        weights = old.weights if "weights" in fz else (Nk + p.alpha - 1) / (Nk.sum() + K * p.alpha - K)
+        if "means" in fz:
+            # Sigma's conditional mode given fixed means: the data's scatter about them plus kappa (mu - mu0)(mu - mu0)^T
+            means, scatter = old.means, scatter_about(Nk, xbar, scatter, old.means, ct)
+            d, c = old.means - self.mean0, np.full(K, p.kappa)
+        else:
+            means = (p.kappa * self.mean0 + Nk[:, None] * xbar) / (p.kappa + Nk)[:, None]
+            d, c = xbar - self.mean0, p.kappa * Nk / (p.kappa + Nk)      # data mean - prior mean; its shrinkage weight
+        if "covariances" in fz: return GaussianParams(weights, means, old.covariances, old.precisions_cholesky)
         if ct == "full":
             covs = (p.scale + scatter + c[:, None, None] * d[:, :, None] * d[:, None, :]) / (p.dof + Nk + D + 2)[:, None, None]
         elif ct == "tied":
@@ -182,8 +190,9 @@ class GaussianMixtureMAP(GaussianMixtureEM):
                  random_state=None, # int, numpy Generator or RandomState
                  warm_start:bool=False, # continue from the last fit
                  verbose:int=0, # 1: print the objective at every iteration
+                 frozen:tuple=(), # blocks kept at their *_init values: "weights", "means", "covariances"
                 ):
-        self.n_components, self.covariance_type, self.tol = n_components, covariance_type, tol
+        self.n_components, self.covariance_type, self.tol, self.frozen = n_components, covariance_type, tol, frozen
         self.weight_concentration_prior, self.mean_prior = weight_concentration_prior, mean_prior
         self.mean_precision_prior, self.degrees_of_freedom_prior = mean_precision_prior, degrees_of_freedom_prior
         self.covariance_prior = covariance_prior
@@ -195,7 +204,7 @@ class GaussianMixtureMAP(GaussianMixtureEM):
         prior = resolve_prior(X, w, self.n_components, self.covariance_type, self.weight_concentration_prior,
                               self.mean_prior, self.mean_precision_prior, self.degrees_of_freedom_prior,
                               self.covariance_prior)
-        return GaussianMAP(np.average(X, axis=0, weights=w), self.covariance_type, prior)
+        return GaussianMAP(np.average(X, axis=0, weights=w), self.covariance_type, prior, frozenset(self.frozen))
 
     def _store(self, model, fit):
         super()._store(model, fit)
