@@ -81,6 +81,7 @@ docs-check: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_em.py
 	$(BIN)/python bench/bench_cavi.py
+	$(BIN)/python bench/bench_ppca.py
 
 clean:
 	rm -rf _proc _docs _docs_check build dist *.egg-info
