@@ -8,7 +8,7 @@
 #                    when README.md drifts from the notebook)
 #   make docs        build the offline documentation site into _docs/
 #   make docs-check  build it and check every page in headless Chromium
-#   make bench       benchmarks against scikit-learn (ratios measured in the same run)
+#   make bench       benchmarks against scikit-learn (ratios measured in the same run): the table in bench/RESULTS.md
 #   make slow        nbdev_test including cells flagged `#| slow`
 
 PYTHON ?= python3
@@ -54,8 +54,7 @@ docs-check: $(STAMP)
 	tools/docs/check.sh
 
 bench: $(STAMP)
-	$(BIN)/python bench/bench_em.py
-	$(BIN)/python bench/bench_cavi.py
+	$(BIN)/python bench/bench.py
 
 clean:
 	rm -rf _proc _docs _docs_check build dist *.egg-info

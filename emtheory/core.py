@@ -133,7 +133,8 @@ def _accumulate(parts, log_joint, suff_stats, weights, log_resp, has_prev):
             log_norm += w @ lse; ent += w @ h
             R *= w[:, None]
         t = suff_stats(aux, R)
-        T = t if T is None else T + t
+        if T is None: T = t          # a fresh array: accumulate in place
+        else: T += t
     return T, log_norm, ent, kl
 
 @lru_cache(maxsize=None)

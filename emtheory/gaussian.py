@@ -13,8 +13,8 @@ from .core import weighted_scatter, MixtureModel, chunks, feature_form
 __all__ = ['COVARIANCE_TYPES', 'PRECISION_RATIO', 'EXACT_DIGITS', 'FORMS', 'CHUNK_BYTES', 'CACHE_RATIO', 'FORM_COSTS',
            'check_covariance_type', 'n_features_phi', 'gaussian_features', 'natural_params', 'moments',
            'precision_cholesky', 'precisions_from_cholesky', 'log_det_cholesky', 'Quadratic', 'digits_lost',
-           'whitened_log_joint', 'mahalanobis', 'stacked_factors', 'stacked_log_joint', 'stacked_stats', 'form_costs',
-           'choose_form', 'cache_features', 'chunk_rows', 'GaussianData', 'GaussianModel', 'n_parameters',
+           'whitened_log_joint', 'mahalanobis', 'stacked_factors', 'stacked_log_joint', 'stacked_stats', 'vech_stats',
+           'form_costs', 'choose_form', 'cache_features', 'chunk_rows', 'GaussianData', 'GaussianModel', 'n_parameters',
            'full_covariances', 'sample_mixture']
 
 # %% ../nbs/12_gaussian.ipynb #340dd70c
@@ -99,7 +99,8 @@ def moments(T:np.ndarray, # (K, M) statistics sum_i r_ik phi(x_i)
         S2 = np.empty((K, D, D))
         S2[:, iu[0], iu[1]] = T[:, :q]
         S2[:, iu[1], iu[0]] = T[:, :q]
-        scatter = S2 - np.einsum('ka,kb->kab', S1, means)
+        S2 -= np.einsum('ka,kb->kab', S1, means)
+        scatter = S2
     else: scatter = T[:, :q] - S1 * means
     if source is not None:
         # the one-pass scatter loses ~log10(N_k mean^2 / scatter) digits: redo such components about their own mean
@@ -169,11 +170,12 @@ class Quadratic:
     def precisions(self): return precisions_from_cholesky(self.U, self.covariance_type)
 
 def digits_lost(q:Quadratic)->np.ndarray: # (K,) about log10 of the cancellation factor of the one-GEMM form
-    "Digits the feature form loses per component: log10(1 + |mu_k|^T |P_k| |mu_k| / (D + |const_k|))."
+    "Digits the feature form loses per component: log10(1 + || |U_k|^T |mu_k| ||^2 / (D + |const_k|))."
     K, D = q.means.shape
-    P = np.abs(_broadcast_precisions(q.precisions, K, D, q.covariance_type))
-    a = np.abs(q.means)
-    m = np.einsum('ka,kab,kb->k', a, P, a) if P.ndim == 3 else (P * a * a).sum(1)
+    a, ct = np.abs(q.means), q.covariance_type
+    if ct in ("full", "tied"):   # || |U|^T |mu| ||^2 >= |mu|^T |P| |mu|: the size of the terms that cancel, one k at a time
+        m = np.array([((a[k] @ np.abs(q.U[k] if ct == "full" else q.U))**2).sum() for k in range(K)])
+    else: m = (_broadcast_precisions(q.precisions, K, D, ct) * a * a).sum(1)
     with np.errstate(invalid='ignore'):
         return np.log10(1 + np.nan_to_num(m / (D + np.abs(q.const)), nan=0.))
 
@@ -217,14 +219,24 @@ def stacked_log_joint(Xc:np.ndarray, # (B, D) rows, centred
 
 def stacked_stats(Xc:np.ndarray, # (B, D) rows, centred
                   R:np.ndarray, # (B, K) weighted responsibilities
-                 )->np.ndarray: # (K, M) the statistics sum_i r_ik phi(x_i) (full features)
-    "T = [vech(sum r x x^T), sum r x, sum r] for every component from one (K D, B) x (B, D) GEMM, without the features."
+                 )->np.ndarray: # (K D D + K D + K,): sum r x x^T (K, D, D), sum r x (K, D), sum r (K,), flat
+    "The statistics of every component from one (K D, B) x (B, D) GEMM, without the features (`vech_stats` packs them)."
     B, D = Xc.shape
     K = R.shape[1]
     A = (R[:, :, None] * Xc[:, None, :]).reshape(B, K * D)
-    S2 = (A.T @ Xc).reshape(K, D, D)
+    out = np.empty(K * D * D + K * D + K)
+    np.matmul(A.T, Xc, out=out[:K * D * D].reshape(K * D, D))
+    np.matmul(R.T, Xc, out=out[K * D * D:-K].reshape(K, D))
+    out[-K:] = R.sum(0)
+    return out
+
+def vech_stats(S:np.ndarray, # flat, from `stacked_stats`
+               D:int)->np.ndarray: # (K, M) the statistics sum_i r_ik phi(x_i) of the full feature map
+    "Unpack to the layout of `gaussian_features`: [vech(sum r x x^T) (upper triangle), sum r x, sum r]."
+    K = len(S) // (D * D + D + 1)
     iu = np.triu_indices(D)
-    return np.hstack([S2[:, iu[0], iu[1]], R.T @ Xc, R.sum(0)[:, None]])
+    S2 = S[:K * D * D].reshape(K, D, D)
+    return np.hstack([S2[:, iu[0], iu[1]], S[K * D * D:-K].reshape(K, D), S[-K:, None]])
 
 # %% ../nbs/12_gaussian.ipynb #e5a1c0df
 FORMS = ("features", "whitened")
@@ -300,6 +312,21 @@ class GaussianModel(MixtureModel):
         "The data for every E-step pass; the form and the chunks are chosen at the first pass, when K is known."
         return GaussianData(self, X, chunk_size, cache_bytes)
 
+    def statistics(self, X:np.ndarray, R:np.ndarray, weights:np.ndarray=None, chunk_size:int=4096)->np.ndarray:
+        "T = sum_i w_i r_ik phi(x_i) of given responsibilities, in byte-sized chunks (no (B, M) features for full/tied)."
+        ct, (N, D), K = self.covariance_type, X.shape, R.shape[1]
+        full = ct in ("full", "tied")
+        T = 0.
+        for sl in chunks(N, chunk_rows("whitened" if full else "features", D, K, ct, chunk_size)):
+            Rw = R[sl] if weights is None else R[sl] * weights[sl, None]
+            T = T + (stacked_stats(X[sl] - self.center, Rw) if full else Rw.T @ self.features(X[sl]))
+        return vech_stats(T, D) if full else T
+
+    def e_step(self, state, X, data, weights=None, memory=None, n_threads=1, chunk_size=4096):
+        "The shared E-step; the whitened form's statistics are packed to the feature layout once, at the end."
+        st = super().e_step(state, X, data, weights, memory, n_threads, chunk_size)
+        return replace(st, T=vech_stats(st.T, X.shape[1])) if data.form == "whitened" else st
+
     def plan(self, state, X, data, chunk_size:int=4096)->tuple:
         "Row chunks and chunk functions of the chosen form; a component losing > EXACT_DIGITS digits is whitened exactly."
         q = self.quadratic(state)
@@ -330,7 +357,7 @@ class GaussianModel(MixtureModel):
         d = xbar - q.means
         if ct in ("full", "tied"):
             y = np.einsum('ka,kab->kb', d, U)
-            trace = ((S @ U) * U).sum((1, 2))                  # tr(U^T S U) = tr(P S)
+            trace = np.array([((S[k] @ U[k]) * U[k]).sum() for k in range(K)])   # tr(U^T S U) = tr(P S)
         else:
             y = d * U
             trace = (S * U * U).sum(1)
