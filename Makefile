@@ -8,7 +8,7 @@
 #                    when README.md drifts from the notebook)
 #   make docs        build the offline documentation site into _docs/
 #   make docs-check  build it and check every page in headless Chromium
-#   make bench       benchmarks against scikit-learn (ratios measured in the same run)
+#   make bench       benchmarks against scikit-learn (ratios measured in the same run): the table in bench/RESULTS.md
 #   make slow        nbdev_test including cells flagged `#| slow`
 #   make property-seeds  the Hypothesis property tests over SEEDS (default 20) explicit seeds (the suite itself runs
 #                    them derandomised, the same examples everywhere)
@@ -79,8 +79,8 @@ docs-check: $(STAMP)
 	tools/docs/check.sh
 
 bench: $(STAMP)
-	$(BIN)/python bench/bench_em.py
-	$(BIN)/python bench/bench_cavi.py
+	$(BIN)/python bench/bench.py
+	$(BIN)/python bench/bench_expfam.py
 	$(BIN)/python bench/bench_ppca.py
 
 clean:

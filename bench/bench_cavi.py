@@ -14,7 +14,7 @@ import argparse
 import numpy as np
 from sklearn.mixture import BayesianGaussianMixture
 from emtheory.cavi import GaussianMixtureCAVI
-from timing import per_iteration
+from timing import per_iteration, peak_mib
 
 def make_data(N, D, K, seed=0):
     "A K-component Gaussian mixture sample and soft starting responsibilities (a noisy version of the labels)."
@@ -35,14 +35,17 @@ def sklearn_from(R, m):
 
 ATTRS = ("weight_concentration_", "mean_precision_", "means_", "degrees_of_freedom_", "covariances_")
 
-def run(N, D, K):
+def run(N, D, K, memory=False):
     X, R = make_data(N, D, K)
     ours = lambda m: GaussianMixtureCAVI(K, resp_init=R, tol=0, max_iter=m)
     sk = lambda m: sklearn_from(R, m)
     t = per_iteration(dict(sklearn=sk, emtheory=ours), X)
     (t_sk, e_sk), (t_us, e_us) = t["sklearn"], t["emtheory"]
     par = max(np.abs(getattr(e_us, a) - getattr(e_sk, a)).max() / np.abs(getattr(e_sk, a)).max() for a in ATTRS)
-    return dict(N=N, D=D, K=K, sklearn_s=t_sk, emtheory_s=t_us, ratio=t_sk / t_us, param_rel=par)
+    row = dict(N=N, D=D, K=K, cov="full", sklearn_s=t_sk, emtheory_s=t_us, ratio=t_sk / t_us, param_rel=par,
+               form=e_us._model.form_)
+    if memory: row["sklearn_MiB"], row["emtheory_MiB"] = peak_mib(sk, X), peak_mib(ours, X)
+    return row
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -47,7 +47,8 @@ def run(N, D, K, ct, memory=False):
     rel = abs(s_us - s_sk) / abs(s_sk)
     par = max(np.abs(getattr(e_us, a) - getattr(e_sk, a)).max() / np.abs(getattr(e_sk, a)).max()
               for a in ("weights_", "means_", "covariances_"))
-    row = dict(N=N, D=D, K=K, cov=ct, sklearn_s=t_sk, emtheory_s=t_us, ratio=t_sk / t_us, score_rel=rel, param_rel=par)
+    row = dict(N=N, D=D, K=K, cov=ct, sklearn_s=t_sk, emtheory_s=t_us, ratio=t_sk / t_us, score_rel=rel, param_rel=par,
+               form=e_us._model.form_)
     if memory:
         row["sklearn_MiB"], row["emtheory_MiB"] = peak_mib(sk, X), peak_mib(ours, X)
     return row

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import digamma, gammaln, multigammaln, logsumexp
 from .core import MixtureEstimator, MixtureModel, Params, check_weights, coordinate_ascent, initial_resp, stats_from_resp, as_generator
-from .gaussian import (gaussian_features, natural_params, moments, precision_cholesky, precisions_from_cholesky,
-                       log_det_cholesky)
+from .gaussian import (GaussianModel, Quadratic, mahalanobis, gaussian_features, natural_params, moments, precision_cholesky,
+                       precisions_from_cholesky, log_det_cholesky)
 
 # %% auto #0
 __all__ = ['expected_log_pi', 'expected_log_det_precision', 'kl_dirichlet', 'log_wishart_norm', 'kl_normal_wishart',
@@ -79,7 +79,7 @@ class VariationalParams:
     precisions_cholesky: np.ndarray  # (K, D, D) U_k with U_k U_kᵀ = ν_k W_k
 
 # %% ../nbs/15_cavi.ipynb #77b3616c
-class BayesianGaussianCAVI(MixtureModel):
+class BayesianGaussianCAVI(GaussianModel):
     "The Bayesian Gaussian mixture (Bishop §10.2) as a model of the coordinate-ascent core: CAVI factor updates."
     def __init__(self, center:np.ndarray, # (D,) the data are centred by it before the features are formed
                  alpha0:float, # Dirichlet concentration α_0 (weight_concentration_prior)
@@ -92,19 +92,18 @@ class BayesianGaussianCAVI(MixtureModel):
         self.center, self.alpha0, self.beta0, self.nu0, self.W0_inv = center, alpha0, beta0, nu0, W0_inv
         self.m0, self.reg_covar, self.D = m0 - center, reg_covar, len(center)
         self.log_det_W0 = -np.linalg.slogdet(W0_inv)[1]
-
-    def features(self, X): return gaussian_features(X, self.center, "full")
+        self.covariance_type = "full"
 
     def log_det_W(self, q:VariationalParams)->np.ndarray:
         "log |W_k| from the Cholesky factor of ν_k W_k."
         return 2*log_det_cholesky(q.precisions_cholesky, "full", self.D) - self.D*np.log(q.nu)
 
-    def natural_params(self, q:VariationalParams)->np.ndarray:
-        "Θ with Θ_k · φ(x) = E[log π_k] + E[log N(x | μ_k, Λ_k⁻¹)] (Bishop 10.46, 10.64–10.66)."
+    def quadratic(self, q:VariationalParams)->Quadratic:
+        "ℓ_k(x) = E[log π_k] + E[log N(x | μ_k, Λ_k⁻¹)] = c_k − ½ ν_k (x − m_k)ᵀ W_k (x − m_k) (Bishop 10.46, 10.64–10.66)."
         D = self.D
         c = (expected_log_pi(q.alpha) + 0.5*expected_log_det_precision(q.nu, self.log_det_W(q), D)
              - 0.5*D*np.log(2*np.pi) - 0.5*D/q.beta)
-        return natural_params(c, q.means, precisions_from_cholesky(q.precisions_cholesky, "full"), "full")
+        return Quadratic(c, q.means, q.precisions_cholesky, "full")
 
     def m_step(self, stats, old:VariationalParams|None=None)->VariationalParams:
         "The global factor updates q(π), q(μ_k, Λ_k) from the E-step statistics (Bishop 10.58, 10.60–10.63)."
@@ -264,13 +263,12 @@ def _score_samples(self:GaussianMixtureCAVI, X)->np.ndarray:
     X = self._check_X_new(X)
     model, D = self._model, self.n_features_in_
     log_w, dof, scale = _predictive(self)
-    L = self.precisions_*scale[:, None, None]
-    Theta = natural_params(np.zeros(len(dof)), self.means_ - model.center, L, "full")   # Θ_k · φ(x) = −½ (x−m_k)ᵀ L_k (x−m_k)
+    q = Quadratic(np.zeros(len(dof)), self.means_ - model.center, self.precisions_cholesky_, "full")
     log_det_L = D*np.log(scale) + 2*log_det_cholesky(self.precisions_cholesky_, "full", D)
     c = (log_w + gammaln(0.5*(dof + D)) - gammaln(0.5*dof) + 0.5*log_det_L - 0.5*D*np.log(dof*np.pi))
     out = np.empty(len(X))
     for s in range(0, len(X), 4096):
-        quad = -2*(model.features(X[s:s + 4096]) @ Theta.T)
+        quad = scale*mahalanobis(X[s:s + 4096], q, model.center)   # (x−m_k)ᵀ L_k (x−m_k), L_k = scale_k ν_k W_k
         out[s:s + 4096] = logsumexp(c - 0.5*(dof + D)*np.log1p(quad/dof), axis=1)
     return out
 

@@ -17,9 +17,9 @@ except ImportError: threadpool_limits = None
 
 # %% auto #0
 __all__ = ['WEIGHT_SUM_MAX', 'CLAMP', 'INIT_PARAMS', 'ConvergenceWarning', 'NotFittedError', 'DataTypeError', 'not_fitted_error',
-           'feature_names', 'check_array', 'check_weights', 'as_generator', 'Stats', 'chunks', 'e_step',
-           'feature_chunks', 'MixtureModel', 'default_threads', 'blas_single_thread', 'Fit', 'coordinate_ascent',
-           'initial_resp', 'stats_from_resp', 'weighted_scatter', 'Params', 'MixtureEstimator']
+           'feature_names', 'check_array', 'check_weights', 'as_generator', 'Stats', 'chunks', 'e_step_chunks',
+           'e_step', 'feature_form', 'feature_chunks', 'MixtureModel', 'default_threads', 'blas_single_thread', 'Fit',
+           'coordinate_ascent', 'initial_resp', 'stats_from_resp', 'weighted_scatter', 'Params', 'MixtureEstimator']
 
 # %% ../nbs/11_core.ipynb #6e54c9e3
 class ConvergenceWarning(UserWarning):
@@ -135,19 +135,27 @@ class Stats:
 # %% ../nbs/11_core.ipynb #8f66a5f6
 CLAMP = -700.  # shifted log-probabilities below this are clamped before exp (exp(-700) ~ 1e-304; avoids slow subnormals)
 
-def _chunk_responsibilities(L:np.ndarray, # (B, K) expected log joints; overwritten by the responsibilities
+def _chunk_responsibilities(L:np.ndarray, # (B, K) expected log joints; overwritten by the log responsibilities
                            ):
-    "Responsibilities, log-sum-exp per row, entropy per row, log responsibilities (in place of `L`)."
+    "Responsibilities, log-sum-exp per row, entropy per row, log responsibilities (in place of `L`, never clamped)."
     m = L.max(axis=1, keepdims=True)
     L -= m
-    np.maximum(L, CLAMP, out=L)
-    R = np.exp(L)
+    C = np.maximum(L, CLAMP)           # clamp only what goes into exp: L itself keeps the exact log responsibilities
+    R = np.exp(C)
     s = R.sum(axis=1, keepdims=True)
     R /= s
-    rl = np.einsum('ij,ij->i', R, L)   # sum_k r_k (l_k - m): with log s gives the entropy
+    rl = np.einsum('ij,ij->i', R, C)   # sum_k r_k (l_k - m), clamped terms contributing r_k CLAMP ~ 1e-301: the entropy
     ls = np.log(s[:, 0])
     L -= ls[:, None]
     return R, m[:, 0] + ls, ls - rl, L
+
+def _kl_rows(old:np.ndarray, # (B, K) previous log responsibilities
+             new:np.ndarray, # (B, K) new log responsibilities
+            )->np.ndarray: # (B,) KL(q_old || q_new) per row
+    "KL per row from log responsibilities, a term with q_old = 0 contributing 0 (also where both logs are -inf)."
+    P = np.exp(old)
+    d = np.subtract(old, new, out=np.zeros_like(old), where=P > 0)
+    return np.einsum('ij,ij->i', P, d)
 
 # %% ../nbs/11_core.ipynb #96b50e77
 def chunks(n:int, # number of rows
@@ -156,30 +164,49 @@ def chunks(n:int, # number of rows
     "Row slices that cover range(n) in order."
     return [slice(s, min(s + size, n)) for s in range(0, n, size)]
 
-def _accumulate(Theta, parts, X, features, weights, log_resp, has_prev):
+def _accumulate(parts, log_joint, suff_stats, weights, log_resp, has_prev):
     "E-step statistics over some chunks: (T, sum of log-normalisers, entropy, KL(q_prev || q))."
-    T = np.zeros_like(Theta); log_norm = 0.; ent = 0.; kl = 0.
-    for sl, Phi in parts:
-        if Phi is None: Phi = features(X[sl])
-        R, lse, h, logR = _chunk_responsibilities(Phi @ Theta.T)
+    T = None; log_norm = 0.; ent = 0.; kl = 0.
+    for sl, part in parts:
+        L, aux = log_joint(sl, part)
+        R, lse, h, logR = _chunk_responsibilities(L)
         w = None if weights is None else weights[sl]
         if log_resp is not None:
             if has_prev:
-                old = log_resp[sl]
-                d = np.einsum('ij,ij->i', np.exp(old), old - logR)
+                d = _kl_rows(log_resp[sl], logR)
                 kl += d.sum() if w is None else w @ d
             log_resp[sl] = logR
         if w is None: log_norm += lse.sum(); ent += h.sum()
         else:
             log_norm += w @ lse; ent += w @ h
             R *= w[:, None]
-        T += R.T @ Phi
+        t = suff_stats(aux, R)
+        if T is None: T = t          # a fresh array: accumulate in place
+        else: T += t
     return T, log_norm, ent, kl
 
 @lru_cache(maxsize=None)
 def _pool(n_threads:int)->ThreadPoolExecutor:
     "A persistent pool of E-step threads (created once per thread count)."
     return ThreadPoolExecutor(n_threads, thread_name_prefix="emtheory-estep")
+
+def e_step_chunks(parts:list, # [(slice, part)]: row chunks in order, each with what `log_joint` reads
+                  log_joint:Callable, # (slice, part) -> ((B, K) expected log joints l of those rows, what suff_stats reads)
+                  suff_stats:Callable, # (that, weighted responsibilities (B, K)) -> the chunk's statistics
+                  weights:np.ndarray=None, # (N,) sample weights, or None
+                  n_threads:int=1, # threads over chunks (numpy releases the GIL in BLAS and ufuncs)
+                  log_resp:np.ndarray=None, # (N, K) buffer: previous log responsibilities in (if `has_prev`), new ones out
+                  has_prev:bool=False, # whether `log_resp` holds the previous pass's values (then KL(q_prev || q) is computed)
+                 )->Stats:
+    "One pass of q(z) = softmax(l) over row chunks, in threads: statistics, sum of log-normalisers, entropy, KL to the last q."
+    if n_threads > 1 and len(parts) >= 2 * n_threads:   # small data: threads cost more than they save
+        res = list(_pool(n_threads).map(lambda g: _accumulate(g, log_joint, suff_stats, weights, log_resp, has_prev),
+                                        [parts[i::n_threads] for i in range(n_threads)]))
+    else: res = [_accumulate(parts, log_joint, suff_stats, weights, log_resp, has_prev)]
+    T = sum(r[0] for r in res)
+    n = float(parts[-1][0].stop) if weights is None else float(weights.sum())
+    return Stats(T, float(sum(r[1] for r in res)), float(sum(r[2] for r in res)), n,
+                 float(sum(r[3] for r in res)) if has_prev else np.nan)
 
 def e_step(Theta:np.ndarray, # (K, M) natural parameters: l_ik = Theta_k . phi(x_i)
            X:np.ndarray, # (N, D) data, or a list of precomputed (slice, features) chunks (see `feature_chunks`)
@@ -190,17 +217,20 @@ def e_step(Theta:np.ndarray, # (K, M) natural parameters: l_ik = Theta_k . phi(x
            log_resp:np.ndarray=None, # (N, K) buffer: previous log responsibilities in (if `has_prev`), new ones out
            has_prev:bool=False, # whether `log_resp` holds the previous pass's values (then KL(q_prev || q) is computed)
           )->Stats:
-    "One pass of q(z) = softmax(l): expected sufficient statistics, sum of log-normalisers, entropy (and KL to the last q)."
+    "One pass of q(z) = softmax(Phi Theta^T): expected sufficient statistics T = R^T Phi, log-normalisers, entropy (and KL)."
     parts = X if isinstance(X, list) else [(sl, None) for sl in chunks(len(X), chunk_size)]
-    data = None if isinstance(X, list) else X
-    if n_threads > 1 and len(parts) >= 2 * n_threads:   # small data: threads cost more than they save
-        res = list(_pool(n_threads).map(lambda g: _accumulate(Theta, g, data, features, weights, log_resp, has_prev),
-                                        [parts[i::n_threads] for i in range(n_threads)]))
-    else: res = [_accumulate(Theta, parts, data, features, weights, log_resp, has_prev)]
-    T = sum(r[0] for r in res)
-    n = float(parts[-1][0].stop) if weights is None else float(weights.sum())
-    return Stats(T, float(sum(r[1] for r in res)), float(sum(r[2] for r in res)), n,
-                 float(sum(r[3] for r in res)) if has_prev else np.nan)
+    return e_step_chunks(parts, *feature_form(Theta, X, features), weights, n_threads, log_resp, has_prev)
+
+def feature_form(Theta:np.ndarray, # (K, M) natural parameters
+                 X:np.ndarray, # (N, D) data (read only for chunks whose features are not cached)
+                 features:Callable, # phi
+                )->tuple: # (log_joint, suff_stats) for `e_step_chunks`
+    "The one-GEMM form: l = Phi Theta^T per chunk and T = R^T Phi, the features built once per chunk if not cached."
+    def log_joint(sl, Phi):
+        if Phi is None: Phi = features(X[sl])
+        return Phi @ Theta.T, Phi
+    def suff_stats(Phi, R): return R.T @ Phi
+    return log_joint, suff_stats
 
 # %% ../nbs/11_core.ipynb #f5ebd29b
 def feature_chunks(X:np.ndarray, # (N, D) data
@@ -212,7 +242,6 @@ def feature_chunks(X:np.ndarray, # (N, D) data
     M = features(X[:1]).shape[1]
     if X.shape[0] * M * 8 > max_bytes: return X
     return [(sl, np.ascontiguousarray(features(X[sl]))) for sl in chunks(len(X), chunk_size)]
-
 
 # %% ../nbs/11_core.ipynb #8a38f113
 class MixtureModel:
@@ -226,20 +255,45 @@ class MixtureModel:
         "What every E-step pass reads: the feature chunks computed once, or X itself."
         return feature_chunks(X, self.features, chunk_size, cache_bytes)
 
+    def n_components(self, state)->int:
+        "K, the number of components of these globals."
+        return len(self.natural_params(state))
+
+    def statistics(self, X:np.ndarray, # (N, D) data
+                   R:np.ndarray, # (N, K) responsibilities
+                   weights:np.ndarray=None, # (N,) sample weights
+                   chunk_size:int=4096, # rows per chunk
+                  )->np.ndarray: # (K, M)
+        "T = sum_i w_i r_ik phi(x_i) of given responsibilities (an initial E-step)."
+        T = 0.
+        for sl in chunks(len(X), chunk_size):
+            Rw = R[sl] if weights is None else R[sl] * weights[sl, None]
+            T = T + Rw.T @ self.features(X[sl])
+        return T
+
+    def plan(self, state, # the globals
+             X:np.ndarray, # (N, D) data
+             data, # `prepare(X)`
+             chunk_size:int=4096, # rows per chunk, if `data` is not chunked yet
+            )->tuple: # (parts, log_joint, suff_stats) for `e_step_chunks`
+        "How one E-step pass reads the data: its row chunks, the log joints of a chunk, the statistics of a chunk."
+        parts = data if isinstance(data, list) else [(sl, None) for sl in chunks(len(X), chunk_size)]
+        return (parts, *feature_form(self.natural_params(state), X, self.features))
+
     def e_step(self, state, # the globals
                X:np.ndarray, # (N, D) data
                data, # `prepare(X)`
                weights:np.ndarray=None, # (N,) sample weights
                memory:dict=None, # per-fit buffers kept between passes (the log responsibilities); None: no KL
                n_threads:int=1, # E-step threads
-               chunk_size:int=4096, # rows per chunk
+               chunk_size:int=4096, # rows per chunk (when `prepare` left the chunking open)
               )->Stats:
         "q(z) = p(z | x, state) (or its mean-field factor): the statistics, log-normaliser, entropy and KL to the last q."
-        Theta = self.natural_params(state)
-        if memory is None: return e_step(Theta, data, self.features, weights, chunk_size, n_threads)
+        parts, log_joint, suff_stats = self.plan(state, X, data, chunk_size)
+        if memory is None: return e_step_chunks(parts, log_joint, suff_stats, weights, n_threads)
         first = "log_resp" not in memory
-        if first: memory["log_resp"] = np.empty((len(X), len(Theta)))
-        st = e_step(Theta, data, self.features, weights, chunk_size, n_threads, memory["log_resp"], not first)
+        if first: memory["log_resp"] = np.empty((len(X), self.n_components(state)))
+        st = e_step_chunks(parts, log_joint, suff_stats, weights, n_threads, memory["log_resp"], not first)
         return replace(st, source=(X, memory["log_resp"], weights, True))   # valid until the next E-step overwrites it
 
     def expected_log_joint(self, stats:Stats, # an E-step's statistics of q
@@ -252,10 +306,12 @@ class MixtureModel:
                          X:np.ndarray, # (N, D) data
                         )->tuple: # (log sum_k exp(l_ik) per row (N,), responsibilities (N, K))
         "Per row: the log normaliser (the log density, for EM) and q(z_i)."
-        Theta = self.natural_params(state)
-        lse, R = np.empty(len(X)), np.empty((len(X), len(Theta)))
-        for sl in chunks(len(X), 4096):
-            R[sl], lse[sl], _, _ = _chunk_responsibilities(self.features(X[sl]) @ Theta.T)
+        parts, log_joint, _ = self.plan(state, X, self.prepare(X, cache_bytes=0))
+        lse, R = np.empty(len(X)), None
+        for sl, part in parts:
+            r, lse[sl], _, _ = _chunk_responsibilities(log_joint(sl, part)[0])
+            if R is None: R = np.empty((len(X), r.shape[1]))
+            R[sl] = r
         return lse, R
 
 # %% ../nbs/11_core.ipynb #2a2c6d58
@@ -376,10 +432,12 @@ def stats_from_resp(model, # a core model
                     weights:np.ndarray=None, # (N,) sample weights
                     chunk_size:int=4096)->Stats:
     "The statistics T = sum_i w_i r_ik phi(x_i) of given responsibilities (for initialisation)."
-    T = 0.
-    for sl in chunks(len(X), chunk_size):
-        Rw = R[sl] if weights is None else R[sl] * weights[sl, None]
-        T = T + Rw.T @ model.features(X[sl])
+    if hasattr(model, "statistics"): T = model.statistics(X, R, weights, chunk_size)
+    else:
+        T = 0.
+        for sl in chunks(len(X), chunk_size):
+            Rw = R[sl] if weights is None else R[sl] * weights[sl, None]
+            T = T + Rw.T @ model.features(X[sl])
     return Stats(T, np.nan, np.nan, float(len(X) if weights is None else weights.sum()), source=(X, R, weights, False))
 
 # %% ../nbs/11_core.ipynb #fe117db6

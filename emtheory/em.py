@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numbers
 import numpy as np
 from scipy.linalg import solve_triangular
-from .core import MixtureEstimator, MixtureModel, initial_resp, stats_from_resp, as_generator
-from .gaussian import (COVARIANCE_TYPES, check_covariance_type, gaussian_features, natural_params, moments,
+from .core import MixtureEstimator, initial_resp, stats_from_resp, as_generator
+from .gaussian import (COVARIANCE_TYPES, check_covariance_type, GaussianModel, Quadratic, moments,
                                precision_cholesky, precisions_from_cholesky, log_det_cholesky, n_parameters, sample_mixture)
 
 # %% auto #0
@@ -25,7 +25,7 @@ class GaussianParams:
     precisions_cholesky: np.ndarray  # same shapes: U with U U^T = covariance^-1
 
 # %% ../nbs/13_em.ipynb #8828ec31
-class GaussianEM(MixtureModel):
+class GaussianEM(GaussianModel):
     "Exact EM for a Gaussian mixture, as a model of the coordinate-ascent core."
     def __init__(self, center:np.ndarray, # (D,) the data are centred by it before the features are formed
                  covariance_type:str="full", # full, tied, diag or spherical
@@ -37,13 +37,12 @@ class GaussianEM(MixtureModel):
         self.D, self.frozen = len(center), frozenset(frozen)
         self.monotone = reg_covar == 0   # with reg_covar the M-step is a near-maximiser: tiny decreases can happen
 
-    def features(self, X): return gaussian_features(X, self.center, self.covariance_type)
-
-    def natural_params(self, p:GaussianParams)->np.ndarray:
-        "Theta with Theta_k . phi(x) = log pi_k + log N(x | mu_k, Sigma_k)."
+    def quadratic(self, p:GaussianParams)->Quadratic:
+        "l_k(x) = log pi_k + log N(x | mu_k, Sigma_k) = const_k - ||U_k^T (x - mu_k)||^2 / 2."
         ct, D = self.covariance_type, self.D
-        const = np.log(p.weights) + log_det_cholesky(p.precisions_cholesky, ct, D) - 0.5 * D * np.log(2 * np.pi)
-        return natural_params(const, p.means, precisions_from_cholesky(p.precisions_cholesky, ct), ct)
+        with np.errstate(divide='ignore'):   # a zero weight: l_k = -inf, q(z = k) = 0
+            const = np.log(p.weights) + log_det_cholesky(p.precisions_cholesky, ct, D) - 0.5 * D * np.log(2 * np.pi)
+        return Quadratic(const, p.means, p.precisions_cholesky, ct)
 
     def covariances(self, Nk:np.ndarray, scatter:np.ndarray)->np.ndarray:
         "The maximising covariances S_k / N_k (pooled for tied, averaged over dimensions for spherical) + reg_covar."

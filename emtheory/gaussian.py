@@ -5,13 +5,17 @@
 # %% ../nbs/12_gaussian.ipynb #793cec76
 from __future__ import annotations
 import numpy as np
+from dataclasses import dataclass, replace
 from scipy.linalg import solve_triangular
-from .core import weighted_scatter
+from .core import weighted_scatter, MixtureModel, chunks, feature_form
 
 # %% auto #0
-__all__ = ['COVARIANCE_TYPES', 'PRECISION_RATIO', 'check_covariance_type', 'n_features_phi', 'gaussian_features',
-           'natural_params', 'moments', 'precision_cholesky', 'precisions_from_cholesky', 'log_det_cholesky',
-           'n_parameters', 'full_covariances', 'sample_mixture']
+__all__ = ['COVARIANCE_TYPES', 'PRECISION_RATIO', 'EXACT_DIGITS', 'FORMS', 'CHUNK_BYTES', 'CACHE_RATIO', 'FORM_COSTS',
+           'check_covariance_type', 'n_features_phi', 'gaussian_features', 'natural_params', 'moments',
+           'precision_cholesky', 'precisions_from_cholesky', 'log_det_cholesky', 'Quadratic', 'digits_lost',
+           'whitened_log_joint', 'mahalanobis', 'stacked_factors', 'stacked_log_joint', 'stacked_stats', 'vech_stats',
+           'form_costs', 'choose_form', 'cache_features', 'chunk_rows', 'GaussianData', 'GaussianModel', 'n_parameters',
+           'full_covariances', 'sample_mixture']
 
 # %% ../nbs/12_gaussian.ipynb #340dd70c
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
@@ -39,9 +43,11 @@ def gaussian_features(X:np.ndarray, # (B, D) rows
     full = covariance_type in ("full", "tied")
     q = D * (D + 1) // 2 if full else D
     Phi = np.empty((B, q + D + 1))
-    if full:
-        iu = np.triu_indices(D)
-        np.multiply(Xc[:, iu[0]], Xc[:, iu[1]], out=Phi[:, :q])
+    if full:   # vech(x x^T) row by row of the upper triangle: x_a x_b for b >= a, in triu_indices order
+        o = 0
+        for a in range(D):
+            np.multiply(Xc[:, a:a + 1], Xc[:, a:], out=Phi[:, o:o + D - a])
+            o += D - a
     else: np.multiply(Xc, Xc, out=Phi[:, :q])
     Phi[:, q:q + D] = Xc
     Phi[:, -1] = 1.
@@ -94,7 +100,8 @@ def moments(T:np.ndarray, # (K, M) statistics sum_i r_ik phi(x_i)
         S2 = np.empty((K, D, D))
         S2[:, iu[0], iu[1]] = T[:, :q]
         S2[:, iu[1], iu[0]] = T[:, :q]
-        scatter = S2 - np.einsum('ka,kb->kab', S1, means)
+        S2 -= np.einsum('ka,kb->kab', S1, means)
+        scatter = S2
     else: scatter = T[:, :q] - S1 * means
     if source is not None:
         # the one-pass scatter loses ~log10(N_k mean^2 / scatter) digits: redo such components about their own mean
@@ -148,6 +155,215 @@ def log_det_cholesky(U:np.ndarray, covariance_type:str, D:int)->np.ndarray:
     if covariance_type == "tied": return np.log(np.diag(U)).sum()
     if covariance_type == "diag": return np.log(U).sum(1)
     return D * np.log(U)
+
+# %% ../nbs/12_gaussian.ipynb #e5a1c0de
+EXACT_DIGITS = 6.   # a component whose one-GEMM log joint would lose more digits than this is computed whitened, exactly
+
+@dataclass(frozen=True)
+class Quadratic:
+    "K Gaussian terms l_k(x) = const_k - ||U_k^T (x - center - mean_k)||^2 / 2, in the form the E-step evaluates."
+    const: np.ndarray   # (K,) log weight + log normaliser (may be -inf for a zero weight)
+    means: np.ndarray   # (K, D) means, in centred coordinates
+    U: np.ndarray       # Cholesky factors of the precisions: full (K,D,D), tied (D,D), diag (K,D), spherical (K,)
+    covariance_type: str
+
+    @property
+    def precisions(self): return precisions_from_cholesky(self.U, self.covariance_type)
+
+def digits_lost(q:Quadratic)->np.ndarray: # (K,) about log10 of the cancellation factor of the one-GEMM form
+    "Digits the feature form loses per component: log10(1 + || |U_k|^T |mu_k| ||^2 / (D + |const_k|))."
+    K, D = q.means.shape
+    a, ct = np.abs(q.means), q.covariance_type
+    if ct in ("full", "tied"):   # || |U|^T |mu| ||^2 >= |mu|^T |P| |mu|: the size of the terms that cancel, one k at a time
+        m = np.array([((a[k] @ np.abs(q.U[k] if ct == "full" else q.U))**2).sum() for k in range(K)])
+    else: m = (_broadcast_precisions(q.precisions, K, D, ct) * a * a).sum(1)
+    with np.errstate(invalid='ignore'):
+        return np.log10(1 + np.nan_to_num(m / (D + np.abs(q.const)), nan=0.))
+
+def whitened_log_joint(X:np.ndarray, # (B, D) rows, in data coordinates
+                       q:Quadratic, # the K terms
+                       k:int, # which component
+                       center:np.ndarray, # (D,) the centre the means of `q` are taken about
+                      )->np.ndarray: # (B,) l_k of each row, exact
+    "l_k(x) = const_k - ||U_k^T (x - m_k)||^2 / 2, m_k = mu_k + center, whitened about the component's own mean: exact."
+    d = X - (q.means[k] + center)   # the mean in data coordinates, as the estimator stores it: x - m_k has no cancellation
+    ct = q.covariance_type
+    y = d @ q.U[k] if ct == "full" else d @ q.U if ct == "tied" else d * q.U[k]
+    return q.const[k] - 0.5 * np.einsum('ij,ij->i', y, y)
+
+def mahalanobis(X:np.ndarray, # (B, D) rows, in data coordinates
+                q:Quadratic, # the K terms (only means, U and the covariance type are read)
+                center:np.ndarray, # (D,) the centre the means of `q` are taken about
+               )->np.ndarray: # (B, K) ||U_k^T (x - m_k)||^2
+    "Squared Mahalanobis distances to every component, each whitened about its own mean (exact whatever the offsets)."
+    zero = replace(q, const=np.zeros(len(q.means)))
+    return np.stack([-2 * whitened_log_joint(X, zero, k, center) for k in range(len(q.means))], 1)
+
+# %% ../nbs/12_gaussian.ipynb #e5a1c0e0
+def stacked_factors(q:Quadratic)->tuple: # (Ucat (D, K D) or U (D, D) for tied, b (K, D))
+    "The whitening factors side by side, Ucat = [U_1 ... U_K], and the whitened means b_k = U_k^T mu_k."
+    if q.covariance_type == "tied": return q.U, q.means @ q.U
+    K, D = q.means.shape
+    return q.U.transpose(1, 0, 2).reshape(D, K * D), np.einsum('ka,kab->kb', q.means, q.U)
+
+def stacked_log_joint(Xc:np.ndarray, # (B, D) rows, centred
+                      q:Quadratic, # full or tied terms
+                      Ucat:np.ndarray, # from `stacked_factors`
+                      b:np.ndarray, # (K, D) from `stacked_factors`
+                     )->np.ndarray: # (B, K)
+    "l for all components from one (B, D) x (D, K D) GEMM: y_k = U_k^T x - U_k^T mu_k (valid where few digits are lost)."
+    K, D = b.shape
+    Y = (Xc @ Ucat).reshape(len(Xc), -1, D)   # (B, K, D), or (B, 1, D) for tied
+    if Y.shape[1] == K: Y -= b
+    else: Y = Y - b
+    return q.const - 0.5 * np.einsum('bkd,bkd->bk', Y, Y)
+
+def stacked_stats(Xc:np.ndarray, # (B, D) rows, centred
+                  R:np.ndarray, # (B, K) weighted responsibilities
+                 )->np.ndarray: # (K D D + K D + K,): sum r x x^T (K, D, D), sum r x (K, D), sum r (K,), flat
+    "The statistics of every component from one (K D, B) x (B, D) GEMM, without the features (`vech_stats` packs them)."
+    B, D = Xc.shape
+    K = R.shape[1]
+    A = (R[:, :, None] * Xc[:, None, :]).reshape(B, K * D)
+    out = np.empty(K * D * D + K * D + K)
+    np.matmul(A.T, Xc, out=out[:K * D * D].reshape(K * D, D))
+    np.matmul(R.T, Xc, out=out[K * D * D:-K].reshape(K, D))
+    out[-K:] = R.sum(0)
+    return out
+
+def vech_stats(S:np.ndarray, # flat, from `stacked_stats`
+               D:int)->np.ndarray: # (K, M) the statistics sum_i r_ik phi(x_i) of the full feature map
+    "Unpack to the layout of `gaussian_features`: [vech(sum r x x^T) (upper triangle), sum r x, sum r]."
+    K = len(S) // (D * D + D + 1)
+    iu = np.triu_indices(D)
+    S2 = S[:K * D * D].reshape(K, D, D)
+    return np.hstack([S2[:, iu[0], iu[1]], S[K * D * D:-K].reshape(K, D), S[-K:, None]])
+
+# %% ../nbs/12_gaussian.ipynb #e5a1c0df
+FORMS = ("features", "whitened")
+CHUNK_BYTES = 4 * 2**20   # working set of one row chunk of the E-step, whatever D and K are
+CACHE_RATIO = 16          # features are cached only if they take at most this many times the data's memory (M <= 16 D)
+# seconds per row of one E-step pass and unit of work, fitted to timings on this machine (see the table above)
+FORM_COSTS = dict(softmax=1.99e-08, phi=3.43e-09, features=2.27e-10, rows=7.63e-09, whitened=4.03e-11)
+
+def form_costs(D:int, K:int, covariance_type:str, cached:bool=False)->dict: # seconds per row of one pass, per form
+    "The cost model: features ~ phi M (unless cached) + features K M; whitened ~ rows K D + whitened K D^2 (full/tied)."
+    M, f = n_features_phi(D, covariance_type), FORM_COSTS
+    c = dict(features=f["softmax"] * K + (0. if cached else f["phi"] * M) + f["features"] * K * M)
+    if covariance_type in ("full", "tied"): c["whitened"] = f["softmax"] * K + f["rows"] * K * D + f["whitened"] * K * D * D
+    return c
+
+def choose_form(D:int, K:int, covariance_type:str, cached:bool=False)->str:
+    "The cheaper form by the measured cost model (diag/spherical: always features, M = 2D + 1)."
+    c = form_costs(D, K, covariance_type, cached)
+    return min(c, key=c.get)
+
+def cache_features(N:int, D:int, covariance_type:str, cache_bytes:float)->bool:
+    "Whether the features of all N rows are kept: they fit in `cache_bytes` and in CACHE_RATIO times the data."
+    M = n_features_phi(D, covariance_type)
+    return N * M * 8 <= cache_bytes and M <= CACHE_RATIO * D
+
+def chunk_rows(form:str, D:int, K:int, covariance_type:str, max_rows:int=4096)->int:
+    "Rows per chunk so that a chunk's working set stays near CHUNK_BYTES: (B, M) features or (B, K D) whitened rows."
+    per_row = 8 * ((n_features_phi(D, covariance_type) + 2 * K) if form == "features" else (D + 2 * K * D + 2 * K))
+    return int(max(16, min(max_rows, CHUNK_BYTES // per_row)))
+
+# %% ../nbs/12_gaussian.ipynb #e5a1c0e1
+class GaussianData:
+    "What a Gaussian E-step reads, fixed once K is known: the form, and the row chunks (cached features, or rows)."
+    def __init__(self, model, X, chunk_size=4096, cache_bytes=256*2**20):
+        self.model, self.X, self.chunk_size, self.cache_bytes, self.K, self.form = model, X, chunk_size, cache_bytes, None, None
+
+    def parts(self, K:int)->list:
+        "[(slice, part)]: cached features or None (features form), or centred rows (whitened form)."
+        if self.K != K:
+            m, (N, D) = self.model, self.X.shape
+            ct = m.covariance_type
+            cached = cache_features(N, D, ct, self.cache_bytes)
+            self.form = choose_form(D, K, ct, cached) if m.form == "auto" else m.form
+            rows = chunk_rows(self.form, D, K, ct, self.chunk_size)
+            if self.form == "features" and cached:
+                self._parts = [(sl, np.ascontiguousarray(m.features(self.X[sl]))) for sl in chunks(N, rows)]
+            elif self.form == "features": self._parts = [(sl, None) for sl in chunks(N, rows)]
+            else:
+                Xc = self.X - m.center
+                self._parts = [(sl, Xc[sl]) for sl in chunks(N, rows)]
+            self.K = K
+            m.form_ = self.form
+        return self._parts
+
+class GaussianModel(MixtureModel):
+    "A mixture of Gaussian terms: its E-step takes the cheaper form and computes exactly any component the fast form would not."
+    form = "auto"   # "auto" (the cost model), "features" or "whitened"
+
+    def quadratic(self, state)->Quadratic:
+        "The K terms l_k(x) of these globals (subclasses)."
+        raise NotImplementedError
+
+    def features(self, X): return gaussian_features(X, self.center, self.covariance_type)
+
+    def natural_params(self, state)->np.ndarray:
+        "Theta with Theta_k . phi(x - c) = l_k(x)."
+        q = self.quadratic(state)
+        return natural_params(q.const, q.means, q.precisions, q.covariance_type)
+
+    def n_components(self, state)->int: return len(self.quadratic(state).const)
+
+    def prepare(self, X, chunk_size:int=4096, cache_bytes:float=256*2**20)->GaussianData:
+        "The data for every E-step pass; the form and the chunks are chosen at the first pass, when K is known."
+        return GaussianData(self, X, chunk_size, cache_bytes)
+
+    def statistics(self, X:np.ndarray, R:np.ndarray, weights:np.ndarray=None, chunk_size:int=4096)->np.ndarray:
+        "T = sum_i w_i r_ik phi(x_i) of given responsibilities, in byte-sized chunks (no (B, M) features for full/tied)."
+        ct, (N, D), K = self.covariance_type, X.shape, R.shape[1]
+        full = ct in ("full", "tied")
+        T = 0.
+        for sl in chunks(N, chunk_rows("whitened" if full else "features", D, K, ct, chunk_size)):
+            Rw = R[sl] if weights is None else R[sl] * weights[sl, None]
+            T = T + (stacked_stats(X[sl] - self.center, Rw) if full else Rw.T @ self.features(X[sl]))
+        return vech_stats(T, D) if full else T
+
+    def e_step(self, state, X, data, weights=None, memory=None, n_threads=1, chunk_size=4096):
+        "The shared E-step; the whitened form's statistics are packed to the feature layout once, at the end."
+        st = super().e_step(state, X, data, weights, memory, n_threads, chunk_size)
+        return replace(st, T=vech_stats(st.T, X.shape[1])) if data.form == "whitened" else st
+
+    def plan(self, state, X, data, chunk_size:int=4096)->tuple:
+        "Row chunks and chunk functions of the chosen form; a component losing > EXACT_DIGITS digits is whitened exactly."
+        q = self.quadratic(state)
+        parts = data.parts(len(q.const))
+        exact = np.flatnonzero(digits_lost(q) > EXACT_DIGITS)
+        if data.form == "features":
+            lj, suff_stats = feature_form(natural_params(q.const, q.means, q.precisions, q.covariance_type), X, self.features)
+            if not exact.size: return parts, lj, suff_stats
+            def log_joint(sl, Phi):
+                L, Phi = lj(sl, Phi)
+                for k in exact: L[:, k] = whitened_log_joint(X[sl], q, k, self.center)
+                return L, Phi
+            return parts, log_joint, suff_stats
+        Ucat, b = stacked_factors(q)
+        def log_joint(sl, Xc):
+            L = stacked_log_joint(Xc, q, Ucat, b)
+            for k in exact: L[:, k] = whitened_log_joint(X[sl], q, k, self.center)
+            return L, Xc
+        return parts, log_joint, lambda Xc, R: stacked_stats(Xc, R)
+
+    def expected_log_joint(self, stats, state)->float:
+        "E_q[sum_i l_z(x_i)] = sum_k N_k const_k - (tr(P_k S_k) + N_k (xbar_k - mu_k)^T P_k (xbar_k - mu_k)) / 2, exactly."
+        q, ct = self.quadratic(state), self.covariance_type
+        K, D = q.means.shape
+        N = stats.T[:, -1]
+        _, xbar, S = moments(stats.T, D, ct, stats.source, self.center)   # the scatter about xbar_k, exact (second pass)
+        U = _broadcast_precisions(q.U, K, D, ct) if ct in ("tied", "spherical") else q.U
+        d = xbar - q.means
+        if ct in ("full", "tied"):
+            y = np.einsum('ka,kab->kb', d, U)
+            trace = np.array([((S[k] @ U[k]) * U[k]).sum() for k in range(K)])   # tr(U^T S U) = tr(P S)
+        else:
+            y = d * U
+            trace = (S * U * U).sum(1)
+        keep = N > 0     # an empty component contributes 0 (its const may be -inf)
+        return float((N * q.const)[keep].sum() - 0.5 * (trace + N * (y * y).sum(1))[keep].sum())
 
 # %% ../nbs/12_gaussian.ipynb #34ff0578
 def n_parameters(K:int, D:int, covariance_type:str)->int:
