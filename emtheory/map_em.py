@@ -182,7 +182,9 @@ class GaussianMixtureMAP(GaussianMixtureEM):
                  random_state=None, # int, numpy Generator or RandomState
                  warm_start:bool=False, # continue from the last fit
                  verbose:int=0, # 1: print the objective at every iteration
+                 missing:str="error", # NaN entries: "error" refuses them, "marginalize" integrates them out (emtheory.missing)
                 ):
+        self.missing = missing
         self.n_components, self.covariance_type, self.tol = n_components, covariance_type, tol
         self.weight_concentration_prior, self.mean_prior = weight_concentration_prior, mean_prior
         self.mean_precision_prior, self.degrees_of_freedom_prior = mean_precision_prior, degrees_of_freedom_prior
@@ -192,10 +194,13 @@ class GaussianMixtureMAP(GaussianMixtureEM):
         self.random_state, self.warm_start, self.verbose = random_state, warm_start, verbose
 
     def _make_model(self, X, w)->GaussianMAP:
+        cls, cov_prior = GaussianMAP, self.covariance_prior
+        if self.missing == "marginalize":
+            from .missing import GaussianMissingMAP as cls, prior_inputs
+            X, cov_prior = prior_inputs(X, w, self.n_components, self.covariance_type, cov_prior)
         prior = resolve_prior(X, w, self.n_components, self.covariance_type, self.weight_concentration_prior,
-                              self.mean_prior, self.mean_precision_prior, self.degrees_of_freedom_prior,
-                              self.covariance_prior)
-        return GaussianMAP(np.average(X, axis=0, weights=w), self.covariance_type, prior)
+                              self.mean_prior, self.mean_precision_prior, self.degrees_of_freedom_prior, cov_prior)
+        return cls(np.average(X, axis=0, weights=w), self.covariance_type, prior)
 
     def _store(self, model, fit):
         super()._store(model, fit)
