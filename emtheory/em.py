@@ -153,27 +153,27 @@ class GaussianMixtureEM(MixtureEstimator):
     def fit(self, X, y=None, sample_weight=None):
         "Fit by coordinate ascent from `n_init` starts and keep the best; returns self."
         if self.missing == "marginalize":
-            from .missing import drop_empty_rows
+            from emtheory.missing import drop_empty_rows
             X, sample_weight = drop_empty_rows(X, sample_weight)
         return super().fit(X, y, sample_weight)
 
     def _check_common(self, X):
-        from .missing import check_missing
+        from emtheory.missing import check_missing
         return check_missing(self, X, super()._check_common)
 
     def _check_X_new(self, X):
-        from .missing import check_missing
+        from emtheory.missing import check_missing
         return check_missing(self, X, super()._check_X_new)
 
     def impute(self, X, return_variance:bool=False):
         "X with each NaN replaced by its conditional mean E[x_m | x_o] under the fit (and the conditional variances)."
-        from .missing import impute
+        from emtheory.missing import impute
         return impute(self, X, return_variance)
 
     def _make_model(self, X, w):
         cls = GaussianEM
         if self.missing == "marginalize":
-            from .missing import GaussianMissingEM as cls, fill_means
+            from emtheory.missing import GaussianMissingEM as cls, fill_means
             X = fill_means(X, w)   # the centre: each column's observed mean
         return cls(np.average(X, axis=0, weights=w), self.covariance_type, self.reg_covar,
                    1. if w is None else float(w[w > 0].mean()))
@@ -182,7 +182,7 @@ class GaussianMixtureEM(MixtureEstimator):
         "Initial parameters: from initial responsibilities by one M-step, overridden by any *_init given."
         K, D, ct = self.n_components, X.shape[1], self.covariance_type
         if self.missing == "marginalize":
-            from .missing import fill_means
+            from emtheory.missing import fill_means
             X = fill_means(X, w)   # the start: from column-mean-imputed data
         given = [v is not None for v in (self.weights_init, self.means_init, self.precisions_init)]
         if all(given): weights, means, covs, U = None, None, None, None
