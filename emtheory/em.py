@@ -156,7 +156,9 @@ class GaussianMixtureEM(MixtureEstimator):
                  warm_start:bool=False, # continue from the last fit
                  verbose:int=0, # 1: print the objective at every iteration
                  frozen:tuple=(), # blocks kept at their *_init values: "weights", "means", "covariances"
+                 missing:str="error", # NaN entries: "error" refuses them, "marginalize" integrates them out (emtheory.missing)
                 ):
+        self.missing = missing
         self.n_components, self.covariance_type, self.tol, self.reg_covar = n_components, covariance_type, tol, reg_covar
         self.max_iter, self.n_init, self.init_params = max_iter, n_init, init_params
         self.weights_init, self.means_init, self.precisions_init = weights_init, means_init, precisions_init
@@ -179,13 +181,40 @@ class GaussianMixtureEM(MixtureEstimator):
             _precisions_to_params(_check_init(self.precisions_init, self._cov_shape(K, D), "precisions_init"), self.covariance_type)
         check_frozen(self.frozen, dict(weights=self.weights_init, means=self.means_init, covariances=self.precisions_init))
 
+    def fit(self, X, y=None, sample_weight=None):
+        "Fit by coordinate ascent from `n_init` starts and keep the best; returns self."
+        if self.missing == "marginalize":
+            from emtheory.missing import drop_empty_rows
+            X, sample_weight = drop_empty_rows(X, sample_weight)
+        return super().fit(X, y, sample_weight)
+
+    def _check_common(self, X):
+        from emtheory.missing import check_missing
+        return check_missing(self, X, super()._check_common)
+
+    def _check_X_new(self, X):
+        from emtheory.missing import check_missing
+        return check_missing(self, X, super()._check_X_new)
+
+    def impute(self, X, return_variance:bool=False):
+        "X with each NaN replaced by its conditional mean E[x_m | x_o] under the fit (and the conditional variances)."
+        from emtheory.missing import impute
+        return impute(self, X, return_variance)
+
     def _make_model(self, X, w):
-        return GaussianEM(np.average(X, axis=0, weights=w), self.covariance_type, self.reg_covar,
-                          1. if w is None else float(w[w > 0].mean()), frozenset(self.frozen))
+        cls = GaussianEM
+        if self.missing == "marginalize":
+            from emtheory.missing import GaussianMissingEM as cls, fill_means
+            X = fill_means(X, w)   # the centre: each column's observed mean
+        return cls(np.average(X, axis=0, weights=w), self.covariance_type, self.reg_covar,
+                   1. if w is None else float(w[w > 0].mean()), frozenset(self.frozen))
 
     def _init_state(self, model, X, w, rng)->GaussianParams:
         "Initial parameters: from initial responsibilities by one M-step, overridden by any *_init given."
         K, D, ct = self.n_components, X.shape[1], self.covariance_type
+        if self.missing == "marginalize":
+            from emtheory.missing import fill_means
+            X = fill_means(X, w)   # the start: from column-mean-imputed data
         given = [v is not None for v in (self.weights_init, self.means_init, self.precisions_init)]
         if all(given): weights, means, covs, U = None, None, None, None
         else:

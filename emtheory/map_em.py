@@ -191,7 +191,9 @@ class GaussianMixtureMAP(GaussianMixtureEM):
                  warm_start:bool=False, # continue from the last fit
                  verbose:int=0, # 1: print the objective at every iteration
                  frozen:tuple=(), # blocks kept at their *_init values: "weights", "means", "covariances"
+                 missing:str="error", # NaN entries: "error" refuses them, "marginalize" integrates them out (emtheory.missing)
                 ):
+        self.missing = missing
         self.n_components, self.covariance_type, self.tol, self.frozen = n_components, covariance_type, tol, frozen
         self.weight_concentration_prior, self.mean_prior = weight_concentration_prior, mean_prior
         self.mean_precision_prior, self.degrees_of_freedom_prior = mean_precision_prior, degrees_of_freedom_prior
@@ -201,10 +203,13 @@ class GaussianMixtureMAP(GaussianMixtureEM):
         self.random_state, self.warm_start, self.verbose = random_state, warm_start, verbose
 
     def _make_model(self, X, w)->GaussianMAP:
+        cls, cov_prior = GaussianMAP, self.covariance_prior
+        if self.missing == "marginalize":
+            from emtheory.missing import GaussianMissingMAP as cls, prior_inputs
+            X, cov_prior = prior_inputs(X, w, self.n_components, self.covariance_type, cov_prior)
         prior = resolve_prior(X, w, self.n_components, self.covariance_type, self.weight_concentration_prior,
-                              self.mean_prior, self.mean_precision_prior, self.degrees_of_freedom_prior,
-                              self.covariance_prior)
-        return GaussianMAP(np.average(X, axis=0, weights=w), self.covariance_type, prior, frozenset(self.frozen))
+                              self.mean_prior, self.mean_precision_prior, self.degrees_of_freedom_prior, cov_prior)
+        return cls(np.average(X, axis=0, weights=w), self.covariance_type, prior, frozenset(self.frozen))
 
     def _store(self, model, fit):
         super()._store(model, fit)
