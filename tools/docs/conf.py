@@ -38,6 +38,7 @@ html_title = project
 html_static_path = [str(HERE/'_static'), str(WORK/'static')]
 html_extra_path = [str(WORK/'extra')]  # pages.json: the page order tools/docs/check.py expects
 html_css_files = ['emtheory.css']
+html_js_files = ['emtheory.js']
 html_theme_options = {
     'home_page_in_toc': True,
     'show_navbar_depth': 1,
