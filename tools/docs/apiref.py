@@ -51,7 +51,10 @@ def public_api(lib:str)->dict:
 
 def is_symbol(obj)->bool: return type(obj).__module__.split('.')[0] == 'sympy' and not callable(obj)
 def is_constant(obj)->bool: return not callable(obj) and not inspect.ismodule(obj) and not isinstance(obj, property)
-def is_estimator(obj)->bool: return inspect.isclass(obj) and callable(getattr(obj, 'fit', None)) and not issubclass(obj, BaseException)
+def is_estimator(obj)->bool:
+    "A class with `fit` and a constructor of its own (hyperparameters); a bare shell such as MixtureEstimator is core."
+    return (inspect.isclass(obj) and callable(getattr(obj, 'fit', None)) and not issubclass(obj, BaseException)
+            and obj.__init__ is not object.__init__)
 
 def group_of(mod, obj=None)->str:
     if obj is not None and is_estimator(obj): return 'Estimators'

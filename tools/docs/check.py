@@ -6,14 +6,23 @@ The site is served on 127.0.0.1 (a free port) by a small server that adds one pr
 the page's scripts ran (`--virtual-time-budget`) the probe waits for MathJax's typesetting and the images, and writes
 what it found into the DOM, which `--dump-dom` returns. Per page it checks:
   - math: every Sphinx math element holds a typeset `mjx-container`, and there is no MathJax error (`mjx-merror`);
-  - no raw TeX (`$$`, `\\begin{`, `\\end{`, `\\(`, `\\[`) in the visible text outside code;
+  - no raw TeX (`$$`, `\\begin{`, `\\end{`, `\\(`, `\\[`) in the visible text outside code, and no TeX at all
+    (a command such as `\\mathbb`, a `$`, a braced `_{`/`^{`) in text outside math, code and cell outputs;
+  - layout, at both widths: no code block, output, table, formula, image or paragraph wider than the text column or
+    hiding part of itself behind a sideways scroll;
+  - every figure has alt text (not a file name);
+  - no tracker wording: the word "issue" on a page;
   - every image loaded (naturalWidth > 0), every internal link and fragment resolves, no request failed (404),
     nothing was loaded from outside the site (no CDN);
   - no hidden cell shows (`#|` directives, `from nbdev.showdoc import`);
   - the landing page's sidebar lists the pages in nbdev's order (pages.json written by the build);
-  - the API reference has a heading for every public name of the package (each module's `__all__`).
-It saves two screenshots of each page into the shots folder (NAME.png: the first screen, 1280x1800; NAME.full.png:
-the whole page), and exits 1 when any check fails.
+  - the API reference has a block for every public name of the package (each module's `__all__`); each callable's
+    block lists every parameter of its signature (and its methods, inherited ones included); each class lists every
+    fitted attribute its source assigns (`self.name_ = ...`) with a description; the estimators describe every
+    parameter of their constructor and of `fit`.
+It probes each page at 1400 and at 420 px wide (a narrow page is shown in an iframe of that width: headless Chromium's
+window is at least 500 px), saves a whole-page screenshot at each width into the shots folder (NAME.1400.png,
+NAME.420.png), and exits 1 when any check fails.
 """
 import argparse, ast, html, http.server, importlib, inspect, json, os, pkgutil, re, shutil, subprocess, sys, tempfile, textwrap, threading
 from concurrent.futures import ThreadPoolExecutor
@@ -385,9 +394,8 @@ def main():
         url, name = origin + rel, rel.replace('/', '__').removesuffix('.html')
         r, extra, err = probe(exe, url, WIDTHS[0]), [], None
         for w in WIDTHS[1:]: extra.append(probe(exe, url, w))
-        for w, rw in zip(WIDTHS, [r] + extra):
-            err = err or screenshot(exe, url, shots/f'{name}.{w}.png', width=w)
-            if not err and rw.get('height'): err = screenshot(exe, url, shots/f'{name}.{w}.full.png', rw['height'], width=w)
+        for w, rw in zip(WIDTHS, [r] + extra):   # the whole page, at each width
+            err = err or screenshot(exe, url, shots/f'{name}.{w}.png', rw.get('height'), width=w)
         return rel, r, extra, err
     with ThreadPoolExecutor(max_workers=2) as ex: results = list(ex.map(one, pages))
     srv.shutdown()
