@@ -19,8 +19,8 @@ def discrete_mean_field(
     sizes:tuple=(2, 3, 2), # number of states of each discrete block z_1, ..., z_J
 )->tuple: # (q, ell, L): factor symbols q[j][a], joint symbols ell[(a, b, ...)], the ELBO L of the product q
     "Symbols and the ELBO of a mean-field q = Π_j q_j over discrete blocks with arbitrary log joint values."
-    q = [[sp.Symbol(f'q_{j+1}{a}', positive=True) for a in range(n)] for j, n in enumerate(sizes)]
-    ell = {z: sp.Symbol(r'\ell_{' + ''.join(map(str, z)) + '}', real=True)
+    q = [[sp.Symbol(f'q_{j+1}{a+1}', positive=True) for a in range(n)] for j, n in enumerate(sizes)]   # 1-based names
+    ell = {z: sp.Symbol(r'\ell_{' + ''.join(str(a + 1) for a in z) + '}', real=True)
            for z in itertools.product(*[range(n) for n in sizes])}
     def q_of(z): return sp.Mul(*[q[j][a] for j, a in enumerate(z)])
     L = sum(q_of(z)*(ell[z] - sp.log(q_of(z))) for z in ell)
