@@ -31,7 +31,7 @@ def mean_field_target(
     q:list, # factor symbols from `discrete_mean_field`
     ell:dict, # joint symbols from `discrete_mean_field`
     j:int, # the block to update
-)->list: # [E_{i≠j}[log p(x, z) | z_j = a] for each state a]
+)->list: # for each state a of z_j, the average of log p(x, z) with z_j = a over the other factors
     "The log joint averaged over every factor except q_j, one value per state of z_j."
     others = [i for i in range(len(q)) if i != j]
     return [sum(sp.Mul(*[q[i][z[i]] for i in others])*ell[z] for z in ell if z[j] == a) for a in range(len(q[j]))]

@@ -2,7 +2,7 @@
    scaled again when the window changes size. The scale goes on the formula's mjx-math element, so that MathJax's
    own font matching on the container is kept. */
 (function(){
-  var MIN = 0.5;
+  var MIN = 0.5, MIN_OUTPUT = 0.25;   // a computed result (a cell's output) may shrink further than prose math
   function avail(el){
     var p = el.parentElement.closest('div.math, p, li, td, th, dd, dt, div, section') || el.parentElement;
     var cs = getComputedStyle(p);
@@ -14,7 +14,8 @@
       m.style.fontSize = '';
       var w = m.getBoundingClientRect().width, a = avail(el);
       if (w > a + 0.5 && a > 0) {
-        var s = Math.max(MIN, Math.floor(1000 * a / w) / 1000 * 0.99);
+        var lo = el.closest('.cell_output, .output') ? MIN_OUTPUT : MIN;
+        var s = Math.max(lo, Math.floor(1000 * a / w) / 1000 * 0.99);
         m.style.fontSize = (100 * s).toFixed(2) + '%';
         el.setAttribute('data-fit', s.toFixed(3));
       } else el.removeAttribute('data-fit');
