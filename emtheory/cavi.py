@@ -250,6 +250,26 @@ class GaussianMixtureCAVI(MixtureEstimator):
         names = dict(log_likelihood="local", elbo="elbo_after_globals")
         self.history_ = {names.get(k, k): v for k, v in h.items()}
 
+# %% ../nbs/15_cavi.ipynb #04db72b1
+GaussianMixtureCAVI._attributes = dict(   # the prior as used and the fitted factors q(π) q(μ_k, Λ_k)
+    weight_concentration_prior_="α_0 of the symmetric Dirichlet prior, as used",
+    mean_precision_prior_="β_0, as used",
+    degrees_of_freedom_prior_="ν_0, as used",
+    mean_prior_="(D,) m_0, as used",
+    covariance_prior_="(D, D) W_0⁻¹, as used",
+    weight_concentration_="(K,) α_k of q(π) = Dir(α)",
+    mean_precision_="(K,) β_k: q(μ_k | Λ_k) = N(m_k, (β_k Λ_k)⁻¹)",
+    degrees_of_freedom_="(K,) ν_k of q(Λ_k) = W(W_k, ν_k)",
+    means_="(K, D) m_k, the posterior means of μ_k",
+    covariances_="(K, D, D) W_k⁻¹ / ν_k, the inverse of E[Λ_k]",
+    precisions_="(K, D, D) ν_k W_k = E[Λ_k]",
+    precisions_cholesky_="(K, D, D) U_k with U_k U_kᵀ = ν_k W_k",
+    weights_="(K,) posterior mean weights E[π_k] = α_k / Σ_j α_j",
+    elbo_="the complete ELBO at the end (nats, a lower bound on log p(X))",
+    lower_bound_="`elbo_` per unit weight",
+    history_="dict of per-iteration arrays: `objective` (the complete ELBO), `local` (the E-step's sum of log normalisers), `elbo_after_globals` (the ELBO after the global update, before q(z) moved), `kl` (KL between successive q(z)) and `residual` (objective − elbo_after_globals − kl: zero up to rounding)",
+)
+
 # %% ../nbs/15_cavi.ipynb #aee5cad0
 def _predictive(self:GaussianMixtureCAVI):
     "Student-t parameters of the posterior predictive: log weights, dof, means (centred), scale precisions L_k."
@@ -406,3 +426,18 @@ class NormalGammaCAVI(Params):
         self.posterior_ = dict(mean=mu_N, mean_precision=lam_N, shape=a_N, rate=b_N)
         self.kl_ = self.log_evidence_ - self.elbo_
         return self
+
+# %% ../nbs/15_cavi.ipynb #3807aec8
+NormalGammaCAVI._attributes = dict(   # the fitted factors q(μ) = N(mean_, 1/precision_), q(τ) = Gamma(shape_, rate_)
+    mean_="m_N, the mean of q(μ)",
+    precision_="λ_N, the precision of q(μ)",
+    shape_="a_N, the shape of q(τ)",
+    rate_="b_N, the rate of q(τ)",
+    elbo_="the ELBO at the end (nats)",
+    converged_="whether the ELBO's change per point fell below `tol`",
+    n_iter_="sweeps run",
+    history_="dict of per-sweep arrays: `objective` (the ELBO), `local`, `elbo_after_globals`, `kl` and `residual`",
+    log_evidence_="the exact log p(x) of the conjugate model",
+    posterior_="dict of the exact Normal-Gamma posterior: `mean`, `mean_precision`, `shape`, `rate`",
+    kl_="KL(q ‖ p(μ, τ | x)) = `log_evidence_` − `elbo_` ≥ 0",
+)

@@ -605,3 +605,12 @@ class MixtureEstimator(Params):
     def score(self, X, y=None)->float:
         "Mean log density per sample (higher is better; what GridSearchCV maximises)."
         return float(self.score_samples(X).mean())
+
+# %% ../nbs/11_core.ipynb #c38ac52d
+MixtureEstimator._attributes = dict(   # the fitted attributes every estimator on the shell sets (the API reference lists them)
+    n_features_in_="number of features D seen by `fit`",
+    converged_="whether the kept start stopped because the objective's change per unit weight fell below `tol` (else it ran `max_iter` iterations)",
+    n_iter_="iterations (global-block updates) of the kept start",
+    lower_bound_="the objective of the kept start per unit weight: log-likelihood (EM), log posterior (MAP-EM) or ELBO (CAVI)",
+    history_="dict of per-iteration arrays of the kept start: `objective`, `log_likelihood` (the E-step's sum of log normalisers), `elbo` (the bound after the global update), `kl` (KL between successive q(z), summed over points) and `residual` (objective − elbo − kl: zero up to rounding, the certificate)",
+)

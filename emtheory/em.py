@@ -257,3 +257,12 @@ class GaussianMixtureEM(MixtureEstimator):
         self._check_fitted()
         return sample_mixture(self.weights_, self.means_, self.covariances_, self.covariance_type, n_samples,
                               as_generator(self.random_state))
+
+# %% ../nbs/13_em.ipynb #f4558dd1
+GaussianMixtureEM._attributes = dict(   # fitted attributes beyond the shell's (see `MixtureEstimator`)
+    weights_="(K,) mixing weights π_k",
+    means_="(K, D) component means μ_k",
+    covariances_="component covariances Σ_k: (K, D, D) full, (D, D) tied, (K, D) diag, (K,) spherical",
+    precisions_="inverse covariances Σ_k⁻¹, shaped as `covariances_`",
+    precisions_cholesky_="Cholesky factors U_k of the precisions (U_k U_kᵀ = Σ_k⁻¹), shaped as `covariances_`",
+)

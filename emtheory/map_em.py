@@ -216,3 +216,12 @@ class GaussianMixtureMAP(GaussianMixtureEM):
         p = model.prior
         self.weight_concentration_prior_, self.mean_prior_, self.mean_precision_prior_ = p.alpha, p.mean, p.kappa
         self.degrees_of_freedom_prior_, self.covariance_prior_ = p.dof, p.scale
+
+# %% ../nbs/14_map_em.ipynb #151de111
+GaussianMixtureMAP._attributes = dict(   # the prior as used, defaults resolved against the data (see `resolve_prior`)
+    weight_concentration_prior_="Dirichlet concentration α of the weights' prior (≥ 1)",
+    mean_prior_="(D,) prior mean μ_0 (data coordinates)",
+    mean_precision_prior_="κ_0 > 0, the pseudo-count of the prior mean",
+    degrees_of_freedom_prior_="ν_0 > D − 1, the inverse-Wishart degrees of freedom",
+    covariance_prior_="the inverse-Wishart scale Ψ_0: (D, D) for full and tied, (D,) for diag, a scalar for spherical",
+)

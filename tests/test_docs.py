@@ -1,8 +1,10 @@
-"""The documentation site (issue 8): the converter's pieces, and the browser check failing when the site is broken.
+"""The documentation site: the converter's pieces, and the browser check failing when the site is broken.
 
 The site is built once into a temporary folder (tools/docs/build.sh with DOCS_OUT/DOCS_WORK). tools/docs/check.py must
 pass on it, and must fail, with the right message, on a copy with the local MathJax deleted, an image deleted, a hidden
-cell's source showing, a dead internal link and a public name missing from the API reference.
+cell's source showing, a dead internal link, a public name missing from the API reference, TeX outside math, a code
+block that scrolls sideways at 1400 px and a paragraph too wide for 420 px, a figure without alt text, a class
+without one of its attributes, a function without one of its parameters, and tracker wording ("issue") on a page.
 """
 import json, os, re, shutil, subprocess, sys
 from pathlib import Path
@@ -49,7 +51,7 @@ def test_quarto_options_become_myst_nb_tags():
     assert out.cells[2].metadata.tags == ['remove-output'] and src[2] == 'y = 2'
     assert not any('z = 3' in s for s in src)                                    # include: false drops the cell
     assert out.cells[3].cell_type == 'markdown' and src[3].startswith('### f')   # show_doc output joins the page
-    assert '{target' not in src[3] and src[3].endswith('[source](https://x/y.py#L3)')
+    assert '{target' not in src[3] and '[source]' not in src[3]                 # no link to an unpublished repository
     assert '](core.ipynb#f)' in src[4] and '](em.ipynb)' in src[4]               # local links, nbdev page names
 
 # ---- the browser check ------------------------------------------------------------------------------------------------
@@ -75,7 +77,8 @@ def _pages(site):
 def test_check_passes_on_the_built_site(site, tmp_path):
     r = _check(site, tmp_path/'shots', _pages(site))
     assert r.returncode == 0, r.stdout + r.stderr
-    assert sorted(p.name for p in (tmp_path/'shots').iterdir()) == sorted(p[:-5] + x for p in _pages(site) for x in ('.png', '.full.png'))
+    assert sorted(p.name for p in (tmp_path/'shots').iterdir()) == sorted(
+        p[:-5] + x for p in _pages(site) for x in ('.1400.png', '.420.png'))
 
 @needs_chromium
 def test_check_fails_on_a_broken_site(site, tmp_path):
@@ -88,9 +91,21 @@ def test_check_fails_on_a_broken_site(site, tmp_path):
     (broken/img).unlink()                                                       # a figure gone
     idx = broken/'index.html'
     idx.write_text(idx.read_text().replace('</article>', '<pre>#| hide\nfrom nbdev.showdoc import *</pre>'
-                                           '<p><a href="nowhere.html">dead</a></p></article>', 1))
-    api = broken/'api.html'
-    api.write_text(api.read_text().replace('>load_faithful<', '>load_faithfull<'))
+                                           '<p><a href="nowhere.html">dead</a></p>'
+                                           '<div class="highlight"><pre style="white-space:pre !important;overflow-x:auto !important">'
+                                           + 'x = 1  # ' + 'a long comment ' * 40 + '</pre></div>'
+                                           '<p><span style="display:inline-block;width:600px">wide on a phone</span></p>'
+                                           '<p>As the issue asks.</p></article>', 1))
+    fig_html = (broken/pages[2]).read_text()
+    (broken/pages[2]).write_text(re.sub(r'(<img\b[^>]*?)\salt="[^"]*"', r'\1 alt=""', fig_html, count=1))  # alt text gone
+    api = broken/'api.html'                             # (a page without math: MathJax is gone from this copy)
+    txt = api.read_text().replace('data-name="emtheory.datasets.load_faithful"', 'data-name="emtheory.datasets.load_faithfull"')
+    txt = txt.replace('</article>', '<p>Raw TeX: the \\mathbb E of $x$.</p></article>', 1)
+    i = txt.index('id="emtheory.em.GaussianMixtureEM"')
+    txt = txt[:i] + txt[i:].replace('data-key="weights_"', 'data-key="weight_"', 1)              # an attribute gone
+    i = txt.index('id="emtheory.core.coordinate_ascent"')
+    txt = txt[:i] + txt[i:].replace('data-key="tol"', 'data-key="tolerance"', 1)                # a parameter gone
+    api.write_text(txt)
     r = _check(broken, tmp_path/'shots', pages)
     out = r.stdout
     assert r.returncode == 1, out
@@ -100,6 +115,14 @@ def test_check_fails_on_a_broken_site(site, tmp_path):
     assert 'hidden cell shows' in out
     assert 'broken link: nowhere.html' in out
     assert 'API reference lacks 1 public names: emtheory.datasets.load_faithful' in out
+    assert 'TeX outside math (\\mathbb, $)' in out
+    assert re.search(r'at 1400 px a (pre|div\.highlight) scrolls sideways', out), out
+    assert re.search(r'at 420 px a p spills over the text column .*wide on a phone', out), out
+    assert 'wide on a phone' not in ''.join(l for l in out.splitlines() if 'at 1400 px' in l)
+    assert 'figure without alt text' in out
+    assert 'emtheory.em.GaussianMixtureEM lacks the description of its attributes weights_' in out
+    assert 'emtheory.core.coordinate_ascent does not list the parameters tol' in out
+    assert "internal wording on the page ('issue')" in out
 
 def test_display_math_is_read_as_pandoc_reads_it():
     "A formula line starting with `- ` must not become a list item (CommonMark) inside $$...$$ (pandoc/Quarto)."
@@ -108,6 +131,36 @@ def test_display_math_is_read_as_pandoc_reads_it():
     assert '$$\\log p = a - \\tfrac D2.$$' in out
     assert 's = "$$a\n- b$$"' in out                 # code untouched
     assert '$$u\n% c\n- v$$' in out                  # a TeX comment: joining would comment out the rest
+    inline = convert.join_display_math('the KL $a = b\n+ c$ costs $x$, and `$y\n- z$` is code')
+    assert 'the KL $a = b + c$ costs $x$' in inline and '`$y\n- z$`' in inline
+
+def test_alt_text_is_the_caption_in_plain_text():
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell('plot()', outputs=[nbformat.v4.new_output('display_data', data={'image/png': 'iVBOR'})]),
+        nbformat.v4.new_markdown_cell('*Figure: the bound $\\mathcal{L}(q,\\theta)$ against $q_1$.*\n\nMore prose.')])
+    convert.add_alt_text(nb.cells)
+    assert nb.cells[0].metadata['mystnb']['image']['alt'] == 'the bound L(q,θ) against q_1.'
+
+def test_show_docs_of_one_cell_in_definition_order():
+    "nbdev inserts them reversed; the converter restores the order of the source."
+    sd = lambda n: nbformat.v4.new_code_cell(f'#| echo: false\n#| output: asis\nshow_doc({n})')
+    cells = [nbformat.v4.new_markdown_cell('x'), sd('kl_divergence'), sd('elbo'), sd('log_evidence')]
+    out = convert.reorder_show_docs(cells, dict(lib='emtheory', module='emtheory.bounds'))
+    import emtheory.bounds as b, inspect
+    want = sorted(['kl_divergence', 'elbo', 'log_evidence'], key=lambda n: inspect.getsourcelines(getattr(b, n))[1])
+    assert [c.source.split('(')[1][:-1] for c in out[1:]] == want
+
+def test_api_reference_reads_the_code():
+    import apiref
+    from emtheory.em import GaussianMixtureEM
+    from emtheory.core import check_array
+    rs = apiref.raises(GaussianMixtureEM.fit, 'emtheory', GaussianMixtureEM)
+    assert 'ValueError' in rs and any('n_components must be an integer' in m for m in rs['ValueError'])
+    assert {'weights_', 'converged_', 'history_'} <= set(apiref.fitted_attributes(GaussianMixtureEM, 'emtheory'))
+    assert {'weights_', 'history_'} <= set(apiref.attributes(GaussianMixtureEM, 'emtheory'))   # _attributes, bases merged
+    assert apiref.returns_self(GaussianMixtureEM.fit) and not apiref.returns_self(check_array)
+    assert [n for n, _, _ in apiref.methods(GaussianMixtureEM, 'emtheory')][:3] == ['bic', 'aic', 'sample']
+    assert apiref.is_estimator(GaussianMixtureEM) and not apiref.is_estimator(apiref.importlib.import_module('emtheory.core').MixtureEstimator)
 
 def test_a_sphinx_warning_fails_the_build(tmp_path):
     "sphinx-build runs with -W: a notebook link to a page that does not exist stops the build, naming it."

@@ -3,7 +3,8 @@
 # or view time:
 #   nbdev_export -> nbdev's own processing into _proc/ (tools/docs/proc.py: nbdev_proc_nbs without its Quarto install)
 #   -> tools/docs/convert.py (Quarto cell options -> myst-nb tags, nbdev page names, sidebar order, API reference page)
-#   -> sphinx-build -W (myst-nb + sphinx-book-theme; a warning fails the build) with MathJax 3 served from _static.
+#   -> sphinx-build -W (myst-nb + sphinx-book-theme; a warning fails the build) with MathJax 3 served from _static
+#   -> tools/docs/search_texts.py (search excerpts that work when the site is opened from disk).
 # Run from anywhere; uses the project's .venv (make docs creates it). MathJax comes from npm into $DOCS_CACHE once.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -35,6 +36,7 @@ rm -rf "$DOCS_WORK/static/mathjax/output/svg" "$DOCS_WORK/static/mathjax/output/
 $BIN/python tools/docs/convert.py "$DOCS_WORK/src"
 # built inside $DOCS_WORK, then moved: myst-nb writes its jupyter_execute/ beside the output folder
 $BIN/sphinx-build -W --keep-going -q -b html -c tools/docs -d "$DOCS_WORK/doctrees" "$DOCS_WORK/src" "$DOCS_WORK/html"
+$BIN/python tools/docs/search_texts.py "$DOCS_WORK/html"
 touch "$DOCS_WORK/html/.nojekyll"
 rm -rf "$OUT"
 mkdir -p "$(dirname "$OUT")"

@@ -6,16 +6,25 @@ The site is served on 127.0.0.1 (a free port) by a small server that adds one pr
 the page's scripts ran (`--virtual-time-budget`) the probe waits for MathJax's typesetting and the images, and writes
 what it found into the DOM, which `--dump-dom` returns. Per page it checks:
   - math: every Sphinx math element holds a typeset `mjx-container`, and there is no MathJax error (`mjx-merror`);
-  - no raw TeX (`$$`, `\\begin{`, `\\end{`, `\\(`, `\\[`) in the visible text outside code;
+  - no raw TeX (`$$`, `\\begin{`, `\\end{`, `\\(`, `\\[`) in the visible text outside code, and no TeX at all
+    (a command such as `\\mathbb`, a `$`, a braced `_{`/`^{`) in text outside math, code and cell outputs;
+  - layout, at both widths: no code block, output, table, formula, image or paragraph wider than the text column or
+    hiding part of itself behind a sideways scroll;
+  - every figure has alt text (not a file name);
+  - no tracker wording: the word "issue" on a page;
   - every image loaded (naturalWidth > 0), every internal link and fragment resolves, no request failed (404),
     nothing was loaded from outside the site (no CDN);
   - no hidden cell shows (`#|` directives, `from nbdev.showdoc import`);
   - the landing page's sidebar lists the pages in nbdev's order (pages.json written by the build);
-  - the API reference has a heading for every public name of the package (each module's `__all__`).
-It saves two screenshots of each page into the shots folder (NAME.png: the first screen, 1280x1800; NAME.full.png:
-the whole page), and exits 1 when any check fails.
+  - the API reference has a block for every public name of the package (each module's `__all__`); each callable's
+    block lists every parameter of its signature (and its methods, inherited ones included); each class lists every
+    fitted attribute its source assigns (`self.name_ = ...`) with a description; the estimators describe every
+    parameter of their constructor and of `fit`.
+It probes each page at 1400 and at 420 px wide (a narrow page is shown in an iframe of that width: headless Chromium's
+window is at least 500 px), saves a whole-page screenshot at each width into the shots folder (NAME.1400.png,
+NAME.420.png), and exits 1 when any check fails.
 """
-import argparse, html, http.server, importlib, json, os, pkgutil, re, shutil, subprocess, sys, tempfile, threading
+import argparse, ast, html, http.server, importlib, inspect, json, os, pkgutil, re, shutil, subprocess, sys, tempfile, textwrap, threading
 from concurrent.futures import ThreadPoolExecutor
 from configparser import ConfigParser
 from pathlib import Path
@@ -26,6 +35,11 @@ FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-
          '--disable-background-networking', '--disable-component-update', '--disable-sync',
          '--hide-scrollbars', '--virtual-time-budget=20000']
 RAW_TEX = ['$$', '\\begin{', '\\end{', '\\(', '\\[']
+# TeX that was not typeset: a command (\\log, \\mathbb, \\{), a dollar sign, or a braced sub/superscript, in text
+# outside math, code and cell outputs (myst-nb marks notebook sections mathjax_ignore: only .math gets typeset)
+TEX_OUTSIDE = re.compile(r'\\[A-Za-z]+|\\[{}\[\](),;!|]|\$|[_^]\{')
+INTERNAL = re.compile(r'\bissues?\b', re.I)   # pages speak to the reader, not about the project's tracker
+BAD_ALT = re.compile(r'^\s*$|^[0-9a-f]{16,}(\.\w+)?$|\.(png|jpe?g|svg|gif)$', re.I)
 LEAKS = [(re.compile(r'#\|\s*[\w-]'), 'an nbdev directive (#| ...)'),
          (re.compile(r'from nbdev\.showdoc import'), 'the hidden `from nbdev.showdoc import` cell')]
 SKIP_DIRS = ('_static', '_sources', '_images')
@@ -52,6 +66,27 @@ PROBE = r"""<script>/* docs-check probe: added by tools/docs/check.py's server, 
       return (im.complete && im.naturalWidth) ? null : im.decode().catch(function(){});
     }));
   }
+  function overflow(){
+    /* blocks wider than the text column, or hiding part of their content behind a sideways scroll */
+    var col = document.querySelector('article.bd-article') || document.body, out = [];
+    var cr = col.getBoundingClientRect();
+    var sel = 'pre, div.highlight, div.math, mjx-container > mjx-math, table, img, div.cell_output, .api-sig, dl, dd, dt, p, li, td, h1, h2, h3, h4';
+    col.querySelectorAll(sel).forEach(function(el){
+      if (!visible(el)) return;
+      var math = el.tagName == 'MJX-MATH', r = el.getBoundingClientRect(), cs = getComputedStyle(el);
+      var wide = !math && el.tagName != 'IMG' && el.scrollWidth > el.clientWidth + 1;
+      var hidden = wide && /(auto|scroll|hidden)/.test(cs.overflowX);
+      var spill = (wide && !hidden) || r.right > cr.right + 1 || r.left < cr.left - 1;
+      if (hidden || spill) {
+        if (math) el = el.parentElement;
+        out.push({what: el.tagName.toLowerCase() + (el.className && typeof el.className == 'string' ? '.' + el.className.split(' ')[0] : ''),
+                  how: hidden ? 'scrolls sideways (' + el.scrollWidth + ' px of content in ' + el.clientWidth + ')'
+                              : 'spills over the text column (' + Math.round(Math.max(r.width, el.scrollWidth || 0)) + ' px, column ' + Math.round(cr.width) + ')',
+                  text: (el.textContent || el.getAttribute('src') || '').replace(/\s+/g, ' ').trim().slice(0, 90)});
+      }
+    });
+    return out;
+  }
   function report(err){
     var mj = window.MathJax && window.MathJax.startup ? 'loaded ' + (window.MathJax.version || '') : 'not loaded';
     var math = [].slice.call(document.querySelectorAll('.math'));
@@ -64,7 +99,7 @@ PROBE = r"""<script>/* docs-check probe: added by tools/docs/check.py's server, 
       mjx: document.querySelectorAll('mjx-container').length,
       merror: [].map.call(document.querySelectorAll('mjx-merror, [data-mjx-error]'), function(e){
                 return (e.getAttribute('data-mjx-error') || e.textContent).slice(0, 120); }),
-      prose: text('pre, code, kbd, samp, .highlight, mjx-container, mjx-assistive-mml'),
+      prose: text('pre, code, kbd, samp, .highlight, mjx-container, mjx-assistive-mml, .cell_output, .output, .api-sig'),
       alltext: text(null),
       images: [].map.call(document.images, function(im){
                 return {src: im.currentSrc || im.src, ok: im.complete && im.naturalWidth > 0, w: im.naturalWidth}; }),
@@ -76,7 +111,21 @@ PROBE = r"""<script>/* docs-check probe: added by tools/docs/check.py's server, 
       ids: [].map.call(document.querySelectorAll('[id], a[name]'), function(e){ return e.id || e.getAttribute('name'); }),
       headings: [].map.call(document.querySelectorAll('h1, h2, h3, h4'), function(h){
                   return {level: +h.tagName[1], text: h.textContent.replace(/[#\u00b6]/g, '').trim()}; }),
-      nav: [].map.call(document.querySelectorAll('nav.bd-docs-nav a.reference'), function(a){ return a.href; })
+      nav: [].map.call(document.querySelectorAll('nav.bd-docs-nav a.reference'), function(a){ return a.href; }),
+      width: window.innerWidth,
+      overflow: overflow(),
+      figures: [].map.call(document.querySelectorAll('article img'), function(im){
+                 return {src: (im.currentSrc || im.src).split('/').pop(), alt: im.getAttribute('alt')}; }),
+      api: [].map.call(document.querySelectorAll('[data-name][data-kind]'), function(o){
+             function fields(cls){
+               var dl = o.querySelector(':scope > dl.' + cls + ', :scope > p + dl.' + cls);
+               if (!dl) return null;
+               return [].map.call(dl.querySelectorAll(':scope > dt'), function(dt){
+                 var dd = dt.nextElementSibling;
+                 return {key: dt.getAttribute('data-key'), doc: dd ? dd.textContent.trim() : ''}; });
+             }
+             return {name: o.getAttribute('data-name'), kind: o.getAttribute('data-kind'),
+                     params: fields('api-params'), attributes: fields('api-attributes')}; })
     };
     var pre = document.createElement('pre');
     pre.id = '__docs_check__'; pre.style.display = 'none';
@@ -93,6 +142,19 @@ PROBE = r"""<script>/* docs-check probe: added by tools/docs/check.py's server, 
 })();
 </script>"""
 
+FRAME = """<!doctype html><html><head><meta charset="utf-8"></head><body style="margin:0;background:#fff">
+<iframe id="f" src="{src}" style="border:0;display:block;width:{w}px;height:{h}px"></iframe>
+<script>/* docs-check: copy the framed page's probe report out, for --dump-dom */
+(function poll(){{
+  var d = null; try {{ d = document.getElementById('f').contentDocument; }} catch (e) {{}}
+  var r = d && d.getElementById('__docs_check__');
+  if (r) {{ var pre = document.createElement('pre'); pre.id = '__docs_check__'; pre.style.display = 'none';
+           pre.textContent = r.textContent; document.body.appendChild(pre); }}
+  else setTimeout(poll, 50);
+}})();
+</script></body></html>"""
+MIN_WINDOW = 500  # narrower pages are shown in an iframe of their width
+
 # ---- the server ------------------------------------------------------------------------------------------------------
 class Handler(http.server.SimpleHTTPRequestHandler):
     log = None  # list of (status, path, referer), set per server
@@ -102,6 +164,14 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         self.log.append((code, self.path, self.headers.get('Referer', '')))
         super().send_response(code, message)
     def do_GET(self):
+        sp = urlsplit(self.path)
+        if sp.path == '/__frame__':   # a page in a narrow iframe: headless Chromium's window is never under 500 px
+            q = dict(x.split('=', 1) for x in sp.query.split('&') if '=' in x)
+            body = FRAME.format(w=int(q['w']), h=int(q['h']), src=html.escape(unquote(q['src']))).encode()
+            self.send_response(200)
+            self.send_header('Content-Type', 'text/html; charset=utf-8')
+            self.send_header('Content-Length', str(len(body)))
+            self.end_headers(); self.wfile.write(body); return
         p = Path(self.translate_path(self.path))
         if p.is_dir(): p = p/'index.html'
         if p.suffix == '.html' and p.is_file():
@@ -125,24 +195,36 @@ def chromium()->str:
         if c and os.access(c, os.X_OK): return c
     sys.exit('docs-check: chromium is not installed (tools/docs/check.sh installs it: apt-get install -y chromium)')
 
-def run_chromium(exe:str, args:list, height:int=1800, timeout=120)->subprocess.CompletedProcess:
+WIDTHS = (1400, 420)  # a laptop and a phone: every page is probed (and photographed) at both
+
+def run_chromium(exe:str, args:list, height:int=1800, timeout=120, width:int=WIDTHS[0])->subprocess.CompletedProcess:
     with tempfile.TemporaryDirectory(prefix='docs-check-chromium-') as prof:
-        return subprocess.run([exe, *FLAGS, f'--window-size=1280,{height}', f'--user-data-dir={prof}', *args],
+        return subprocess.run([exe, *FLAGS, f'--window-size={width},{height}', f'--user-data-dir={prof}', *args],
                               capture_output=True, text=True, timeout=timeout)
 
-def probe(exe:str, url:str)->dict:
-    try: r = run_chromium(exe, ['--dump-dom', url])
+def _framed(url:str, width:int, height:int)->str:
+    sp = urlsplit(url)
+    return f'{sp.scheme}://{sp.netloc}/__frame__?w={width}&h={height}&src={sp.path}'
+
+def probe(exe:str, url:str, width:int=WIDTHS[0])->dict:
+    if width < MIN_WINDOW: url, width = _framed(url, width, 1800), MIN_WINDOW
+    try: r = run_chromium(exe, ['--dump-dom', url], width=width)
     except subprocess.TimeoutExpired: return {'error': 'chromium timed out'}
     m = re.search(r'<pre id="__docs_check__"[^>]*>(.*?)</pre>', r.stdout, re.S)
     if not m: return {'error': f'the page did not finish loading (no probe report; chromium exit {r.returncode})'}
     return json.loads(html.unescape(m.group(1)))
 
-def screenshot(exe:str, url:str, out:Path, height:int|None=None)->str|None:
-    "The first screen (1280x1800), or with `height` the whole page in one tall window."
+def screenshot(exe:str, url:str, out:Path, height:int|None=None, width:int=WIDTHS[0])->str|None:
+    "The first screen (1800 px high), or with `height` the whole page in one tall window."
     h = min(max(height, 600), 30000) if height else 1800
-    try: r = run_chromium(exe, [f'--screenshot={out}', url], height=h)
+    crop = width if width < MIN_WINDOW else None
+    if crop: url, width = _framed(url, crop, h), MIN_WINDOW
+    try: r = run_chromium(exe, [f'--screenshot={out}', url], height=h, width=width)
     except subprocess.TimeoutExpired: return 'screenshot: chromium timed out'
     if not out.exists() or out.stat().st_size < 1000: return f'screenshot failed (chromium exit {r.returncode})'
+    if crop:
+        from PIL import Image
+        with Image.open(out) as im: im.crop((0, 0, crop, im.height)).save(out)
 
 # ---- checks ------------------------------------------------------------------------------------------------------------
 def public_api(lib:str)->dict:
@@ -156,6 +238,75 @@ def public_api(lib:str)->dict:
         if names: out[m.name] = names
     return out
 
+def _fn_nodes(obj):
+    try: tree = ast.parse(textwrap.dedent(inspect.getsource(obj)))
+    except (TypeError, OSError, SyntaxError): return []
+    return [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+
+def assigned_attributes(cls, lib:str)->set:
+    "scikit-learn's fitted attributes: `self.name_ = ...` in the methods of the class and its bases in the package."
+    out = set()
+    for c in cls.__mro__:
+        if c.__module__.split('.')[0] != lib: continue
+        for o in vars(c).values():
+            if not inspect.isfunction(o): continue
+            for fn in _fn_nodes(o):
+                for n in ast.walk(fn):
+                    ts = n.targets if isinstance(n, ast.Assign) else [n.target] if isinstance(n, (ast.AnnAssign, ast.AugAssign)) else []
+                    for t in ts:
+                        for e in (t.elts if isinstance(t, ast.Tuple) else [t]):
+                            if (isinstance(e, ast.Attribute) and isinstance(e.value, ast.Name) and e.value.id == 'self'
+                                    and e.attr.endswith('_') and not e.attr.startswith('_')): out.add(e.attr)
+    return out
+
+def _is_estimator(o)->bool:
+    return inspect.isclass(o) and callable(getattr(o, 'fit', None)) and not issubclass(o, BaseException)
+
+def api_tables(found:list, api:dict, lib:str)->list:
+    """Each public callable's block lists every parameter of its signature; every fitted attribute of a class (read
+    from its source) is listed with a description; estimators (classes with `fit`) describe every parameter of the
+    constructor and of each public method."""
+    blocks = {b['name']: b for b in found}
+    probs, undocumented = [], []
+    for m, names in api.items():
+        mod = importlib.import_module(m)
+        for n in names:
+            o, q = getattr(mod, n), f'{m}.{n}'
+            if not callable(o): continue
+            b = blocks.get(q)
+            if b is None: probs.append(f'API reference: no block for {q}'); continue
+            todo = [(q, o, b, _is_estimator(o))]
+            if inspect.isclass(o):
+                for mn in dir(o):
+                    f = inspect.getattr_static(o, mn)
+                    f = getattr(f, '__func__', f)
+                    if mn.startswith('_') or not inspect.isfunction(f): continue
+                    if not any(mn in vars(c) for c in o.__mro__ if c.__module__.split('.')[0] == lib): continue
+                    mb = blocks.get(f'{q}.{mn}')
+                    if mb is None: probs.append(f'API reference: {q} does not list its method {mn}'); continue
+                    todo.append((f'{q}.{mn}', f, mb, _is_estimator(o) and mn == 'fit'))
+                attrs = assigned_attributes(o, lib)
+                got = {a['key']: a['doc'] for a in (b.get('attributes') or [])}
+                if attrs and not b.get('attributes'): probs.append(f'API reference: {q} has no Attributes (sets {", ".join(sorted(attrs))})')
+                else:
+                    miss = sorted(a for a in attrs if not got.get(a))
+                    if miss: probs.append(f'API reference: {q} lacks the description of its attributes {", ".join(miss)}')
+            for name, f, blk, strict in todo:
+                try: sig = inspect.signature(f)
+                except (TypeError, ValueError): continue
+                want = [p for i, p in enumerate(sig.parameters) if not (i == 0 and p in ('self', 'cls') and blk['kind'] != 'class')]
+                got = {p['key']: p['doc'] for p in (blk.get('params') or [])}
+                if want and blk.get('params') is None: probs.append(f'API reference: {name} has no Parameters'); continue
+                miss = [p for p in want if p not in got]
+                if miss: probs.append(f'API reference: {name} does not list the parameters {", ".join(miss)}')
+                nodoc = [p for p in want if p in got and not got[p]]
+                if nodoc and strict: probs.append(f'API reference: {name} does not describe {", ".join(nodoc)}')
+                undocumented += [f'{name}({p})' for p in nodoc]
+    if undocumented:
+        print(f'     note: {len(undocumented)} parameters (outside the estimators\' constructors and fit) have no '
+              f'docment: ' + ', '.join(undocumented[:10]) + (' ...' if len(undocumented) > 10 else ''))
+    return probs
+
 def page_ids(site:Path, rel:str, reports:dict)->set:
     if rel in reports and 'ids' in reports[rel]: return set(reports[rel]['ids'])
     txt = (site/rel).read_text(errors='replace')
@@ -166,7 +317,8 @@ def snippet(text:str, pat:str)->str:
     return ' '.join(text[max(0, i-40):i+60].split())
 
 def check_page(rel:str, r:dict, site:Path, origin:str, reports:dict, expected_nav:list|None, api:dict|None,
-               n_figures:int=0)->list:
+               n_figures:int=0, extra:list=(), lib:str|None=None)->list:
+    "r: the probe at the first width; extra: the probes at the other widths (only their layout is checked)."
     if r.get('error') and 'mathjax' not in r: return [r['error']]
     probs = []
     if r.get('error'): probs.append(r['error'])
@@ -176,6 +328,18 @@ def check_page(rel:str, r:dict, site:Path, origin:str, reports:dict, expected_na
     if r['merror']: probs.append(f"{len(r['merror'])} MathJax errors, e.g. {r['merror'][0]!r}")
     for pat in RAW_TEX:
         if pat in r['prose']: probs.append(f"raw TeX {pat!r} in visible text: ...{snippet(r['prose'], pat)}...")
+    tex = [m.group(0) for m in TEX_OUTSIDE.finditer(r['prose'])]
+    if tex:
+        probs.append(f"{len(tex)} pieces of TeX outside math ({', '.join(dict.fromkeys(tex[:8]))}), e.g. "
+                     f"...{snippet(r['prose'], tex[0])}...")
+    if (m := INTERNAL.search(r['alltext'])):
+        probs.append(f"internal wording on the page ({m.group(0)!r}): ...{snippet(r['alltext'], m.group(0))}...")
+    for im in r.get('figures', []):
+        if BAD_ALT.search(im['alt'] or ''): probs.append(f"figure without alt text: {im['src'][:80]} (alt={im['alt']!r})")
+    for w, rw in [(r.get('width'), r)] + [(x.get('width'), x) for x in extra]:
+        for o in rw.get('overflow', [])[:6]:
+            probs.append(f"at {w} px a {o['what']} {o['how']}: {o['text'][:70]!r}")
+        if len(rw.get('overflow', [])) > 6: probs.append(f"at {w} px {len(rw['overflow']) - 6} more blocks overflow")
     for rx, what in LEAKS:
         if (m := rx.search(r['alltext'])): probs.append(f"hidden cell shows: {what}: ...{snippet(r['alltext'], m.group(0))}...")
     for im in r['images']:
@@ -200,10 +364,10 @@ def check_page(rel:str, r:dict, site:Path, origin:str, reports:dict, expected_na
         got = [g for i, g in enumerate(got) if g not in got[:i]]
         if got != expected_nav: probs.append(f'sidebar order {got} is not nbdev\'s {expected_nav}')
     if api is not None:
-        heads = {h['text'] for h in r['headings']}
-        missing = [f'{m}.{n}' for m, ns in api.items() for n in ns if n not in heads]
-        missing += [m for m in api if m not in heads]
+        blocks = {b['name'] for b in r.get('api', [])}
+        missing = [f'{m}.{n}' for m, ns in api.items() for n in ns if f'{m}.{n}' not in blocks]
         if missing: probs.append(f'API reference lacks {len(missing)} public names: {", ".join(missing[:12])}')
+        probs += api_tables(r.get('api', []), api, lib)
     return probs
 
 def main():
@@ -228,23 +392,24 @@ def main():
 
     def one(rel):
         url, name = origin + rel, rel.replace('/', '__').removesuffix('.html')
-        r = probe(exe, url)
-        err = screenshot(exe, url, shots/f'{name}.png')
-        if not err and r.get('height'): err = screenshot(exe, url, shots/f'{name}.full.png', r['height'])
-        return rel, r, err
+        r, extra, err = probe(exe, url, WIDTHS[0]), [], None
+        for w in WIDTHS[1:]: extra.append(probe(exe, url, w))
+        for w, rw in zip(WIDTHS, [r] + extra):   # the whole page, at each width
+            err = err or screenshot(exe, url, shots/f'{name}.{w}.png', rw.get('height'), width=w)
+        return rel, r, extra, err
     with ThreadPoolExecutor(max_workers=2) as ex: results = list(ex.map(one, pages))
     srv.shutdown()
 
-    reports = {rel: r for rel, r, _ in results}
+    reports = {rel: r for rel, r, _, _ in results}
     nav, figures = None, {}
     if (site/'pages.json').is_file():
         meta = json.loads((site/'pages.json').read_text())
         nav = [p['page'] for p in meta] + ['api.html']
         figures = {p['page']: p.get('images', 0) for p in meta}
     n_bad = 0
-    for rel, r, shot_err in results:
+    for rel, r, extra, shot_err in results:
         probs = check_page(rel, r, site, origin, reports, nav if rel == 'index.html' else None,
-                           public_api(lib) if rel == 'api.html' else None, figures.get(rel, 0))
+                           public_api(lib) if rel == 'api.html' else None, figures.get(rel, 0), extra, lib)
         if shot_err: probs.append(shot_err)
         for code, path, ref in log:
             if code >= 400 and unquote(urlsplit(ref).path).lstrip('/') == rel: probs.append(f'request failed ({code}): {path}')

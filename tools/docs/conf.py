@@ -38,6 +38,7 @@ html_title = project
 html_static_path = [str(HERE/'_static'), str(WORK/'static')]
 html_extra_path = [str(WORK/'extra')]  # pages.json: the page order tools/docs/check.py expects
 html_css_files = ['emtheory.css']
+html_js_files = ['emtheory.js']
 html_theme_options = {
     'home_page_in_toc': True,
     'show_navbar_depth': 1,
@@ -49,3 +50,10 @@ html_theme_options = {
 html_show_sphinx = False
 html_use_index = False  # no index entries in the notebooks: an empty page otherwise
 html_last_updated_fmt = None
+
+def setup(app):
+    "The search page gets the offline excerpts (tools/docs/search_texts.py writes search_texts.js after the build)."
+    def search_page(app, pagename, templatename, context, doctree):
+        if pagename == 'search':
+            app.add_js_file('search_texts.js'); app.add_js_file('search_offline.js')
+    app.connect('html-page-context', search_page)

@@ -75,32 +75,34 @@ class Linker:
 
 _re_code = re.compile(r'^(?P<f>`{3,}|~{3,}).*?^(?P=f)[ \t]*$|(?P<b>`+)(?:[^`\n]|\n(?![ \t]*\n))+?(?P=b)', re.S | re.M)
 _re_dmath = re.compile(r'\$\$(.+?)\$\$', re.S)
+_re_imath = re.compile(r'(?<![\\$])\$(?!\$)((?:[^$\\]|\\.)+?)(?<!\\)\$(?!\$)', re.S)
 
 def join_display_math(md:str)->str:
-    """Put each multi-line `$$...$$` on one line, as pandoc (Quarto) reads it: under CommonMark a continuation line
-    that starts with `- `, `+ `, `1. ` or `#` would otherwise start a list or a heading inside the formula.
-    Code is left alone, and so is math with a `%` comment (joining would comment out the rest)."""
-    def fix(m):
+    """Put each multi-line formula (`$$...$$`, and inline `$...$` spread over lines) on one line, as pandoc (Quarto)
+    reads it: under CommonMark a continuation line that starts with `- `, `+ `, `1. ` or `#` would otherwise start a
+    list or a heading inside the formula, and the rest of it would show as raw TeX. Code is left alone, and so is
+    math with a `%` comment (joining would comment out the rest)."""
+    def fix(m, delim):
         body = m.group(1)
         if '\n' not in body or re.search(r'(?<!\\)%', body): return m.group(0)
-        return '$$' + re.sub(r'[ \t]*\n[ \t]*', ' ', body.strip()) + '$$'
+        return delim + re.sub(r'[ \t]*\n[ \t]*', ' ', body.strip()) + delim
+    def both(t):
+        parts = re.split(r'(\$\$.+?\$\$)', t, flags=re.S)
+        return ''.join(fix(_re_dmath.match(p), '$$') if p.startswith('$$') and _re_dmath.fullmatch(p)
+                       else _re_imath.sub(lambda m: fix(m, '$'), p) for p in parts)
     out, last = [], 0
     for c in _re_code.finditer(md):
-        out += [_re_dmath.sub(fix, md[last:c.start()]), c.group(0)]; last = c.end()
-    return ''.join(out + [_re_dmath.sub(fix, md[last:])])
+        out += [both(md[last:c.start()]), c.group(0)]; last = c.end()
+    return ''.join(out + [both(md[last:])])
 
 def clean_show_doc(md:str)->str:
-    "show_doc's Quarto markdown -> MyST: no rules around it, the source link after the signature, no `#LNone`."
+    "show_doc's Quarto markdown -> MyST: no rules around it and no source link (used for names apiref cannot find)."
     lines = md.strip().split('\n')
     while lines and lines[0].strip() in ('---', ''): lines.pop(0)
     while lines and lines[-1].strip() in ('---', ''): lines.pop()
     src = [l for l in lines if l.startswith('[source](')]
     lines = [l for l in lines if not l.startswith('[source](')]
-    body = '\n'.join(lines).strip()
-    if src:
-        link = re.sub(r'#LNone\)', ')', _re_attrs.sub(r'\1', src[0]))
-        body += '\n\n{.nbdev-source}\n' + link
-    return body
+    return '\n'.join(lines).strip()   # no source link: the repository it would point to is not published
 
 # ---- cells ---------------------------------------------------------------------------------------------------------
 _re_dir = re.compile(r'^\s*#\s*\|\s?(.*)$')
@@ -121,9 +123,71 @@ def md_outputs(cell)->list:
     return [o['data']['text/markdown'] for o in cell.get('outputs', [])
             if o.get('output_type') in ('execute_result', 'display_data') and 'text/markdown' in o.get('data', {})]
 
-def convert_nb(nb, cur_doc:Path, linker:Linker, title_fallback:str):
+_re_show_doc = re.compile(r'^show_doc\(\s*([A-Za-z_][\w.]*)\s*\)$')
+_re_md_h = re.compile(r'^(#{1,6})\s', re.M)
+
+def show_doc_block(src:str, mds:list, ctx:dict)->str|None:
+    "The package's own renderer (tools/docs/apiref.py) for a `show_doc(name)` cell, or None to keep nbdev's markdown."
+    m = _re_show_doc.match(src.strip())
+    if not m or not ctx.get('lib'): return None
+    import apiref
+    level = len(_re_md_h.search(mds[0]).group(1)) if mds and _re_md_h.search(mds[0]) else 3
+    return apiref.chapter_block(m.group(1), ctx['lib'], ctx.get('module'), level, slugify(m.group(1)))
+
+def _def_line(src:str, ctx:dict):
+    "Where the name a show_doc cell documents is defined (file, line), to restore the definition order."
+    m = _re_show_doc.match(src.strip())
+    if not m or not ctx.get('lib'): return None
+    import apiref, inspect
+    obj, _ = apiref.resolve(m.group(1), ctx['lib'], ctx.get('module'))
+    try: return (inspect.getsourcefile(obj), inspect.getsourcelines(obj)[1])
+    except (TypeError, OSError): return None
+
+def reorder_show_docs(cells:list, ctx:dict)->list:
+    """nbdev inserts the show_doc cells of one export cell in reverse order: put each run of consecutive show_doc cells
+    back into the order in which the names are defined (when all of them are found in one file)."""
+    out, i = [], 0
+    is_sd = lambda c: c.cell_type == 'code' and bool(_re_show_doc.match(directives(c.source)[1].strip()))
+    while i < len(cells):
+        j = i
+        while j < len(cells) and is_sd(cells[j]): j += 1
+        if j == i: out.append(cells[i]); i += 1; continue
+        run = cells[i:j]
+        keys = [_def_line(directives(c.source)[1], ctx) for c in run]
+        if len(run) > 1 and all(keys) and len({k[0] for k in keys}) == 1:
+            run = [c for _, c in sorted(zip(keys, run), key=lambda t: t[0][1])]
+        out += run; i = j
+    return out
+
+def _plain(md:str)->str:
+    "A caption as plain text (for an image's alt text): emphasis, links and TeX markup dropped."
+    t = re.sub(r'^\*?\s*Figure:\s*', '', md.strip().split('\n\n')[0].strip(), flags=re.I)
+    t = re.sub(r'\[([^\]]*)\]\([^)]*\)', r'\1', t)
+    t = re.sub(r'\\(?:mathcal|mathrm|mathbb|text|operatorname|bm|boldsymbol)\s*', '', t)
+    t = re.sub(r'\\t?frac\s*\{?([^{}\s])\}?\{?([^{}\s])\}?', r'\1/\2', t)
+    greek = {'theta': 'θ', 'mu': 'μ', 'sigma': 'σ', 'Sigma': 'Σ', 'pi': 'π', 'alpha': 'α', 'beta': 'β',
+             'lambda': 'λ', 'Lambda': 'Λ', 'tau': 'τ', 'nu': 'ν', 'kappa': 'κ', 'ell': 'ℓ', 'phi': 'φ', 'psi': 'ψ',
+             'Psi': 'Ψ', 'le': '≤', 'ge': '≥', 'to': '→', 'mid': '|', 'cdot': '·', 'times': '×', 'approx': '≈',
+             'sum': 'Σ', 'infty': '∞', 'langle': '⟨', 'rangle': '⟩', 'quad': ' ', 'qquad': ' '}
+    t = re.sub(r'\\([A-Za-z]+)', lambda m: greek.get(m.group(1), m.group(1)), t)
+    t = re.sub(r'\\.', '', t)
+    t = t.replace('$', '').replace('{', '').replace('}', '').replace('*', '').replace('`', '')
+    return ' '.join(t.split()).rstrip('.') + '.'
+
+def add_alt_text(cells:list)->None:
+    "Images in outputs get the caption of the markdown cell right below them as alt text (myst-nb's image options)."
+    for i, c in enumerate(cells):
+        if c.cell_type != 'code' or not any(m in o.get('data', {}) for o in c.get('outputs', []) for m in IMG_MIMES):
+            continue
+        nxt = next((d for d in cells[i+1:i+2] if d.cell_type == 'markdown'), None)
+        if nxt is None: continue
+        c.metadata.setdefault('mystnb', {}).setdefault('image', {})['alt'] = _plain(nxt.source)
+
+def convert_nb(nb, cur_doc:Path, linker:Linker, title_fallback:str, ctx:dict|None=None):
+    "ctx: lib (the package), module (the notebook's default_exp), number (the chapter's number, or None)."
+    ctx = ctx or {}
     cells, title, desc = [], None, None
-    for cell in nb.cells:
+    for cell in reorder_show_docs(nb.cells, ctx):
         if cell.cell_type == 'raw':
             if cell.source.lstrip().startswith('---') and title is None:
                 fm = yaml.safe_load(cell.source.strip().strip('-')) or {}
@@ -144,6 +208,8 @@ def convert_nb(nb, cur_doc:Path, linker:Linker, title_fallback:str):
             if 'remove-input' not in tags and src.strip():
                 cell.outputs = []; tags.append('remove-output')
                 cell.metadata['tags'] = tags; cells.append(cell)
+            block = show_doc_block(src, mds, ctx)
+            if block is not None: cells.append(nbformat.v4.new_markdown_cell(block)); continue
             for md in mds: cells.append(nbformat.v4.new_markdown_cell(linker(clean_show_doc(md), cur_doc)))
             continue
         for o in cell.get('outputs', []):
@@ -154,7 +220,10 @@ def convert_nb(nb, cur_doc:Path, linker:Linker, title_fallback:str):
         if 'remove-input' in tags and not cell.get('outputs'): continue
         if tags: cell.metadata['tags'] = list(dict.fromkeys(tags))
         cells.append(cell)
-    head = f'# {title or title_fallback}'
+    add_alt_text(cells)
+    title = title or title_fallback
+    if ctx.get('number') is not None: title = f"{ctx['number']}. {title}"
+    head = f'# {title}'
     if desc: head += f'\n\n{{.lead}}\n{linker(str(desc), cur_doc)}'
     nb.cells = [nbformat.v4.new_markdown_cell(head)] + cells
     nb.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}
@@ -172,6 +241,14 @@ def n_images(nb)->int:
         elif c.cell_type == 'code' and not {'remove-output', 'remove-cell'} & set(c.metadata.get('tags', [])):
             n += sum(any(m in o.get('data', {}) for m in IMG_MIMES) for o in c.get('outputs', []))
     return n
+
+def default_exp(nb_path:Path, lib:str)->str|None:
+    "The module a notebook exports to (its `#| default_exp` cell), as an importable name."
+    if not nb_path.is_file(): return None
+    for c in nbformat.read(nb_path, as_version=4).cells:
+        if c.cell_type == 'code' and (m := re.search(r'^#\|\s*default_exp\s+(\S+)', c.source, re.M)):
+            return None if m.group(1).startswith('_') else f'{lib}.{m.group(1)}'
+    return None
 
 def toctree(caption, docs)->str:
     body = '\n'.join(str(d) for d in docs)
@@ -202,12 +279,16 @@ def main(src_dir:Path):
     linker = Linker(doc_url, pages)
     if not any(i['doc'] == Path('index') for _, _, i in plan): sys.exit('docs build: nbs/index.ipynb is missing')
 
+    number = 0
     for caption, relp, info in plan:
         out = src_dir/info['src']; out.parent.mkdir(parents=True, exist_ok=True)
+        if info['doc'] != Path('index'): number += 1
         if relp.suffix == '.md':
             out.write_text(linker((proc/relp).read_text(), info['src'])); continue
         nb = nbformat.read(proc/relp, as_version=4)
-        nb = convert_nb(nb, info['src'], linker, info['doc'].name)
+        ctx = dict(lib=cfg['lib_name'], module=default_exp(nbs/relp, cfg['lib_name']),
+                   number=number if info['doc'] != Path('index') else None)
+        nb = convert_nb(nb, info['src'], linker, info['doc'].name, ctx)
         info['images'] = n_images(nb)
         if info['doc'] == Path('index'):
             groups = {}
