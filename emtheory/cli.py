@@ -131,7 +131,7 @@ def save_plot(path:str, X:np.ndarray, columns, fitted:dict):
         plot_mixture(ax, X, est.weights_, est.means_, np.array(r['covariances']), est.predict(X), columns, TITLES[m].split(' (')[0])
     plot_objectives(axes[-1], {TITLES[m].split(' (')[0]: r['objective_trace'] for m, (_, r) in fitted.items()}, per=len(X))
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=150)
     plt.close(fig)
 
 # %% ../nbs/30_cli.ipynb #904d8b9b
@@ -214,7 +214,7 @@ def fit_command(args)->int:
             for w in r["warnings"]: print(f"  warning: {w}")
             print()
     if args.plot and fitted:
-        save_plot(args.plot, X, columns, fitted)
+        save_plot(args.plot, X, [f"{c} (min)" for c in columns] if args.file is None else columns, fitted)   # Old Faithful: minutes
         if not args.json: print(f"saved {args.plot}")
     if args.json:
         res = [r for _, r in fitted.values()] + list(failed.values())

@@ -468,11 +468,13 @@ class Params:
         sig = inspect.signature(cls.__init__)
         return sorted(p.name for p in sig.parameters.values() if p.name != 'self' and p.kind != p.VAR_KEYWORD)
 
-    def get_params(self, deep:bool=True)->dict:
+    def get_params(self, deep:bool=True, # scikit-learn's flag; these estimators have no sub-estimators
+                  )->dict:
         "The constructor's parameters as a dict."
         return {k: getattr(self, k) for k in self._get_param_names()}
 
-    def set_params(self, **params):
+    def set_params(self, **params, # constructor parameters by name
+                  ):
         "Set constructor parameters; returns self."
         valid = self._get_param_names()
         for k, v in params.items():
@@ -609,8 +611,9 @@ class MixtureEstimator(Params):
 # %% ../nbs/11_core.ipynb #c38ac52d
 MixtureEstimator._attributes = dict(   # the fitted attributes every estimator on the shell sets (the API reference lists them)
     n_features_in_="number of features D seen by `fit`",
+    feature_names_in_="the column names of a DataFrame passed to `fit` (all strings); absent otherwise. Later data must have the same columns in the same order",
     converged_="whether the kept start stopped because the objective's change per unit weight fell below `tol` (else it ran `max_iter` iterations)",
     n_iter_="iterations (global-block updates) of the kept start",
-    lower_bound_="the objective of the kept start per unit weight: log-likelihood (EM), log posterior (MAP-EM) or ELBO (CAVI)",
+    lower_bound_="the objective of the kept start per unit weight: log-likelihood (EM), log posterior (MAP-EM) or ELBO (CAVI), at the parameters returned (scikit-learn's lags one M-step behind, so its n_iter_ is one larger from the same start)",
     history_="dict of per-iteration arrays of the kept start: `objective`, `log_likelihood` (the E-step's sum of log normalisers), `elbo` (the bound after the global update), `kl` (KL between successive q(z), summed over points) and `residual` (objective − elbo − kl: zero up to rounding, the certificate)",
 )

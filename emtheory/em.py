@@ -252,7 +252,8 @@ class GaussianMixtureEM(MixtureEstimator):
         "Akaike information criterion on X (lower is better)."
         return -2 * self.score(X) * len(X) + 2 * self._n_parameters()
 
-    def sample(self, n_samples:int=1)->tuple:
+    def sample(self, n_samples:int=1, # number of points to draw
+              )->tuple: # (X (n_samples, D), component labels (n_samples,))
         "Draw (X, labels) from the fitted mixture."
         self._check_fitted()
         return sample_mixture(self.weights_, self.means_, self.covariances_, self.covariance_type, n_samples,
