@@ -16,8 +16,8 @@ from .map_em import GaussianMAP
 
 # %% auto #0
 __all__ = ['MISSING', 'HINT', 'Pattern', 'Patterns', 'missing_patterns', 'component_covariances', 'conditional',
-           'gaussian_entropy', 'gaussian_kl', 'GaussianMissingEM', 'GaussianMissingMAP', 'as_missing', 'check_missing',
-           'drop_empty_rows', 'fill_means', 'observed_covariance', 'prior_inputs', 'impute']
+           'gaussian_entropy', 'conditional_kl', 'GaussianMissingEM', 'GaussianMissingMAP', 'as_missing',
+           'check_missing', 'drop_empty_rows', 'fill_means', 'observed_covariance', 'prior_inputs', 'impute']
 
 # %% ../nbs/22_missing.ipynb #44a841a6
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def gaussian_entropy(ccov:np.ndarray, # (K, d, d) covariances, or (K, d) varianc
     logdet = np.log(ccov).sum(1) if diag else np.linalg.slogdet(ccov)[1] if d else np.zeros(len(ccov))
     return 0.5 * d * (1 + np.log(2 * np.pi)) + 0.5 * logdet
 
-def gaussian_kl(m0:np.ndarray, # (K, n, d) means of the first Gaussians
+def conditional_kl(m0:np.ndarray, # (K, n, d) means of the first Gaussians
                 C0:np.ndarray, # (K, d, d) or (K, d) their covariances
                 m1:np.ndarray, # (K, n, d) means of the second
                 C1:np.ndarray, # (K, d, d) or (K, d)
@@ -159,7 +159,7 @@ class GaussianMissingEM(GaussianEM):
                 old_logR, old_mean, old_cov = memory["missing"][j]
                 P = np.exp(old_logR)
                 kz = np.where(P > 0, P * (old_logR - logR), 0.).sum(1)
-                kx = (P * gaussian_kl(old_mean, old_cov, cmean, ccov, diag)).sum(1)
+                kx = (P * conditional_kl(old_mean, old_cov, cmean, ccov, diag)).sum(1)
                 kl += w @ (kz + kx)
             if memory is not None: new_memory.append((logR, cmean, ccov))
         if memory is not None: memory["missing"] = new_memory
