@@ -181,7 +181,10 @@ class GaussianMixtureEM(MixtureEstimator):
             _precisions_to_params(_check_init(self.precisions_init, self._cov_shape(K, D), "precisions_init"), self.covariance_type)
         check_frozen(self.frozen, dict(weights=self.weights_init, means=self.means_init, covariances=self.precisions_init))
 
-    def fit(self, X, y=None, sample_weight=None):
+    def fit(self, X, # (n_samples, n_features) data; NaN entries need missing="marginalize"
+            y=None, # ignored (scikit-learn convention)
+            sample_weight=None, # (n_samples,) non-negative frequency weights
+           ):
         "Fit by coordinate ascent from `n_init` starts and keep the best; returns self."
         if self.missing == "marginalize":
             from emtheory.missing import drop_empty_rows

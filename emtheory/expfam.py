@@ -321,6 +321,14 @@ class ExpFamilyMixtureEM(MixtureEstimator):
         X = np.vstack([self.family_.sample(self.means_[k], int((labels == k).sum()), rng) for k in range(self.n_components)])
         return X, labels
 
+# %% ../nbs/16_expfam.ipynb #71c60ed1
+ExpFamilyMixtureEM._attributes = dict(   # fitted attributes beyond the shell's (see `MixtureEstimator`)
+    family_="the family object used (the `family` argument resolved: a name becomes its `ExpFamily`)",
+    weights_="(K,) mixing weights",
+    means_="(K, S) each component's mean parameters E[T(x)] (Poisson rates, Bernoulli probabilities, category frequencies, ...)",
+    natural_="(K, S) each component's natural parameters eta_k = (grad A)^-1(means_)",
+)
+
 # %% ../nbs/16_expfam.ipynb #72b32a1f
 def _shape(v, name, low=1.):
     "A hyperparameter that must be a finite number >= low."
@@ -395,8 +403,16 @@ class ExpFamilyMixtureMAP(ExpFamilyMixtureEM):
                  family="bernoulli", # bernoulli, poisson, exponential, categorical (or an instance of one)
                  prior=None, # a BetaPrior / GammaRatePrior / DirichletPrior; None: Beta(2, 2), Gamma(2, 1), Dirichlet(2)
                  weight_concentration_prior:float=1., # Dirichlet alpha_pi >= 1 on the weights (1: none)
-                 tol:float=1e-3, max_iter:int=100, n_init:int=1, init_params:str="kmeans", weights_init=None,
-                 means_init=None, random_state=None, warm_start:bool=False, verbose:int=0):
+                 tol:float=1e-3, # stop when the log posterior per unit weight changes by less than this
+                 max_iter:int=100, # most E-step/M-step pairs
+                 n_init:int=1, # starts; the best final log posterior is kept
+                 init_params:str="kmeans", # "kmeans", "k-means++", "random" or "random_from_data"
+                 weights_init=None, # (K,) initial weights
+                 means_init=None, # (K, S) initial mean parameters
+                 random_state=None, # int, numpy Generator or RandomState
+                 warm_start:bool=False, # continue from the last fit
+                 verbose:int=0, # 1: print the objective at every iteration
+                ):
         super().__init__(n_components, family=family, tol=tol, max_iter=max_iter, n_init=n_init, init_params=init_params,
                          weights_init=weights_init, means_init=means_init, random_state=random_state,
                          warm_start=warm_start, verbose=verbose)

@@ -223,6 +223,14 @@ class GammaMixtureGEM(MixtureEstimator):
         z = rng.choice(self.n_components, size=n_samples, p=self.weights_)
         return rng.gamma(self.shapes_[z], 1 / self.rates_[z]), z
 
+# %% ../nbs/17_gem.ipynb #11754990
+GammaMixtureGEM._attributes = dict(   # fitted attributes beyond the shell's (see `MixtureEstimator`)
+    weights_="(K,) mixing weights",
+    shapes_="(K, D) Gamma shape parameters a_kj",
+    rates_="(K, D) Gamma rate parameters b_kj",
+    means_="(K, D) component means a_kj / b_kj",
+)
+
 # %% ../nbs/17_gem.ipynb #afbb390f
 def bound_gradient(stats, # an E-step's statistics: T = sum_i r_ik phi(x_i) at q
                    p:GammaParams, # the parameters at which the gradient is taken

@@ -249,6 +249,20 @@ class LinearVAE(LatentEstimator):
         "The decoder's mean log-likelihood per sample."
         return float(self.score_samples(X).mean())
 
+# %% ../nbs/19a_vae.ipynb #97694088
+LinearVAE._attributes = dict(   # fitted attributes: the decoder as pPCA's, and the encoder q(z | x)
+    mean_="(D,) the data mean mu",
+    loadings_="(D, q) the factor loadings W (determined up to a rotation)",
+    noise_variance_="sigma^2, the isotropic noise variance",
+    n_features_in_="number of features D seen by `fit`",
+    converged_="whether the objective's change per sample fell below tol",
+    n_iter_="iterations run",
+    history_="dict of per-iteration arrays: objective, log_likelihood, elbo, kl, residual (the certificate)",
+    encoder_weights_="(q, D) A, the encoder's linear map: q(z | x) has mean A (x - mean_) + b",
+    encoder_bias_="(q,) b, the encoder's offset",
+    encoder_std_="(q,) s, the encoder's standard deviations (one per latent coordinate)",
+)
+
 # %% ../nbs/19a_vae.ipynb #9fcb7691
 def restricted_encoder(p:PPCAParams, # the decoder
                        C:np.ndarray, # (D, D) the data's second moment

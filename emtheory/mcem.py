@@ -121,6 +121,11 @@ class GaussianMixtureMCEM(GaussianMixtureEM):
         self.n_samples_ = np.array([sample_schedule(t, self.n_samples, self.sample_growth, self.max_samples)
                                     for t in range(1, fit.n_iter + 1)])   # S_t at each iteration (the same for every start)
 
+# %% ../nbs/18_mcem.ipynb #6f9f28a5
+GaussianMixtureMCEM._attributes = dict(   # beyond exact EM's (see `GaussianMixtureEM`)
+    n_samples_="the number of sampled assignments per point S_t at the last iteration of the kept start",
+)
+
 # %% ../nbs/18_mcem.ipynb #1c2396f2
 def stationary_rms(X:np.ndarray, # (N, D) data
                    state:GaussianParams, # EM's fixed point (centred means, as the model keeps them)

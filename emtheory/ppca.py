@@ -239,6 +239,20 @@ class PPCA(LatentEstimator):
         "Mean log-likelihood per sample."
         return float(self.score_samples(X).mean())
 
+# %% ../nbs/19_ppca.ipynb #af04e7a4
+PPCA._attributes = dict(   # fitted attributes
+    mean_="(D,) the data mean mu",
+    loadings_="(D, q) the factor loadings W (determined up to a rotation)",
+    components_="(q, D) unit principal axes, as scikit-learn's PCA (rows sorted by variance)",
+    explained_variance_="(q,) the variance along each of components_ (eigenvalues of W W^T + sigma^2 I)",
+    noise_variance_="sigma^2, the isotropic noise variance",
+    n_features_in_="number of features D seen by `fit`",
+    n_samples_="number of samples (total weight) seen by `fit`",
+    converged_="whether the objective's change per sample fell below tol",
+    n_iter_="iterations run",
+    history_="dict of per-iteration arrays: objective, log_likelihood, elbo, kl, residual (the certificate)",
+)
+
 # %% ../nbs/19_ppca.ipynb #3969370d
 class MeanFieldPPCA(PPCAModel):
     "Variational EM for pPCA: q(z_i) = prod_j N(m_ij, s_j^2), one mean-field sweep per E-step; the objective is the ELBO."

@@ -208,6 +208,13 @@ class Selection:
         ax.legend(fontsize=8)
         return ax
 
+# %% ../nbs/21_select.ipynb #98f5d718
+Selection._attributes = dict(   # what `select_mixture` returns
+    best_="the best fitted estimator by the chosen criterion (lowest BIC by default)",
+    best_row_="the table row (a dict) of the best fit",
+    estimators_="dict (covariance_type, n_components) -> the fitted estimator of that cell (None where every start failed)",
+)
+
 # %% ../nbs/21_select.ipynb #ec9b8b2e
 def _check_grid(n_components, covariance_types, n_init, n_jobs, criterion, backend, init_params)->tuple:
     "The grid as lists (duplicates dropped), or a ValueError naming the bad argument."
