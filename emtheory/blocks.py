@@ -124,7 +124,7 @@ def csv_blocks(path, # a numeric CSV file (comma, semicolon, tab or whitespace s
                 try: yield np.loadtxt(lines, delimiter=sep, ndmin=2)
                 except ValueError as e: raise ValueError(f"{path}: a block of lines could not be read as numbers ({e}).") from None
     src = IterBlocks(read)
-    src.columns = None
+    src.columns, src.block_rows = None, chunk_rows
     if header:
         with open(path, encoding="utf-8-sig") as f: src.columns = [c.strip() for c in f.readline().strip().split(sep)]
     return src
