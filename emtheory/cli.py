@@ -159,15 +159,16 @@ class ProgressBlocks(BlockSource):
 
 def streaming(args)->bool:
     "Whether `emtheory fit` reads FILE in blocks rather than loading it."
-    return args.chunk_rows is not None
+    return args.chunk_rows is not None or str(args.file).endswith(".npy")
 
 def stream_source(args):
-    "The block source for FILE: a CSV read --chunk-rows lines at a time."
+    "The block source for FILE: a CSV read --chunk-rows lines at a time, a memory-mapped .npy."
     if args.file is None or args.file == "-": raise UsageError("streaming needs a FILE (not standard input or the bundled data)")
     path = args.file
     if not Path(path).is_file(): raise UsageError(f"no such file: {path}")
     rows = args.chunk_rows if args.chunk_rows is not None else 100000
     if rows < 1: raise UsageError(f"--chunk-rows must be at least 1; got {rows}")
+    if path.endswith(".npy"): return memmap_blocks(path, rows)   # memory-mapped: the OS pages rows in and out
     return csv_blocks(path, rows)
 
 def _stream_loglik(est, source)->float:
@@ -181,7 +182,7 @@ def _stream_loglik(est, source)->float:
 def stream_command(args)->int:
     "`emtheory fit FILE` on data read in blocks: the same estimators and report, the data never loaded whole."
     if args.plot: raise UsageError("--plot draws every point and needs the data in memory: leave out --chunk-rows" +
-                                   ("" if 1 < 2 else " (and use a CSV, or load the .npy yourself)"))
+                                   ("" if 2 < 2 else " (and use a CSV, or load the .npy yourself)"))
     if args.k < 1: raise UsageError(f"-k must be at least 1; got {args.k}")
     data = stream_source(args)
     client = None
