@@ -265,6 +265,7 @@ class DaskBlocked(Blocked):
         "The data's chunks, persisted on the workers (a distributed Client) or in this process (dask's threads)."
         import dask
         Xd = self.source.X.persist() if self.source.persist else self.source.X
+        self._Xd = Xd   # held: on a cluster, the persisted chunks live as long as this reference
         self._blocks = list(Xd.to_delayed().ravel())
         return None
 
@@ -273,7 +274,7 @@ class DaskBlocked(Blocked):
         if getattr(self, "_w", (None,))[0] is not weights:
             import dask.array as da
             wd = da.from_array(np.asarray(weights), chunks=(self.source.X.chunks[0],)).persist()
-            self._w = (weights, list(wd.to_delayed().ravel()))
+            self._w = (weights, list(wd.to_delayed().ravel()), wd)
         return self._w[1]
 
     def e_step(self, state, X, data, weights=None, memory:dict=None, n_threads:int=1, chunk_size:int=4096)->Stats:
