@@ -13,7 +13,7 @@ from .blocks import BlockSource, csv_blocks, memmap_blocks, fit_blocks, row_keys
 
 # %% auto #0
 __all__ = ['METHODS', 'OBJECTIVES', 'TITLES', 'UsageError', 'sniff_delimiter', 'load_csv', 'make_estimator', 'summarize',
-           'format_report', 'save_plot', 'ProgressBlocks', 'streaming', 'stream_source', 'stream_command',
+           'format_report', 'save_plot', 'ProgressBlocks', 'streaming', 'stream_source', 'dask_npy', 'stream_command',
            'summarize_blocks', 'check_writable', 'fit_command', 'main']
 
 # %% ../nbs/30_cli.ipynb #bc7a05dd
@@ -159,17 +159,38 @@ class ProgressBlocks(BlockSource):
 
 def streaming(args)->bool:
     "Whether `emtheory fit` reads FILE in blocks rather than loading it."
-    return args.chunk_rows is not None or str(args.file).endswith(".npy")
+    return args.chunk_rows is not None or str(args.file).endswith(".npy") or args.dask is not None
 
 def stream_source(args):
-    "The block source for FILE: a CSV read --chunk-rows lines at a time, a memory-mapped .npy."
+    "The block source for FILE: a CSV read --chunk-rows lines at a time, a memory-mapped .npy, or a dask array."
     if args.file is None or args.file == "-": raise UsageError("streaming needs a FILE (not standard input or the bundled data)")
     path = args.file
     if not Path(path).is_file(): raise UsageError(f"no such file: {path}")
     rows = args.chunk_rows if args.chunk_rows is not None else 100000
     if rows < 1: raise UsageError(f"--chunk-rows must be at least 1; got {rows}")
+    if args.dask:
+        if not path.endswith(".npy"):
+            raise UsageError("--dask reads a .npy file (the workers open it): convert the CSV once with "
+                             "np.save('data.npy', np.loadtxt('data.csv', delimiter=',', skiprows=1))")
+        return dask_npy(path, rows)
     if path.endswith(".npy"): return memmap_blocks(path, rows)   # memory-mapped: the OS pages rows in and out
     return csv_blocks(path, rows)
+
+def _npy_rows(path, start, stop):
+    "On a worker: rows [start, stop) of a .npy file, through a memory map."
+    return np.array(np.load(path, mmap_mode="r")[start:stop])
+
+def dask_npy(path:str, # a .npy file on a file system the workers share
+             rows:int, # rows per chunk
+            ):
+    "A dask array whose chunks the workers read from the .npy file themselves (nothing of it passes through the client)."
+    import dask, dask.array as da
+    mm = np.load(path, mmap_mode="r")
+    if mm.ndim != 2: raise UsageError(f"{path} holds an array of shape {mm.shape}; a 2-D (rows, features) array is needed")
+    N, D = mm.shape
+    parts = [da.from_delayed(dask.delayed(_npy_rows)(path, s, min(s + rows, N)), (min(s + rows, N) - s, D), np.float64)
+             for s in range(0, N, rows)]
+    return da.concatenate(parts)
 
 def _stream_loglik(est, source)->float:
     "The log density of the data summed block by block (one more pass)."
@@ -182,10 +203,15 @@ def _stream_loglik(est, source)->float:
 def stream_command(args)->int:
     "`emtheory fit FILE` on data read in blocks: the same estimators and report, the data never loaded whole."
     if args.plot: raise UsageError("--plot draws every point and needs the data in memory: leave out --chunk-rows" +
-                                   ("" if 2 < 2 else " (and use a CSV, or load the .npy yourself)"))
+                                   ("" if 3 < 2 else " (and use a CSV, or load the .npy yourself)"))
     if args.k < 1: raise UsageError(f"-k must be at least 1; got {args.k}")
     data = stream_source(args)
     client = None
+    if args.dask:
+        try: from distributed import Client
+        except ImportError: raise UsageError("--dask needs dask.distributed: pip install 'emtheory[dask]'") from None
+        try: client = Client(args.dask, timeout="10s")
+        except (OSError, TimeoutError) as e: raise UsageError(f"--dask {args.dask}: cannot reach the scheduler ({e})") from None
     try:
         methods = METHODS if args.method == "all" else (args.method,)
         out = sys.stderr if args.json else sys.stdout
@@ -259,6 +285,8 @@ def _parser()->argparse.ArgumentParser:
     f.add_argument("-v", "--verbose", action="store_true", help="print the objective at every iteration")
     f.add_argument("--chunk-rows", type=int, metavar="N", help="stream FILE in blocks of N rows (data larger than memory); "
                    "a progress bar (iterations x blocks) on a terminal")
+    f.add_argument("--dask", metavar="ADDRESS", help="fit on the dask.distributed scheduler at ADDRESS (FILE.npy: the "
+                   "workers read their rows from the file, so it must be on a file system they share)")
     return p
 
 def check_writable(path:str)->None:
