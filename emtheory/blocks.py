@@ -404,7 +404,7 @@ def fit_blocks(est, # a GaussianMixtureEM, GaussianMixtureMAP or GaussianMixture
                X, # a block source or anything `as_source` reads
                sample_weight=None, # (N,) weights
                block_rows:int=65536, # rows per block (arrays, memmaps, CSV)
-               keep_resp="memory", # where the log responsibilities for the KL live: "memory", "disk" or None
+               keep_resp="auto", # where the log responsibilities for the KL live: "memory", "disk", None; "auto": memory for an in-memory array, else disk
                init_sample:int=100000, # rows of the uniform sample that the initialisation (k-means) sees
                chunk_size:int=4096, # rows per E-step chunk inside a block
                sample_seed:int=0, # seed of the rows' keys that choose the sample (not drawn from random_state)
@@ -431,6 +431,8 @@ def fit_blocks(est, # a GaussianMixtureEM, GaussianMixtureMAP or GaussianMixture
     P, pw = stand_in(summ["mean"], summ["cov"], N, unit, w is not None)
     est._validate(P)
     model = est._make_model(P, pw)
+    if keep_resp == "auto":   # memory stays flat in N for data that are not in memory: N x K floats go to a temporary file
+        keep_resp = "memory" if isinstance(source, (ArrayBlocks, DaskBlocks)) and not isinstance(getattr(source, "X", None), np.memmap) else "disk"
     adapter = make_blocked(model, source, keep_resp)
     best, nt = None, default_threads()
     with blas_single_thread(nt):
