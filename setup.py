@@ -1,5 +1,6 @@
 # The standard nbdev 2 setup.py: every setting lives in settings.ini; edit there, not here.
-# One change from nbdev's template: `packaging.version` replaces `pkg_resources`, which current setuptools lacks.
+# Two changes from nbdev's template: `packaging.version` replaces `pkg_resources`, which current setuptools lacks, and
+# the settings key `dask_requirements` becomes the optional extra `emtheory[dask]` (the dev extra lists dask too).
 from packaging.version import parse as parse_version
 from configparser import ConfigParser
 import setuptools, shlex
@@ -30,6 +31,7 @@ if cfg.get('pip_requirements'): requirements += shlex.split(cfg.get('pip_require
 min_python = cfg['min_python']
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 dev_requirements = shlex.split(cfg.get('dev_requirements') or '')
+dask_requirements = shlex.split(cfg.get('dask_requirements') or '')
 
 package_data = dict()
 pkg_data = cfg.get('package_data', None)
@@ -48,7 +50,7 @@ setuptools.setup(
     packages = setuptools.find_namespace_packages(include=[cfg['lib_name'], cfg['lib_name']+'.*'], exclude=['*.__pycache__']),
     include_package_data = True,
     install_requires = requirements,
-    extras_require={ 'dev': dev_requirements },
+    extras_require={ 'dev': dev_requirements, 'dask': dask_requirements },
     dependency_links = cfg.get('dep_links','').split(),
     python_requires  = '>=' + cfg['min_python'],
     long_description = open('README.md', encoding='utf-8').read(),

@@ -9,10 +9,12 @@ from pathlib import Path
 import numpy as np
 from .datasets import load_faithful
 from .gaussian import full_covariances
+from .blocks import BlockSource, csv_blocks, memmap_blocks, fit_blocks, row_keys
 
 # %% auto #0
 __all__ = ['METHODS', 'OBJECTIVES', 'TITLES', 'UsageError', 'sniff_delimiter', 'load_csv', 'make_estimator', 'summarize',
-           'format_report', 'save_plot', 'check_writable', 'fit_command', 'main']
+           'format_report', 'save_plot', 'ProgressBlocks', 'streaming', 'stream_source', 'dask_npy', 'stream_command',
+           'summarize_blocks', 'check_writable', 'fit_command', 'main']
 
 # %% ../nbs/30_cli.ipynb #bc7a05dd
 class UsageError(ValueError):
@@ -134,6 +136,132 @@ def save_plot(path:str, X:np.ndarray, columns, fitted:dict):
     fig.savefig(path, dpi=150)
     plt.close(fig)
 
+# %% ../nbs/30_cli.ipynb #2fea722d
+class ProgressBlocks(BlockSource):
+    "A block source that draws a progress bar (pass and block) on a terminal as the fit reads it."
+    def __init__(self, source, # the block source read
+                 max_passes:int, # passes the fit makes at most (the summary pass, then one per E-step)
+                 out=None, # where the bar goes (a terminal; None: no bar)
+                ):
+        self.source, self.max_passes, self.out, self.passes = source, max_passes, out, 0
+    def __getattr__(self, name): return getattr(self.__dict__["source"], name)
+    def __iter__(self):
+        self.passes += 1
+        nb = -(-self.source.n_rows // self.source.block_rows) if getattr(self.source, "n_rows", None) else None
+        for b, A in enumerate(self.source):
+            if self.out is not None:
+                done = (b + 1) / nb if nb else 0.
+                bar = "#" * int(20 * done) + "." * (20 - int(20 * done))
+                self.out.write(f"\rpass {self.passes}/{self.max_passes} [{bar}] block {b + 1}/{nb or '?'}")
+                self.out.flush()
+            yield A
+        if self.out is not None: self.out.write("\n" if self.passes == self.max_passes else "")
+
+def streaming(args)->bool:
+    "Whether `emtheory fit` reads FILE in blocks rather than loading it."
+    return args.chunk_rows is not None or str(args.file).endswith(".npy") or args.dask is not None
+
+def stream_source(args):
+    "The block source for FILE: a CSV read --chunk-rows lines at a time, a memory-mapped .npy, or a dask array."
+    if args.file is None or args.file == "-": raise UsageError("streaming needs a FILE (not standard input or the bundled data)")
+    path = args.file
+    if not Path(path).is_file(): raise UsageError(f"no such file: {path}")
+    rows = args.chunk_rows if args.chunk_rows is not None else 100000
+    if rows < 1: raise UsageError(f"--chunk-rows must be at least 1; got {rows}")
+    if args.dask:
+        if not path.endswith(".npy"):
+            raise UsageError("--dask reads a .npy file (the workers open it): convert the CSV once with "
+                             "np.save('data.npy', np.loadtxt('data.csv', delimiter=',', skiprows=1))")
+        return dask_npy(path, rows)
+    if path.endswith(".npy"): return memmap_blocks(path, rows)   # memory-mapped: the OS pages rows in and out
+    return csv_blocks(path, rows)
+
+def _npy_rows(path, start, stop):
+    "On a worker: rows [start, stop) of a .npy file, through a memory map."
+    return np.array(np.load(path, mmap_mode="r")[start:stop])
+
+def dask_npy(path:str, # a .npy file on a file system the workers share
+             rows:int, # rows per chunk
+            ):
+    "A dask array whose chunks the workers read from the .npy file themselves (nothing of it passes through the client)."
+    import dask, dask.array as da
+    mm = np.load(path, mmap_mode="r")
+    if mm.ndim != 2: raise UsageError(f"{path} holds an array of shape {mm.shape}; a 2-D (rows, features) array is needed")
+    N, D = mm.shape
+    parts = [da.from_delayed(dask.delayed(_npy_rows)(path, s, min(s + rows, N)), (min(s + rows, N) - s, D), np.float64)
+             for s in range(0, N, rows)]
+    return da.concatenate(parts)
+
+def _stream_loglik(est, source)->float:
+    "The log density of the data summed block by block (one more pass)."
+    if hasattr(source, "chunks"):
+        import dask
+        return float(dask.compute(sum(dask.delayed(lambda e, b: e.score_samples(b).sum())(est, b)
+                                      for b in source.to_delayed().ravel()))[0])
+    return float(sum(est.score_samples(B).sum() for B in source))
+
+def stream_command(args)->int:
+    "`emtheory fit FILE` on data read in blocks: the same estimators and report, the data never loaded whole."
+    if args.plot: raise UsageError("--plot draws every point and needs the data in memory: leave out --chunk-rows" +
+                                   ("" if 3 < 2 else " (and use a CSV, or load the .npy yourself)"))
+    if args.k < 1: raise UsageError(f"-k must be at least 1; got {args.k}")
+    data = stream_source(args)
+    client = None
+    if args.dask:
+        try: from distributed import Client
+        except ImportError: raise UsageError("--dask needs dask.distributed: pip install 'emtheory[dask]'") from None
+        try: client = Client(args.dask, timeout="10s")
+        except (OSError, TimeoutError) as e: raise UsageError(f"--dask {args.dask}: cannot reach the scheduler ({e})") from None
+    try:
+        methods = METHODS if args.method == "all" else (args.method,)
+        out = sys.stderr if args.json else sys.stdout
+        bar = sys.stderr if sys.stderr.isatty() and not args.verbose else None
+        results, failed = [], []
+        how = ("memory-mapped" if args.file.endswith(".npy") else f"read in blocks of {args.chunk_rows or 100000} rows")
+        if getattr(args, "dask", None): how = f"on the dask scheduler {args.dask}"
+        if not args.json: print(f"emtheory fit: {args.file} ({how}); K = {args.k}, seed {args.seed}\n", file=out)
+        for m in methods:
+            ct = "full" if (m == "cavi" and args.method == "all") else args.covariance_type
+            est = make_estimator(m, args.k, ct, args.seed, args.tol, args.max_iter, int(args.verbose))
+            src = data if hasattr(data, "chunks") else ProgressBlocks(data, args.max_iter + 2, bar)
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    fit_blocks(est, src)
+            except ValueError as e:
+                if args.method != "all": raise
+                failed.append(dict(method=m, title=TITLES[m], error=str(e))); continue
+            finally:
+                if bar is not None: bar.write("\n"); bar.flush()
+            r = summarize_blocks(m, est, data, _stream_loglik(est, data if hasattr(data, "chunks") else src))
+            r["warnings"] = [str(w.message) for w in caught]
+            results.append(r)
+            if not args.json:
+                print(format_report(r, [f"x{j}" for j in range(est.n_features_in_)] if getattr(data, "columns", None) is None
+                                    else data.columns), file=out)
+                for w in r["warnings"]: print(f"  warning: {w}", file=out)
+                print(file=out)
+        if args.json: print(json.dumps(dict(source=args.file, results=results + failed), indent=1))
+        for f_ in failed:
+            if not args.json: print(f"== {f_['title']} ==\n  error: {f_['error']}\n")
+        return 2 if failed else 0
+    finally:
+        if client is not None: client.close()
+
+def summarize_blocks(method:str, est, data, log_likelihood:float)->dict:
+    "The report's numbers for a fit on blocks (the log density summed over blocks, not over an array in memory)."
+    h = est.history_
+    ct = getattr(est, "covariance_type", "full")
+    D = est.n_features_in_
+    return dict(method=method, title=TITLES[method], n_components=int(est.n_components), covariance_type=ct,
+                density="posterior predictive" if method == "cavi" else "plug-in (fitted parameters)",
+                n_iter=int(est.n_iter_), converged=bool(est.converged_), log_likelihood=log_likelihood,
+                objective=float(h["objective"][-1]), weights=est.weights_.tolist(), means=est.means_.tolist(),
+                covariances=full_covariances(est.covariances_, est.n_components, D, ct).tolist(),
+                certificate_max_residual=float(np.abs(h["residual"]).max()) if len(h["residual"]) else 0.,
+                certificate_min_kl=float(h["kl"].min()) if len(h["kl"]) else 0.,
+                objective_trace=np.asarray(h["objective"]).tolist())
+
 # %% ../nbs/30_cli.ipynb #904d8b9b
 def _parser()->argparse.ArgumentParser:
     from emtheory import __version__
@@ -155,6 +283,10 @@ def _parser()->argparse.ArgumentParser:
     f.add_argument("--plot", metavar="OUT.png", help="save the data with fitted ellipses and the objective traces")
     f.add_argument("--json", action="store_true", help="print machine-readable results instead of tables")
     f.add_argument("-v", "--verbose", action="store_true", help="print the objective at every iteration")
+    f.add_argument("--chunk-rows", type=int, metavar="N", help="stream FILE in blocks of N rows (data larger than memory); "
+                   "a progress bar (iterations x blocks) on a terminal")
+    f.add_argument("--dask", metavar="ADDRESS", help="fit on the dask.distributed scheduler at ADDRESS (FILE.npy: the "
+                   "workers read their rows from the file, so it must be on a file system they share)")
     sub.add_parser("select", help="choose K and the covariance model by BIC, as R's mclust (emtheory select -h)",
                    add_help=False)   # its own parser: emtheory.select.select_main
     return p
@@ -190,6 +322,7 @@ def _fit_one(m, args, X, out):
 def fit_command(args)->int:
     "Run `emtheory fit`: load, fit each method (one method's failure does not stop the others), report."
     if args.plot: check_writable(args.plot)
+    if streaming(args): return stream_command(args)
     if args.file is None:
         X, columns = load_faithful()
         source = "Old Faithful (bundled; R's faithful data set)"

@@ -550,6 +550,8 @@ class MixtureEstimator(Params):
             sample_weight=None, # (n_samples,) non-negative weights: each point's contribution is scaled by its weight
            ):
         "Fit by coordinate ascent from `n_init` starts and keep the best; returns self."
+        from emtheory.blocks import is_block_source, fit_blocks   # at call time: emtheory.blocks imports this module
+        if is_block_source(X): return fit_blocks(self, X, sample_weight)   # a memmap, path, dask array or stream of blocks
         names = feature_names(X)
         X = self._check_common(X)
         w = check_weights(sample_weight, len(X))
@@ -583,6 +585,14 @@ class MixtureEstimator(Params):
         self.history_ = best.history
         self._store(model, best)
         return self
+
+    def partial_fit(self, X, # (n_samples, n_features) one batch of a stream
+                    y=None, # ignored (scikit-learn convention)
+                    sample_weight=None, # (n_samples,) weights of the batch
+                   ):
+        "Stepwise (online) EM on one batch (`emtheory.blocks.partial_fit`); the first call initialises from its batch."
+        from emtheory.blocks import partial_fit
+        return partial_fit(self, X, sample_weight)
 
     def fit_predict(self, X, y=None, sample_weight=None):
         "Fit, then the most probable component of each sample."
