@@ -486,7 +486,7 @@ def partial_fit(est, # a GaussianMixtureEM, GaussianMixtureMAP or GaussianMixtur
         model = online["model"]
         A = check_array(X)
         if A.shape[1] != est.n_features_in_:
-            raise ValueError(f"X has {A.shape[1]} features, but the stream so far had {est.n_features_in_}.")
+            raise ValueError(f"X has {A.shape[1]} features, but {type(est).__name__} is expecting {est.n_features_in_} features as input (the stream so far had {est.n_features_in_}).")
         w = check_weights(sample_weight, len(A))
         state = est._state(model)
     st = model.e_step(state, A, model.prepare(A, 4096, 0), w, None, 1, 4096)
