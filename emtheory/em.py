@@ -189,7 +189,8 @@ class GaussianMixtureEM(MixtureEstimator):
         if self.missing == "marginalize":
             from emtheory.missing import drop_empty_rows
             X, sample_weight = drop_empty_rows(X, sample_weight)
-        return super().fit(X, y, sample_weight)
+        super().fit(X, y, sample_weight)
+        return self
 
     def _check_common(self, X):
         from emtheory.missing import check_missing
