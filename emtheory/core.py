@@ -180,9 +180,7 @@ def _accumulate(parts, log_joint, suff_stats, weights, log_resp, has_prev):
         else:
             log_norm += w @ lse; ent += w @ h
             R *= w[:, None]
-        t = suff_stats(aux, R)
-        if T is None: T = t          # a fresh array: accumulate in place
-        else: T += t
+        T = suff_stats(aux, R, T)    # the first chunk allocates; the others add into it in place
     return T, log_norm, ent, kl
 
 @lru_cache(maxsize=None)
@@ -192,7 +190,7 @@ def _pool(n_threads:int)->ThreadPoolExecutor:
 
 def e_step_chunks(parts:list, # [(slice, part)]: row chunks in order, each with what `log_joint` reads
                   log_joint:Callable, # (slice, part) -> ((B, K) expected log joints l of those rows, what suff_stats reads)
-                  suff_stats:Callable, # (that, weighted responsibilities (B, K)) -> the chunk's statistics
+                  suff_stats:Callable, # (that, weighted responsibilities (B, K), statistics so far or None) -> their sum
                   weights:np.ndarray=None, # (N,) sample weights, or None
                   n_threads:int=1, # threads over chunks (numpy releases the GIL in BLAS and ufuncs)
                   log_resp:np.ndarray=None, # (N, K) buffer: previous log responsibilities in (if `has_prev`), new ones out
@@ -203,7 +201,8 @@ def e_step_chunks(parts:list, # [(slice, part)]: row chunks in order, each with 
         res = list(_pool(n_threads).map(lambda g: _accumulate(g, log_joint, suff_stats, weights, log_resp, has_prev),
                                         [parts[i::n_threads] for i in range(n_threads)]))
     else: res = [_accumulate(parts, log_joint, suff_stats, weights, log_resp, has_prev)]
-    T = sum(r[0] for r in res)
+    T = res[0][0]
+    for r in res[1:]: T += r[0]   # in place: no copy of the statistics per thread
     n = float(parts[-1][0].stop) if weights is None else float(weights.sum())
     return Stats(T, float(sum(r[1] for r in res)), float(sum(r[2] for r in res)), n,
                  float(sum(r[3] for r in res)) if has_prev else np.nan)
@@ -229,7 +228,11 @@ def feature_form(Theta:np.ndarray, # (K, M) natural parameters
     def log_joint(sl, Phi):
         if Phi is None: Phi = features(X[sl])
         return Phi @ Theta.T, Phi
-    def suff_stats(Phi, R): return R.T @ Phi
+    def suff_stats(Phi, R, out=None):
+        t = R.T @ Phi
+        if out is None: return t
+        out += t
+        return out
     return log_joint, suff_stats
 
 # %% ../nbs/11_core.ipynb #f5ebd29b
@@ -364,6 +367,7 @@ def _ascend(model, X, data, state, weights, tol, max_iter, verbose, chunk_size, 
         new = model.m_step(stats, state)
         lp = model.log_prior(new)
         bound = model.expected_log_joint(stats, new) + stats.entropy + lp   # L(q_t, theta_t+1), before q moves
+        state = stats = None   # theta_t and q_t's statistics are not needed any more: free them before the E-step
         new_stats = run_e(new)
         new_obj = new_stats.log_norm + lp
         # the certificate: objective = bound + KL, with the KL computed directly from q_t and q_t+1

@@ -47,7 +47,10 @@ class GaussianEM(GaussianModel):
     def covariances(self, Nk:np.ndarray, scatter:np.ndarray)->np.ndarray:
         "The maximising covariances S_k / N_k (pooled for tied, averaged over dimensions for spherical) + reg_covar."
         ct, r = self.covariance_type, self.reg_covar
-        if ct == "full": return scatter / Nk[:, None, None] + r * np.eye(self.D)
+        if ct == "full":
+            c = scatter / Nk[:, None, None]
+            c[:, np.arange(self.D), np.arange(self.D)] += r   # in place: no second (K, D, D) temporary
+            return c
         if ct == "tied": return scatter.sum(0) / Nk.sum() + r * np.eye(self.D)
         if ct == "diag": return scatter / Nk[:, None] + r
         return (scatter / Nk[:, None]).mean(1) + r

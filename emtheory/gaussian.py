@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 from dataclasses import dataclass, replace
 from scipy.linalg import solve_triangular
+from scipy.linalg.blas import dgemm
 from .core import weighted_scatter, MixtureModel, chunks, feature_form
 
 # %% auto #0
@@ -100,7 +101,7 @@ def moments(T:np.ndarray, # (K, M) statistics sum_i r_ik phi(x_i)
         S2 = np.empty((K, D, D))
         S2[:, iu[0], iu[1]] = T[:, :q]
         S2[:, iu[1], iu[0]] = T[:, :q]
-        S2 -= np.einsum('ka,kb->kab', S1, means)
+        for k in range(K): S2[k] -= np.outer(S1[k], means[k])   # one (D, D) temporary, not (K, D, D)
         scatter = S2
     else: scatter = T[:, :q] - S1 * means
     if source is not None:
@@ -220,15 +221,20 @@ def stacked_log_joint(Xc:np.ndarray, # (B, D) rows, centred
 
 def stacked_stats(Xc:np.ndarray, # (B, D) rows, centred
                   R:np.ndarray, # (B, K) weighted responsibilities
+                  out:np.ndarray=None, # statistics to add these to, in place (None: a new array)
                  )->np.ndarray: # (K D D + K D + K,): sum r x x^T (K, D, D), sum r x (K, D), sum r (K,), flat
     "The statistics of every component from one (K D, B) x (B, D) GEMM, without the features (`vech_stats` packs them)."
     B, D = Xc.shape
     K = R.shape[1]
     A = (R[:, :, None] * Xc[:, None, :]).reshape(B, K * D)
-    out = np.empty(K * D * D + K * D + K)
-    np.matmul(A.T, Xc, out=out[:K * D * D].reshape(K * D, D))
-    np.matmul(R.T, Xc, out=out[K * D * D:-K].reshape(K, D))
-    out[-K:] = R.sum(0)
+    if out is None: out, beta = np.empty(K * D * D + K * D + K), 0.
+    else: beta = 1.
+    C = out[:K * D * D].reshape(K * D, D).T   # Fortran-ordered (D, K D): BLAS adds Xc^T A into it, no temporary
+    Xc = np.ascontiguousarray(Xc)
+    C2 = dgemm(1., Xc.T, A.T, beta=beta, c=C, trans_b=1, overwrite_c=1)
+    if not np.shares_memory(C2, out): C[...] = C2   # a BLAS wrapper that copied (never with these layouts)
+    if beta: out[K * D * D:-K] += (R.T @ Xc).ravel(); out[-K:] += R.sum(0)
+    else: out[K * D * D:-K] = (R.T @ Xc).ravel(); out[-K:] = R.sum(0)
     return out
 
 def vech_stats(S:np.ndarray, # flat, from `stacked_stats`
@@ -346,7 +352,7 @@ class GaussianModel(MixtureModel):
             L = stacked_log_joint(Xc, q, Ucat, b)
             for k in exact: L[:, k] = whitened_log_joint(X[sl], q, k, self.center)
             return L, Xc
-        return parts, log_joint, lambda Xc, R: stacked_stats(Xc, R)
+        return parts, log_joint, stacked_stats
 
     def expected_log_joint(self, stats, state)->float:
         "E_q[sum_i l_z(x_i)] = sum_k N_k const_k - (tr(P_k S_k) + N_k (xbar_k - mu_k)^T P_k (xbar_k - mu_k)) / 2, exactly."
