@@ -250,7 +250,7 @@ FORMS = ("features", "whitened")
 CHUNK_BYTES = 4 * 2**20   # working set of one row chunk of the E-step, whatever D and K are
 CACHE_RATIO = 16          # features are cached only if they take at most this many times the data's memory (M <= 16 D)
 # seconds per row of one E-step pass and unit of work, fitted to timings on this machine (see the table above)
-FORM_COSTS = dict(softmax=1.99e-08, phi=3.43e-09, features=2.27e-10, rows=7.63e-09, whitened=4.03e-11)
+FORM_COSTS = dict(softmax=1.92e-08, phi=2.92e-09, features=2.09e-10, rows=6.04e-09, whitened=6.47e-11)
 
 def form_costs(D:int, K:int, covariance_type:str, cached:bool=False)->dict: # seconds per row of one pass, per form
     "The cost model: features ~ phi M (unless cached) + features K M; whitened ~ rows K D + whitened K D^2 (full/tied)."
