@@ -19,7 +19,8 @@ except ImportError: threadpool_limits = None
 __all__ = ['WEIGHT_SUM_MAX', 'CLAMP', 'INIT_PARAMS', 'ConvergenceWarning', 'NotFittedError', 'DataTypeError', 'not_fitted_error',
            'feature_names', 'check_array', 'check_weights', 'as_generator', 'Stats', 'chunks', 'e_step_chunks',
            'e_step', 'feature_form', 'feature_chunks', 'MixtureModel', 'default_threads', 'blas_single_thread', 'Fit',
-           'coordinate_ascent', 'initial_resp', 'stats_from_resp', 'weighted_scatter', 'Params', 'MixtureEstimator']
+           'coordinate_ascent', 'initial_resp', 'stats_from_resp', 'weighted_scatter', 'Params', 'MixtureEstimator',
+           'InformationCriteria']
 
 # %% ../nbs/11_core.ipynb #6e54c9e3
 class ConvergenceWarning(UserWarning):
@@ -621,6 +622,16 @@ class MixtureEstimator(Params):
     def score(self, X, y=None)->float:
         "Mean log density per sample (higher is better; what GridSearchCV maximises)."
         return float(self.score_samples(X).mean())
+
+class InformationCriteria:
+    "BIC and AIC of a point estimate, from its `score` and its count of free parameters `_n_parameters()`."
+    def bic(self, X)->float:
+        "Bayesian information criterion on X: -2 log-likelihood + n_parameters log n_samples (lower is better)."
+        return -2 * self.score(X) * len(X) + self._n_parameters() * np.log(len(X))
+
+    def aic(self, X)->float:
+        "Akaike information criterion on X: -2 log-likelihood + 2 n_parameters (lower is better)."
+        return -2 * self.score(X) * len(X) + 2 * self._n_parameters()
 
 # %% ../nbs/11_core.ipynb #c38ac52d
 MixtureEstimator._attributes = dict(   # the fitted attributes every estimator on the shell sets (the API reference lists them)

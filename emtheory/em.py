@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numbers
 import numpy as np
 from scipy.linalg import solve_triangular
-from .core import MixtureEstimator, initial_resp, stats_from_resp, as_generator
+from .core import MixtureEstimator, InformationCriteria, initial_resp, stats_from_resp, as_generator
 from .gaussian import (COVARIANCE_TYPES, check_covariance_type, GaussianModel, Quadratic, moments,
                                precision_cholesky, precisions_from_cholesky, log_det_cholesky, n_parameters, sample_mixture)
 
@@ -141,7 +141,7 @@ def check_frozen(frozen, # iterable of block names
             raise ValueError(f"frozen={tuple(frozen)!r} keeps the {b} at {name}, which is not given: pass {name}.")
 
 # %% ../nbs/13_em.ipynb #3d9c31d2
-class GaussianMixtureEM(MixtureEstimator):
+class GaussianMixtureEM(InformationCriteria, MixtureEstimator):
     "Gaussian mixture fitted by exact EM on the shared coordinate-ascent core, with a per-iteration certificate."
     def __init__(self,
                  n_components:int=1, # K, the number of mixture components
@@ -250,14 +250,6 @@ class GaussianMixtureEM(MixtureEstimator):
         fz = frozenset(self.frozen)
         held = dict(weights=K - 1, means=K * D, covariances=n_parameters(K, D, ct) - (K - 1) - K * D)
         return n_parameters(K, D, ct) - sum(v for k, v in held.items() if k in fz)
-
-    def bic(self, X)->float:
-        "Bayesian information criterion on X (lower is better)."
-        return -2 * self.score(X) * len(X) + self._n_parameters() * np.log(len(X))
-
-    def aic(self, X)->float:
-        "Akaike information criterion on X (lower is better)."
-        return -2 * self.score(X) * len(X) + 2 * self._n_parameters()
 
     def sample(self, n_samples:int=1, # number of points to draw
               )->tuple: # (X (n_samples, D), component labels (n_samples,))

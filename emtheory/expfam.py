@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 import numpy as np
 from scipy.special import gammaln, betaln, xlogy
-from .core import MixtureEstimator, MixtureModel, initial_resp, stats_from_resp, as_generator
+from .core import MixtureEstimator, InformationCriteria, MixtureModel, initial_resp, stats_from_resp, as_generator
 
 # %% auto #0
 __all__ = ['TINY', 'FAMILIES', 'ExpFamily', 'Bernoulli', 'Poisson', 'Exponential', 'Categorical', 'DiagonalGaussian',
@@ -243,7 +243,7 @@ class ExpFamilyEM(MixtureModel):
     def log_prior(self, p:ExpFamilyParams)->float: return 0.
 
 # %% ../nbs/16_expfam.ipynb #d9d4f495
-class ExpFamilyMixtureEM(MixtureEstimator):
+class ExpFamilyMixtureEM(InformationCriteria, MixtureEstimator):
     "Mixture of one exponential family fitted by exact EM on the shared coordinate-ascent core."
     def __init__(self,
                  n_components:int=1, # K, the number of mixture components
@@ -304,14 +304,6 @@ class ExpFamilyMixtureEM(MixtureEstimator):
     def _n_parameters(self)->int:
         "Free parameters of the fitted model."
         return self.n_components - 1 + self.n_components * self.family_.n_free(self.n_features_in_)
-
-    def bic(self, X)->float:
-        "Bayesian information criterion on X (lower is better)."
-        return -2 * self.score(X) * len(X) + self._n_parameters() * np.log(len(X))
-
-    def aic(self, X)->float:
-        "Akaike information criterion on X (lower is better)."
-        return -2 * self.score(X) * len(X) + 2 * self._n_parameters()
 
     def sample(self, n_samples:int=1)->tuple:
         "Draw (X, labels) from the fitted mixture."

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numbers
 import numpy as np
 from scipy.special import gammaln, digamma, polygamma
-from .core import MixtureEstimator, MixtureModel, initial_resp, stats_from_resp, as_generator
+from .core import MixtureEstimator, InformationCriteria, MixtureModel, initial_resp, stats_from_resp, as_generator
 
 # %% auto #0
 __all__ = ['GammaParams', 'check_positive', 'gamma_features', 'gamma_natural_params', 'gamma_moments', 'gamma_bound',
@@ -155,7 +155,7 @@ class GammaGEM(GammaMixtureModel):
 # %% ../nbs/17_gem.ipynb #4d05dab4
 _M_STEPS = dict(em=GammaEM, ecm=GammaECM, gem=GammaGEM)
 
-class GammaMixtureGEM(MixtureEstimator):
+class GammaMixtureGEM(InformationCriteria, MixtureEstimator):
     "Mixture of products of Gammas fitted by generalized EM (or ECM, or exact EM) on the shared core."
     def __init__(self,
                  n_components:int=1, # K, the number of mixture components
@@ -205,14 +205,6 @@ class GammaMixtureGEM(MixtureEstimator):
         self.means_ = p.shapes / p.rates
 
     def _n_parameters(self)->int: return self.n_components * (2 * self.n_features_in_ + 1) - 1
-
-    def bic(self, X)->float:
-        "Bayesian information criterion on X (lower is better)."
-        return -2 * self.score(X) * len(X) + self._n_parameters() * np.log(len(X))
-
-    def aic(self, X)->float:
-        "Akaike information criterion on X (lower is better)."
-        return -2 * self.score(X) * len(X) + 2 * self._n_parameters()
 
     def sample(self, n_samples:int=1)->tuple:
         "Draw (X, labels) from the fitted mixture."
