@@ -11,9 +11,9 @@ from scipy.special import gammaln, digamma, polygamma
 from .core import MixtureEstimator, InformationCriteria, MixtureModel, initial_resp, stats_from_resp, as_generator
 
 # %% auto #0
-__all__ = ['GammaParams', 'check_positive', 'gamma_features', 'gamma_natural_params', 'gamma_moments', 'gamma_bound',
-           'gamma_bound_grad', 'shape_mle', 'inverse_digamma', 'GammaMixtureModel', 'GammaEM', 'GammaECM', 'GammaGEM',
-           'GammaMixtureGEM', 'bound_gradient']
+__all__ = ['GammaParams', 'gamma_features', 'gamma_natural_params', 'gamma_moments', 'gamma_bound', 'gamma_bound_grad',
+           'shape_mle', 'inverse_digamma', 'GammaMixtureModel', 'GammaEM', 'GammaECM', 'GammaGEM', 'GammaMixtureGEM',
+           'bound_gradient']
 
 # %% ../nbs/17_gem.ipynb #bee98b73
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class GammaParams:
     rates: np.ndarray    # (K, D) rate parameters b_kd > 0 (scale 1/b_kd)
 
 # %% ../nbs/17_gem.ipynb #0ffc7761
-def check_positive(X:np.ndarray, # (N, D) data, already finite
+def _check_positive(X:np.ndarray, # (N, D) data, already finite
                    name:str='X', # how to call it in messages
                   )->np.ndarray:
     "Gamma data must be > 0: a ValueError names the first row that is not, and its column."
@@ -177,12 +177,12 @@ class GammaMixtureGEM(InformationCriteria, MixtureEstimator):
         if self.m_step not in _M_STEPS: raise ValueError(f"m_step must be one of {tuple(_M_STEPS)}; got {self.m_step!r}.")
         if not isinstance(self.n_steps, numbers.Integral) or self.n_steps < 1:
             raise ValueError(f"n_steps must be an integer >= 1; got {self.n_steps!r}.")
-        check_positive(X)
+        _check_positive(X)
         const = np.flatnonzero(X.min(0) == X.max(0))
         if len(const): raise ValueError(f"Column {const[0]} of X is constant ({X[0, const[0]]!r}): a Gamma's shape is "
                                         "then infinite. Drop the column.")
 
-    def _check_X_new(self, X): return check_positive(super()._check_X_new(X))
+    def _check_X_new(self, X): return _check_positive(super()._check_X_new(X))
 
     def _make_model(self, X, w): return GammaGEM(self.n_steps) if self.m_step == "gem" else _M_STEPS[self.m_step]()
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numbers, warnings
 import numpy as np
 from .core import Stats, coordinate_ascent, check_weights, as_generator, ConvergenceWarning
-from .ppca import (PPCA, PPCAParams, PPCAStats, PPCAModel, MeanFieldPPCA, LatentEstimator, LOG2PI, check_latent_input,
+from .ppca import (PPCA, PPCAParams, _PPCAStats, PPCAModel, MeanFieldPPCA, LatentEstimator, LOG2PI, _check_latent_input,
                            posterior, posterior_precision, ppca_log_likelihood, ppca_mle, gaussian_kl)
 
 # %% auto #0
@@ -91,7 +91,7 @@ class AmortizedPPCA(PPCAModel):
             b = b - step_b * (M @ b) / p.sigma2
         s2 = p.sigma2 / np.diag(M)
         enc = (A, b, s2)
-        T = PPCAStats(n * np.trace(C), n * (C @ A.T), n * (A @ C @ A.T + np.outer(b, b) + np.diag(s2)), enc)
+        T = _PPCAStats(n * np.trace(C), n * (C @ A.T), n * (A @ C @ A.T + np.outer(b, b) + np.diag(s2)), enc)
         ent = n * 0.5 * (q * (LOG2PI + 1) + np.log(s2).sum())
         elbo = self.expected_log_joint(Stats(T, 0., ent, n), p) + ent
         kl = np.nan if first else self.kl_to_posterior(memory["enc"], p, C, n) - self.kl_to_posterior(enc, p, C, n)
@@ -195,7 +195,7 @@ class LinearVAE(LatentEstimator):
             y=None, # ignored
            ):
         "Fit decoder and encoder; returns self."
-        X = check_latent_input(X, self.n_components)
+        X = _check_latent_input(X, self.n_components)
         self._check_params()
         self.mean_ = X.mean(0)
         Xc = X - self.mean_

@@ -205,8 +205,8 @@ class GaussianMixtureMAP(GaussianMixtureEM):
     def _make_model(self, X, w)->GaussianMAP:
         cls, cov_prior = GaussianMAP, self.covariance_prior
         if self.missing == "marginalize":
-            from emtheory.missing import GaussianMissingMAP as cls, prior_inputs
-            X, cov_prior = prior_inputs(X, w, self.n_components, self.covariance_type, cov_prior)
+            from emtheory.missing import GaussianMissingMAP as cls, _prior_inputs
+            X, cov_prior = _prior_inputs(X, w, self.n_components, self.covariance_type, cov_prior)
         prior = resolve_prior(X, w, self.n_components, self.covariance_type, self.weight_concentration_prior,
                               self.mean_prior, self.mean_precision_prior, self.degrees_of_freedom_prior, cov_prior)
         return cls(np.average(X, axis=0, weights=w), self.covariance_type, prior, frozenset(self.frozen))

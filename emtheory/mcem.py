@@ -11,8 +11,8 @@ from .core import coordinate_ascent, stats_from_resp, as_generator
 from .em import GaussianEM, GaussianMixtureEM, GaussianParams
 
 # %% auto #0
-__all__ = ['sample_assignments', 'sample_schedule', 'check_schedule', 'GaussianMCEM', 'GaussianMixtureMCEM', 'stationary_rms',
-           'loglog_slope', 'log_evidence_is', 'q_function_mc']
+__all__ = ['sample_assignments', 'sample_schedule', 'GaussianMCEM', 'GaussianMixtureMCEM', 'stationary_rms', 'loglog_slope',
+           'log_evidence_is', 'q_function_mc']
 
 # %% ../nbs/18_mcem.ipynb #8329fb3f
 def sample_assignments(resp:np.ndarray, # (N, K) responsibilities, rows summing to one
@@ -32,7 +32,7 @@ def sample_schedule(t:int, # iteration, from 1
     "The number of samples at iteration t of an increasing-S schedule."
     return int(min(max_samples, math.ceil(n_samples * growth ** (t - 1) - 1e-9)))
 
-def check_schedule(n_samples, growth, max_samples):
+def _check_schedule(n_samples, growth, max_samples):
     "Validate an MCEM sample schedule; ValueError saying what is wrong."
     if not isinstance(n_samples, numbers.Integral) or isinstance(n_samples, bool) or n_samples < 1:
         raise ValueError(f"n_samples must be an integer >= 1; got {n_samples!r}.")
@@ -54,7 +54,7 @@ class GaussianMCEM(GaussianEM):
                  keep_trace:bool=False, # record the parameters after every M-step in `trace`
                 ):
         super().__init__(center, covariance_type, reg_covar)
-        check_schedule(n_samples, growth, max_samples)
+        _check_schedule(n_samples, growth, max_samples)
         self.n_samples, self.growth, self.max_samples, self.keep_trace = n_samples, growth, max_samples, keep_trace
         self.monotone = False
         self.reset(rng)
@@ -103,7 +103,7 @@ class GaussianMixtureMCEM(GaussianMixtureEM):
         self.n_samples, self.sample_growth, self.max_samples = n_samples, sample_growth, max_samples
 
     def _validate(self, X):
-        check_schedule(self.n_samples, self.sample_growth, self.max_samples)
+        _check_schedule(self.n_samples, self.sample_growth, self.max_samples)
         super()._validate(X)
 
     def _make_model(self, X, w):

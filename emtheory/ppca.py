@@ -12,9 +12,8 @@ from .core import (Stats, MixtureEstimator, Params, ConvergenceWarning, check_ar
                            coordinate_ascent)
 
 # %% auto #0
-__all__ = ['LOG2PI', 'PPCAParams', 'PPCAStats', 'posterior_precision', 'posterior', 'ppca_log_likelihood', 'gaussian_kl',
-           'ppca_mle', 'PPCAModel', 'LatentEstimator', 'check_latent_input', 'canonical_rotation', 'PPCA',
-           'MeanFieldPPCA']
+__all__ = ['LOG2PI', 'PPCAParams', 'posterior_precision', 'posterior', 'ppca_log_likelihood', 'gaussian_kl', 'ppca_mle',
+           'PPCAModel', 'LatentEstimator', 'canonical_rotation', 'PPCA', 'MeanFieldPPCA']
 
 # %% ../nbs/19_ppca.ipynb #7c27906d
 LOG2PI = np.log(2 * np.pi)
@@ -26,7 +25,7 @@ class PPCAParams:
     sigma2: float    # noise variance
 
 @dataclass(frozen=True)
-class PPCAStats:
+class _PPCAStats:
     "What the pPCA M-step reads (weighted sums over points): `Stats.T` for these models."
     xx: float               # sum_i w_i ||x_i||^2
     xz: np.ndarray          # (D, q) sum_i w_i x_i E[z_i]^T
@@ -96,11 +95,11 @@ class PPCAModel:
         return np.einsum('ij,ij->i', X, X)
 
     def _stats(self, X, sq, weights, Ez, S):
-        "(PPCAStats, n) from posterior means Ez (N, q) and a covariance S (q, q) shared by all points."
+        "(_PPCAStats, n) from posterior means Ez (N, q) and a covariance S (q, q) shared by all points."
         n = float(len(X) if weights is None else weights.sum())
         Ezw = Ez if weights is None else Ez * weights[:, None]
         xx = float(sq.sum() if weights is None else weights @ sq)
-        return PPCAStats(xx, X.T @ Ezw, Ez.T @ Ezw + n * S), n
+        return _PPCAStats(xx, X.T @ Ezw, Ez.T @ Ezw + n * S), n
 
     def e_step(self, p:PPCAParams, X:np.ndarray, data, weights:np.ndarray=None, memory:dict=None,
                n_threads:int=1, chunk_size:int=4096)->Stats:
@@ -140,7 +139,7 @@ class LatentEstimator(Params):
     _is_fitted, _check_fitted, _check_X_new = MixtureEstimator._is_fitted, MixtureEstimator._check_fitted, MixtureEstimator._check_X_new
     _check_names = MixtureEstimator._check_names
 
-def check_latent_input(X, # (n_samples, n_features) data
+def _check_latent_input(X, # (n_samples, n_features) data
                        n_components, # q
                       )->np.ndarray:
     "Validate data for a linear-Gaussian latent model: finite, q in [1, D), more samples than q, no constant column."
@@ -188,7 +187,7 @@ class PPCA(LatentEstimator):
             sample_weight=None, # (n_samples,) non-negative weights
            ):
         "Fit by EM from a random start; returns self."
-        X = check_latent_input(X, self.n_components)
+        X = _check_latent_input(X, self.n_components)
         _check_positive_int(self.max_iter, "max_iter")
         if not (isinstance(self.tol, numbers.Real) and self.tol >= 0): raise ValueError(f"tol must be >= 0; got {self.tol!r}.")
         w = check_weights(sample_weight, len(X))
