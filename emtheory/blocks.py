@@ -162,7 +162,8 @@ def as_source(X, # an array, np.memmap, .npy or .csv path, dask array, callable 
     raise ValueError(f"Cannot read blocks from a {type(X).__name__}: pass an array, a .npy or .csv path, a dask array, "
                      "or a callable returning an iterator of arrays.")
 
-def is_block_source(X)->bool:
+def is_block_source(X, # what `fit` was given
+                   )->bool:
     "Whether `fit` should read X block by block: a memmap, a path, a dask array, a generator/iterator/callable, a BlockSource."
     if isinstance(X, (BlockSource, np.memmap, str, os.PathLike)) or _is_dask(X): return True
     if isinstance(X, np.ndarray) or hasattr(X, "__array__") or hasattr(X, "toarray") or isinstance(X, (list, tuple)): return False
@@ -171,7 +172,8 @@ def is_block_source(X)->bool:
 # %% ../nbs/19_scale.ipynb #bd11a8ab
 class RowConcat:
     "Row slices of a list of arrays as if they were one (N, K) array: the blockwise source for a second scatter pass."
-    def __init__(self, parts:list):
+    def __init__(self, parts:list, # arrays with the same columns, in row order
+                ):
         self.parts = parts
         self.offsets = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(int)
         self.shape = (int(self.offsets[-1]),) + parts[0].shape[1:]
@@ -199,13 +201,28 @@ class Blocked(MixtureModel):
         self.monotone = getattr(model, "monotone", True)
         self._tmp = None
 
-    def features(self, X): return self.model.features(X)
-    def natural_params(self, state): return self.model.natural_params(state)
-    def m_step(self, stats, old): return self.model.m_step(stats, old)
-    def log_prior(self, state): return self.model.log_prior(state)
-    def expected_log_joint(self, stats, state): return self.model.expected_log_joint(stats, state)
+    def features(self, X, # (B, D) rows
+                ):
+        return self.model.features(X)
+    def natural_params(self, state, # the globals
+                      ):
+        return self.model.natural_params(state)
+    def m_step(self, stats, # an E-step's statistics of q
+               old, # the previous globals (None at initialisation)
+              ):
+        return self.model.m_step(stats, old)
+    def log_prior(self, state, # the globals
+                 ):
+        return self.model.log_prior(state)
+    def expected_log_joint(self, stats, # an E-step's statistics of q
+                           state, # the globals
+                          ):
+        return self.model.expected_log_joint(stats, state)
 
-    def prepare(self, X, chunk_size:int=4096, cache_bytes:float=0.):
+    def prepare(self, X, # the BlockSource (ignored: the blocks are read on every pass)
+                chunk_size:int=4096, # rows per chunk
+                cache_bytes:float=0., # ignored: nothing is cached
+               ):
         "Nothing is cached: the blocks are read again on every pass."
         return None
 
@@ -216,7 +233,14 @@ class Blocked(MixtureModel):
         mm[:] = buf
         return mm
 
-    def e_step(self, state, X, data, weights=None, memory:dict=None, n_threads:int=1, chunk_size:int=4096)->Stats:
+    def e_step(self, state, # the globals
+               X, # (N, D) data
+               data, # `prepare(X)`
+               weights=None, # (N,) sample weights, or None
+               memory:dict=None, # per-fit buffers kept between passes (the log responsibilities); None: no KL
+               n_threads:int=1, # E-step threads
+               chunk_size:int=4096, # rows per chunk (when `prepare` left the chunking open)
+              )->Stats:
         "The inner E-step on every block, with that block's own memory; the sums of the block statistics."
         total, offset, parts = None, 0, []
         keep = memory is not None and self.keep_resp is not None
@@ -257,11 +281,17 @@ def _tree_sum(items:list, add=_add_fields):
 
 class DaskBlocked(Blocked):
     "A mixture model whose E-step is one dask computation: each block's statistics where the block lives, summed by a tree."
-    def __init__(self, model, source:DaskBlocks, keep_resp="memory"):
+    def __init__(self, model, # the in-memory model whose E-step runs on each block
+                 source:DaskBlocks, # the dask array, as DaskBlocks
+                 keep_resp="memory", # ignored: the dask E-step keeps no responsibilities (no KL term)
+                ):
         super().__init__(model, source, keep_resp)
         self._blocks = None
 
-    def prepare(self, X, chunk_size:int=4096, cache_bytes:float=0.):
+    def prepare(self, X, # the DaskBlocks source
+                chunk_size:int=4096, # rows per chunk
+                cache_bytes:float=0., # ignored: the chunks are persisted, not cached as features
+               ):
         "The data's chunks, persisted on the workers (a distributed Client) or in this process (dask's threads)."
         import dask
         Xd = self.source.X.persist() if self.source.persist else self.source.X
@@ -277,7 +307,14 @@ class DaskBlocked(Blocked):
             self._w = (weights, list(wd.to_delayed().ravel()), wd)
         return self._w[1]
 
-    def e_step(self, state, X, data, weights=None, memory:dict=None, n_threads:int=1, chunk_size:int=4096)->Stats:
+    def e_step(self, state, # the globals
+               X, # (N, D) data
+               data, # `prepare(X)`
+               weights=None, # (N,) sample weights, or None
+               memory:dict=None, # per-fit buffers kept between passes (the log responsibilities); None: no KL
+               n_threads:int=1, # E-step threads
+               chunk_size:int=4096, # rows per chunk (when `prepare` left the chunking open)
+              )->Stats:
         "Send the model and globals, compute every block's statistics on its worker, bring back the K x M sum."
         import dask
         if self._blocks is None: self.prepare(X, chunk_size)

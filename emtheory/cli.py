@@ -86,7 +86,10 @@ def _make_estimator(method:str, k:int, covariance_type:str="full", seed:int=0, t
         return GaussianMixtureCAVI(k, **kw)
     raise UsageError(f"unknown method {method!r}: use one of {', '.join(METHODS)} or all")
 
-def summarize(method:str, est, X:np.ndarray)->dict:
+def summarize(method:str, # the method name, one of METHODS
+              est, # the fitted estimator
+              X:np.ndarray, # (N, D) the data it was fitted on
+             )->dict:
     "The numbers the report shows for one fitted estimator (plain Python types, ready for JSON)."
     h = est.history_
     N, D = X.shape
@@ -102,7 +105,9 @@ def summarize(method:str, est, X:np.ndarray)->dict:
                 objective_trace=np.asarray(h["objective"]).tolist())
 
 # %% ../nbs/30_cli.ipynb #d0921027
-def format_report(r:dict, columns)->str:
+def format_report(r:dict, # a `summarize` result
+                  columns, # the names of the data columns
+                 )->str:
     "A readable block for one method's summary."
     w = max(len(c) for c in columns)
     lines = [f"== {r['title']} ==",
@@ -355,7 +360,8 @@ def _fit_command(args)->int:
                                          f"{r['log_likelihood'] / N:.4f}" for m, (_, r) in fitted.items()))
     return 2 if failed else 0   # a method that refused the input makes the exit code 2; the others are reported
 
-def main(argv=None)->int:
+def main(argv=None, # the command-line arguments (default: sys.argv[1:])
+        )->int:
     "Entry point of the `emtheory` command; returns the exit code."
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["select"]:

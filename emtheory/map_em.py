@@ -118,7 +118,9 @@ class GaussianMAP(GaussianEM):
             self._scale_chol = np.linalg.cholesky(prior.scale)
             self._scale_logdet = 2 * np.log(np.diag(self._scale_chol)).sum()
 
-    def m_step(self, stats, old:GaussianParams|None=None)->GaussianParams:
+    def m_step(self, stats, # an E-step's statistics of q
+               old:GaussianParams|None=None, # the previous globals (None at initialisation)
+              )->GaussianParams:
         "The posterior mode given q(z): Dirichlet pseudo-counts for the weights, conjugate pseudo-data for each component."
         ct, D, p = self.covariance_type, self.D, self.prior
         fz = self.frozen if old is not None else frozenset()
@@ -141,7 +143,8 @@ class GaussianMAP(GaussianEM):
         else: covs = (p.scale + scatter.sum(1) + c * (d**2).sum(1)) / (p.dof + D * Nk + D + 2)
         return GaussianParams(weights, means, covs, precision_cholesky(covs, ct))
 
-    def log_prior(self, th:GaussianParams)->float:
+    def log_prior(self, th:GaussianParams, # the globals
+                 )->float:
         "log p(theta) with every normalising constant: Dirichlet(alpha) and Normal-inverse-Wishart (or -Gamma) terms."
         ct, D, p = self.covariance_type, self.D, self.prior
         K = len(th.weights)

@@ -80,7 +80,7 @@ def conditional(means:np.ndarray, # (K, D) component means (centred)
 
 # %% ../nbs/22_missing.ipynb #72e8c3d6
 def gaussian_entropy(ccov:np.ndarray, # (K, d, d) covariances, or (K, d) variances if `diag`
-                     diag:bool,
+                     diag:bool, # `ccov` holds variances (diagonal covariances)
                     )->np.ndarray: # (K,) entropies
     "Entropy of N(., C): d/2 (1 + log 2 pi) + log|C| / 2."
     d = ccov.shape[1]
@@ -88,11 +88,11 @@ def gaussian_entropy(ccov:np.ndarray, # (K, d, d) covariances, or (K, d) varianc
     return 0.5 * d * (1 + np.log(2 * np.pi)) + 0.5 * logdet
 
 def conditional_kl(m0:np.ndarray, # (K, n, d) means of the first Gaussians
-                C0:np.ndarray, # (K, d, d) or (K, d) their covariances
-                m1:np.ndarray, # (K, n, d) means of the second
-                C1:np.ndarray, # (K, d, d) or (K, d)
-                diag:bool,
-               )->np.ndarray: # (n, K) KL(N(m0, C0) || N(m1, C1))
+                   C0:np.ndarray, # (K, d, d) or (K, d) their covariances
+                   m1:np.ndarray, # (K, n, d) means of the second
+                   C1:np.ndarray, # (K, d, d) or (K, d)
+                   diag:bool, # `C0` and `C1` hold variances (diagonal covariances)
+                  )->np.ndarray: # (n, K) KL(N(m0, C0) || N(m1, C1))
     "KL divergence between Gaussians, one per row and component: (tr(C1^-1 C0) + quad - d + log|C1|/|C0|) / 2."
     K, n, d = m0.shape
     if d == 0: return np.zeros((n, K))
@@ -111,7 +111,10 @@ def conditional_kl(m0:np.ndarray, # (K, n, d) means of the first Gaussians
 class GaussianMissingEM(GaussianEM):
     "Exact EM for a Gaussian mixture whose data have missing entries (NaN), missing at random: they are integrated out."
 
-    def prepare(self, X, chunk_size:int=4096, cache_bytes:float=256*2**20):
+    def prepare(self, X, # (N, D) data with NaN for missing entries
+                chunk_size:int=4096, # rows per chunk
+                cache_bytes:float=256*2**20, # cache the features in memory up to this size
+               ):
         "The missingness patterns of X; data without NaN take the shared E-step unchanged."
         if not np.isnan(X).any(): return super().prepare(X, chunk_size, cache_bytes)
         return missing_patterns(X, self.center)
@@ -124,7 +127,14 @@ class GaussianMissingEM(GaussianEM):
         lse = logsumexp(lj, axis=1)
         return lse, lj - lse[:, None], cmean, ccov, diag
 
-    def e_step(self, state, X, data, weights=None, memory=None, n_threads=1, chunk_size=4096)->Stats:
+    def e_step(self, state, # the globals
+               X, # (N, D) data with NaN for missing entries
+               data, # `prepare(X)`: the missingness patterns
+               weights=None, # (N,) sample weights, or None
+               memory=None, # per-fit buffers kept between passes (the log responsibilities); None: no KL
+               n_threads=1, # E-step threads
+               chunk_size=4096, # rows per chunk (when `prepare` left the chunking open)
+              )->Stats:
         "q(z, x_m) = p(z, x_m | x_o, state) per pattern: expected features, log p(x_o), entropy and KL to the last q."
         if not isinstance(data, _Patterns):
             return super().e_step(state, X, data, weights, memory, n_threads, chunk_size)
@@ -165,7 +175,9 @@ class GaussianMissingEM(GaussianEM):
         n = float(len(X)) if weights is None else float(weights.sum())
         return Stats(T, float(log_norm), float(ent), n, float(kl) if has_prev else np.nan, source=None)
 
-    def responsibilities(self, state, X)->tuple:
+    def responsibilities(self, state, # the globals
+                         X, # (N, D) data with NaN for missing entries
+                        )->tuple:
         "Per row: log p(x_o) (the observed-data log density) and q(z_i)."
         if not np.isnan(X).any(): return super().responsibilities(state, X)
         lse, R = np.empty(len(X)), np.empty((len(X), len(state.weights)))
@@ -174,7 +186,8 @@ class GaussianMissingEM(GaussianEM):
             lse[pat.rows], R[pat.rows] = l, np.exp(logR)
         return lse, R
 
-    def impute(self, state, X:np.ndarray, # (N, D) data with NaN for missing entries
+    def impute(self, state, # the globals
+               X:np.ndarray, # (N, D) data with NaN for missing entries
               )->tuple: # (X with E[x_m | x_o] filled in, the conditional variances (0 where observed))
         "Conditional means and variances of the missing entries under the mixture: sum_k r_ik E[x_m | x_o, k] and its spread."
         Xf, V = X.copy(), np.zeros_like(X)

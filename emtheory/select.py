@@ -118,7 +118,12 @@ class Table(list):
              "aic", "icl", "converged", "reason")
     _left = ("covariance_type", "model", "reason")
 
-    def column(self, name:str)->list:
+    def __init__(self, rows=(), # the rows: dicts with the keys in `COLUMNS`
+                ):
+        super().__init__(rows)
+
+    def column(self, name:str, # a key of the rows, e.g. "bic"
+              )->list:
         "One column as a list."
         return [r[name] for r in self]
 
@@ -165,7 +170,10 @@ def _best(table, criterion):
 
 class Selection:
     "What `select_mixture` returns: `.table`, `.best_` (the best fitted estimator), `.estimators_`, `.plot()`."
-    def __init__(self, table:Table, estimators:dict, criterion:str):
+    def __init__(self, table:Table, # the selection table, one row per (covariance type, K)
+                 estimators:dict, # {(covariance type, K): fitted estimator}
+                 criterion:str, # the criterion the best row minimises, one of CRITERIA
+                ):
         self.table, self.estimators_, self.criterion = table, estimators, criterion
         self.best_row_ = _best(table, criterion)
         if self.best_row_ is None:
