@@ -12,16 +12,16 @@ from .core import (MixtureModel, Stats, Fit, ConvergenceWarning, check_array, ch
                            default_threads, blas_single_thread, as_generator, feature_names)
 
 # %% auto #0
-__all__ = ['check_block', 'BlockSource', 'ArrayBlocks', 'memmap_blocks', 'IterBlocks', 'csv_blocks', 'DaskBlocks', 'X_numblocks',
-           'as_source', 'is_block_source', 'RowConcat', 'add_stats', 'Blocked', 'tree_sum', 'DaskBlocked', 'row_keys',
-           'summarise', 'stand_in', 'make_blocked', 'fit_blocks', 'step_size', 'partial_fit']
+__all__ = ['BlockSource', 'ArrayBlocks', 'memmap_blocks', 'IterBlocks', 'csv_blocks', 'DaskBlocks', 'as_source',
+           'is_block_source', 'RowConcat', 'Blocked', 'DaskBlocked', 'row_keys', 'summarise', 'fit_blocks', 'step_size',
+           'partial_fit']
 
 # %% ../nbs/19_scale.ipynb #ebdd2f8a
 def _is_dask(X)->bool:
     "Whether X is a dask array (without importing dask when it is not installed)."
     return type(X).__module__.startswith("dask.array") and hasattr(X, "chunks")
 
-def check_block(A, # one block of rows
+def _check_block(A, # one block of rows
                 index:int, # its position in the source (0 is the first block)
                 offset:int, # the global index of its first row
                 width:int=None, # the number of columns the first block had (None: this is the first)
@@ -53,7 +53,7 @@ class BlockSource:
         "Validated float64 blocks, in order."
         offset, width, seen = 0, self.n_features, False
         for b, A in enumerate(self._raw()):
-            A = check_block(A, b, offset, width)
+            A = _check_block(A, b, offset, width)
             if len(A) == 0: continue
             width, seen = A.shape[1], True
             yield A
@@ -143,9 +143,9 @@ class DaskBlocks(BlockSource):
         self.n_rows, self.n_features = int(X.shape[0]), int(X.shape[1])
         self.offsets = np.concatenate([[0], np.cumsum(X.chunks[0])]).astype(int)
     def __iter__(self): raise TypeError("DaskBlocks are not iterated in the client: `DaskBlocked` sends the work to them.")
-    def __repr__(self): return f"DaskBlocks({self.X.shape}, {X_numblocks(self.X)} blocks)"
+    def __repr__(self): return f"DaskBlocks({self.X.shape}, {_X_numblocks(self.X)} blocks)"
 
-def X_numblocks(X): return X.numblocks[0]
+def _X_numblocks(X): return X.numblocks[0]
 
 def as_source(X, # an array, np.memmap, .npy or .csv path, dask array, callable or iterable of blocks, or a BlockSource
               block_rows:int=65536, # rows per block (arrays, memmaps and CSV files)
@@ -162,7 +162,8 @@ def as_source(X, # an array, np.memmap, .npy or .csv path, dask array, callable 
     raise ValueError(f"Cannot read blocks from a {type(X).__name__}: pass an array, a .npy or .csv path, a dask array, "
                      "or a callable returning an iterator of arrays.")
 
-def is_block_source(X)->bool:
+def is_block_source(X, # what `fit` was given
+                   )->bool:
     "Whether `fit` should read X block by block: a memmap, a path, a dask array, a generator/iterator/callable, a BlockSource."
     if isinstance(X, (BlockSource, np.memmap, str, os.PathLike)) or _is_dask(X): return True
     if isinstance(X, np.ndarray) or hasattr(X, "__array__") or hasattr(X, "toarray") or isinstance(X, (list, tuple)): return False
@@ -171,7 +172,8 @@ def is_block_source(X)->bool:
 # %% ../nbs/19_scale.ipynb #bd11a8ab
 class RowConcat:
     "Row slices of a list of arrays as if they were one (N, K) array: the blockwise source for a second scatter pass."
-    def __init__(self, parts:list):
+    def __init__(self, parts:list, # arrays with the same columns, in row order
+                ):
         self.parts = parts
         self.offsets = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(int)
         self.shape = (int(self.offsets[-1]),) + parts[0].shape[1:]
@@ -183,7 +185,7 @@ class RowConcat:
         return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
 
 # %% ../nbs/19_scale.ipynb #0778c5b8
-def add_stats(a:Stats, b:Stats)->Stats:
+def _add_stats(a:Stats, b:Stats)->Stats:
     "The statistics of the union of two disjoint sets of rows: every field is a sum over rows."
     return Stats(a.T + b.T, a.log_norm + b.log_norm, a.entropy + b.entropy, a.n + b.n, a.kl + b.kl)
 
@@ -199,13 +201,28 @@ class Blocked(MixtureModel):
         self.monotone = getattr(model, "monotone", True)
         self._tmp = None
 
-    def features(self, X): return self.model.features(X)
-    def natural_params(self, state): return self.model.natural_params(state)
-    def m_step(self, stats, old): return self.model.m_step(stats, old)
-    def log_prior(self, state): return self.model.log_prior(state)
-    def expected_log_joint(self, stats, state): return self.model.expected_log_joint(stats, state)
+    def features(self, X, # (B, D) rows
+                ):
+        return self.model.features(X)
+    def natural_params(self, state, # the globals
+                      ):
+        return self.model.natural_params(state)
+    def m_step(self, stats, # an E-step's statistics of q
+               old, # the previous globals (None at initialisation)
+              ):
+        return self.model.m_step(stats, old)
+    def log_prior(self, state, # the globals
+                 ):
+        return self.model.log_prior(state)
+    def expected_log_joint(self, stats, # an E-step's statistics of q
+                           state, # the globals
+                          ):
+        return self.model.expected_log_joint(stats, state)
 
-    def prepare(self, X, chunk_size:int=4096, cache_bytes:float=0.):
+    def prepare(self, X, # the BlockSource (ignored: the blocks are read on every pass)
+                chunk_size:int=4096, # rows per chunk
+                cache_bytes:float=0., # ignored: nothing is cached
+               ):
         "Nothing is cached: the blocks are read again on every pass."
         return None
 
@@ -216,7 +233,14 @@ class Blocked(MixtureModel):
         mm[:] = buf
         return mm
 
-    def e_step(self, state, X, data, weights=None, memory:dict=None, n_threads:int=1, chunk_size:int=4096)->Stats:
+    def e_step(self, state, # the globals
+               X, # (N, D) data
+               data, # `prepare(X)`
+               weights=None, # (N,) sample weights, or None
+               memory:dict=None, # per-fit buffers kept between passes (the log responsibilities); None: no KL
+               n_threads:int=1, # E-step threads
+               chunk_size:int=4096, # rows per chunk (when `prepare` left the chunking open)
+              )->Stats:
         "The inner E-step on every block, with that block's own memory; the sums of the block statistics."
         total, offset, parts = None, 0, []
         keep = memory is not None and self.keep_resp is not None
@@ -227,7 +251,7 @@ class Blocked(MixtureModel):
             if keep and self.keep_resp == "disk" and not isinstance(mb["log_resp"], np.memmap):
                 mb["log_resp"] = self._to_disk(b, mb["log_resp"])
             if keep: parts.append(mb["log_resp"])
-            total = st if total is None else add_stats(total, st)
+            total = st if total is None else _add_stats(total, st)
             offset += len(Xb)
         if weights is not None and offset != len(weights):
             raise ValueError(f"sample_weight has {len(weights)} entries but the data have {offset} rows.")
@@ -246,7 +270,7 @@ def _block_stats(model, state, Xb, wb, prev, chunk_size):
 
 def _add_fields(a, b): return tuple(x + y for x, y in zip(a, b))
 
-def tree_sum(items:list, add=_add_fields):
+def _tree_sum(items:list, add=_add_fields):
     "Pairwise (tree) reduction of a list of delayed values: depth log2(n), so no one task receives every block."
     import dask
     items = list(items)
@@ -257,11 +281,17 @@ def tree_sum(items:list, add=_add_fields):
 
 class DaskBlocked(Blocked):
     "A mixture model whose E-step is one dask computation: each block's statistics where the block lives, summed by a tree."
-    def __init__(self, model, source:DaskBlocks, keep_resp="memory"):
+    def __init__(self, model, # the in-memory model whose E-step runs on each block
+                 source:DaskBlocks, # the dask array, as DaskBlocks
+                 keep_resp="memory", # ignored: the dask E-step keeps no responsibilities (no KL term)
+                ):
         super().__init__(model, source, keep_resp)
         self._blocks = None
 
-    def prepare(self, X, chunk_size:int=4096, cache_bytes:float=0.):
+    def prepare(self, X, # the DaskBlocks source
+                chunk_size:int=4096, # rows per chunk
+                cache_bytes:float=0., # ignored: the chunks are persisted, not cached as features
+               ):
         "The data's chunks, persisted on the workers (a distributed Client) or in this process (dask's threads)."
         import dask
         Xd = self.source.X.persist() if self.source.persist else self.source.X
@@ -277,7 +307,14 @@ class DaskBlocked(Blocked):
             self._w = (weights, list(wd.to_delayed().ravel()), wd)
         return self._w[1]
 
-    def e_step(self, state, X, data, weights=None, memory:dict=None, n_threads:int=1, chunk_size:int=4096)->Stats:
+    def e_step(self, state, # the globals
+               X, # (N, D) data
+               data, # `prepare(X)`
+               weights=None, # (N,) sample weights, or None
+               memory:dict=None, # per-fit buffers kept between passes (the log responsibilities); None: no KL
+               n_threads:int=1, # E-step threads
+               chunk_size:int=4096, # rows per chunk (when `prepare` left the chunking open)
+              )->Stats:
         "Send the model and globals, compute every block's statistics on its worker, bring back the K x M sum."
         import dask
         if self._blocks is None: self.prepare(X, chunk_size)
@@ -287,7 +324,7 @@ class DaskBlocked(Blocked):
         m, s = dask.delayed(self.model, pure=True), dask.delayed(state, pure=True)
         parts = [dask.delayed(_block_stats, nout=2, pure=True)(m, s, xb, wb, None if prev is None else prev[b], chunk_size)
                  for b, (xb, wb) in enumerate(zip(self._blocks, wbs))]
-        root = tree_sum([p[0] for p in parts])
+        root = _tree_sum([p[0] for p in parts])
         if keep:
             root, *logs = dask.persist(root, *[p[1] for p in parts])   # one computation; the log responsibilities stay
             memory["dask_log_resp"] = logs
@@ -334,7 +371,7 @@ def _merge_summary(a, b):
 
 def _checked_summary(A, w, seed, size, index, offset):
     "On a worker: validate a dask block (naming it and its row), then summarise it."
-    A = check_block(A, index, offset)
+    A = _check_block(A, index, offset)
     return _block_summary(A, w, row_keys(seed, offset, len(A)), size)
 
 def summarise(source:BlockSource, # the data
@@ -351,7 +388,7 @@ def summarise(source:BlockSource, # the data
         parts = [dask.delayed(_checked_summary, pure=True)(xb, None if weights is None else weights[off[b]:off[b + 1]],
                                                            seed, sample_size, b, int(off[b]))
                  for b, xb in enumerate(blocks)]
-        s = tree_sum(parts, _merge_summary).compute()
+        s = _tree_sum(parts, _merge_summary).compute()
     else:
         s, offset = None, 0
         for b, A in enumerate(source):
@@ -369,7 +406,7 @@ def summarise(source:BlockSource, # the data
                 sample_weight=ws, n_features=len(mean))
 
 # %% ../nbs/19_scale.ipynb #d653b89f
-def stand_in(mean:np.ndarray, # (D,) the data's weighted mean
+def _stand_in(mean:np.ndarray, # (D,) the data's weighted mean
              cov:np.ndarray, # (D, D) its covariance, divisor (total weight - 1)
              n_rows:int, # N, the number of rows
              unit:float=1., # the mean positive sample weight (None: unweighted)
@@ -396,7 +433,7 @@ def _check_shell(est):
     if getattr(est, "resp_init", None) is not None:
         raise ValueError("resp_init (N x K responsibilities) is not supported for data read in blocks: use init_params.")
 
-def make_blocked(model, source:BlockSource, keep_resp="memory")->Blocked:
+def _make_blocked(model, source:BlockSource, keep_resp="memory")->Blocked:
     "The adapter for a source: `DaskBlocked` for a dask array, `Blocked` otherwise."
     return (DaskBlocked if isinstance(source, DaskBlocks) else Blocked)(model, source, keep_resp)
 
@@ -428,12 +465,12 @@ def fit_blocks(est, # a GaussianMixtureEM, GaussianMixtureMAP or GaussianMixture
         raise ValueError(f"warm_start=True continues the last fit, which had {est.n_features_in_} features; X has {D}.")
     unit = 1. if w is None else float(w[w > 0].mean())
     if summ["cov"] is None: raise ValueError("The data have total weight <= 1: too few samples for a mixture.")
-    P, pw = stand_in(summ["mean"], summ["cov"], N, unit, w is not None)
+    P, pw = _stand_in(summ["mean"], summ["cov"], N, unit, w is not None)
     est._validate(P)
     model = est._make_model(P, pw)
     if keep_resp == "auto":   # memory stays flat in N for data that are not in memory: N x K floats go to a temporary file
         keep_resp = "memory" if isinstance(source, (ArrayBlocks, DaskBlocks)) and not isinstance(getattr(source, "X", None), np.memmap) else "disk"
-    adapter = make_blocked(model, source, keep_resp)
+    adapter = _make_blocked(model, source, keep_resp)
     best, nt = None, default_threads()
     with blas_single_thread(nt):
         data = adapter.prepare(source, chunk_size)

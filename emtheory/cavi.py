@@ -42,7 +42,8 @@ def kl_dirichlet(alpha:np.ndarray, # (K,) concentrations of q
 
 def log_wishart_norm(nu:np.ndarray, # (K,) degrees of freedom
                      log_det_W:np.ndarray, # (K,) log |W|
-                     D:int)->np.ndarray: # (K,) log B(W, ν)
+                     D:int, # data dimension
+                    )->np.ndarray: # (K,) log B(W, ν)
     "Log normaliser log B(W, ν) of the Wishart density (Bishop B.79), with log Γ_D(ν/2) summed over i = 1..D."
     nu = np.asarray(nu, dtype=np.float64)
     log_gamma_D = 0.25*D*(D - 1)*np.log(np.pi) + gammaln(0.5*(nu[..., None] + 1 - np.arange(1, D + 1))).sum(-1)
@@ -52,7 +53,9 @@ def kl_normal_wishart(beta:np.ndarray, # (K,) mean precision scales β_k
                       means:np.ndarray, # (K, D) m_k
                       nu:np.ndarray, # (K,) degrees of freedom ν_k
                       precisions:np.ndarray, # (K, D, D) ν_k W_k (scikit-learn's precisions_)
-                      beta0:float, m0:np.ndarray, nu0:float, # prior β_0, m_0 (D,), ν_0
+                      beta0:float, # prior mean precision scale β_0
+                      m0:np.ndarray, # (D,) prior mean m_0
+                      nu0:float, # prior degrees of freedom ν_0
                       W0_inv:np.ndarray, # (D, D) W_0⁻¹ (scikit-learn's covariance_prior)
                      )->np.ndarray: # (K,) KL(q(μ_k, Λ_k) ‖ p(μ_k, Λ_k))
     "KL divergence of Normal-Wishart factors from a Normal-Wishart prior, all constants included."
@@ -96,22 +99,27 @@ class BayesianGaussianCAVI(GaussianModel):
         self.log_det_W0 = -np.linalg.slogdet(W0_inv)[1]
         self.covariance_type = "full"
 
-    def log_det_W(self, q:VariationalParams)->np.ndarray:
+    def log_det_W(self, q:VariationalParams, # the variational globals
+                 )->np.ndarray:
         "log |W_k| from the Cholesky factor of ν_k W_k."
         return 2*log_det_cholesky(q.precisions_cholesky, "full", self.D) - self.D*np.log(q.nu)
 
-    def expected_log_weights(self, q:VariationalParams)->np.ndarray:
+    def expected_log_weights(self, q:VariationalParams, # the variational globals
+                            )->np.ndarray: # (K,) E[log pi_k]
         "E[log π_k]: under q(π) = Dir(α) (Bishop 10.66), or log w_k when the weights are known."
         return expected_log_pi(q.alpha) if self.weights is None else np.log(self.weights)
 
-    def quadratic(self, q:VariationalParams)->Quadratic:
+    def quadratic(self, q:VariationalParams, # the variational globals
+                 )->Quadratic:
         "ℓ_k(x) = E[log π_k] + E[log N(x | μ_k, Λ_k⁻¹)] = c_k − ½ ν_k (x − m_k)ᵀ W_k (x − m_k) (Bishop 10.46, 10.64–10.66)."
         D = self.D
         c = (self.expected_log_weights(q) + 0.5*expected_log_det_precision(q.nu, self.log_det_W(q), D)
              - 0.5*D*np.log(2*np.pi) - 0.5*D/q.beta)
         return Quadratic(c, q.means, q.precisions_cholesky, "full")
 
-    def m_step(self, stats, old:VariationalParams|None=None)->VariationalParams:
+    def m_step(self, stats, # an E-step's statistics of q
+               old:VariationalParams|None=None, # the previous globals (None at initialisation)
+              )->VariationalParams:
         "Factor updates q(π) (none for known weights) and q(μ_k, Λ_k) from the E-step statistics (Bishop 10.58, 10.60–10.63)."
         Nk, xbar, scatter = moments(stats.T, self.D, "full", stats.source, self.center)
         if self.reg_covar: scatter = scatter + self.reg_covar*Nk[:, None, None]*np.eye(self.D)
@@ -124,7 +132,8 @@ class BayesianGaussianCAVI(GaussianModel):
         covs = W_inv/nu[:, None, None]
         return VariationalParams(alpha, beta, means, nu, covs, precision_cholesky(covs, "full"))
 
-    def log_prior(self, q:VariationalParams)->float:
+    def log_prior(self, q:VariationalParams, # the variational globals
+                 )->float:
         "The global part of the ELBO: −KL(q(π) ‖ p(π)) (none for known weights) − Σ_k KL(q(μ_k, Λ_k) ‖ p(μ_k, Λ_k))."
         P = precisions_from_cholesky(q.precisions_cholesky, "full")
         kl = kl_normal_wishart(q.beta, q.means, q.nu, P, self.beta0, self.m0, self.nu0, self.W0_inv)
@@ -138,7 +147,9 @@ def _check_positive(value, name, remedy):
     return float(value)
 
 def check_resp(resp, # (N, K) responsibilities
-               N:int, K:int)->np.ndarray:
+               N:int, # number of rows expected
+               K:int, # number of components expected
+              )->np.ndarray:
     "Validate user-given responsibilities: shape (N, K), finite, non-negative, rows summing to 1."
     R = np.asarray(resp, dtype=np.float64)
     if R.shape != (N, K):
@@ -345,7 +356,8 @@ def _score_samples(self:GaussianMixtureCAVI, X)->np.ndarray:
         out[s:s + 4096] = logsumexp(c - 0.5*(dof + D)*np.log1p(quad/dof), axis=1)
     return out
 
-def _sample(self:GaussianMixtureCAVI, n_samples:int=1)->tuple:
+def _sample(self:GaussianMixtureCAVI, n_samples:int=1, # number of points to draw
+           )->tuple:
     "Draw (X, labels) from the posterior predictive Student-t mixture."
     self._check_fitted()
     if not (isinstance(n_samples, (int, np.integer)) and n_samples >= 1):
@@ -366,21 +378,34 @@ GaussianMixtureCAVI.score_samples, GaussianMixtureCAVI.sample = _score_samples, 
 # %% ../nbs/15_cavi.ipynb #a81e80d1
 def update_q_mu(N:float, # number of points (sum of weights)
                 S_x:float, # Σ x_n
-                mu0:float, lambda0:float, # prior mean μ_0 and precision scale λ_0
+                mu0:float, # prior mean μ_0
+                lambda0:float, # prior precision scale λ_0
                 E_tau:float, # E[τ] under q(τ)
                )->tuple: # (mean, precision) of q(μ)
     "Optimal q(μ) given q(τ) (Bishop 10.26–10.27)."
     return (lambda0*mu0 + S_x)/(lambda0 + N), (lambda0 + N)*E_tau
 
-def update_q_tau(N:float, S_x:float, S_xx:float, # N, Σ x_n, Σ x_n²
-                 mu0:float, lambda0:float, a0:float, b0:float, # prior
-                 E_mu:float, E_mu2:float, # E[μ] and E[μ²] under q(μ)
+def update_q_tau(N:float, # number of points (sum of weights)
+                 S_x:float, # Σ x_n
+                 S_xx:float, # Σ x_n²
+                 mu0:float, # prior mean μ_0
+                 lambda0:float, # prior precision scale λ_0
+                 a0:float, # prior Gamma shape a_0
+                 b0:float, # prior Gamma rate b_0
+                 E_mu:float, # E[μ] under q(μ)
+                 E_mu2:float, # E[μ²] under q(μ)
                 )->tuple: # (shape, rate) of q(τ)
     "Optimal q(τ) given q(μ) (Bishop 10.29–10.30)."
     return (a0 + (N + 1)/2,
             b0 + 0.5*(S_xx - 2*E_mu*S_x + N*E_mu2 + lambda0*(E_mu2 - 2*mu0*E_mu + mu0**2)))
 
-def normal_gamma_posterior(N:float, S_x:float, S_xx:float, mu0:float, lambda0:float, a0:float, b0:float,
+def normal_gamma_posterior(N:float, # number of points (sum of weights)
+                           S_x:float, # Σ x_n
+                           S_xx:float, # Σ x_n²
+                           mu0:float, # prior mean μ_0
+                           lambda0:float, # prior precision scale λ_0
+                           a0:float, # prior Gamma shape a_0
+                           b0:float, # prior Gamma rate b_0
                           )->tuple: # (mu_N, lambda_N, shape, rate, log_evidence) of the exact posterior
     "Exact Normal-Gamma posterior and log marginal likelihood log p(x) (Murphy 2007; Bishop 2.154)."
     xbar = S_x/N
@@ -396,32 +421,41 @@ def normal_gamma_posterior(N:float, S_x:float, S_xx:float, mu0:float, lambda0:fl
 @dataclass(frozen=True)
 class NormalGammaParams:
     "The factors q(μ) = N(m, 1/l) (m centred) and q(τ) = Gamma(a, b)."
-    m: float
-    l: float
-    a: float
-    b: float
+    m: float  # mean of q(μ), centred
+    l: float  # precision of q(μ)
+    a: float  # shape of q(τ)
+    b: float  # rate of q(τ)
 
 class NormalGammaModel(MixtureModel):
     "The Normal-Gamma model as a one-component model of the coordinate-ascent core; its objective is the ELBO."
-    def __init__(self, center:float, mu0:float, lambda0:float, a0:float, b0:float):
+    def __init__(self, center:float, # the data are centred by it (the mean of q(μ) is kept centred)
+                 mu0:float, # prior mean μ_0
+                 lambda0:float, # prior precision scale λ_0
+                 a0:float, # prior Gamma shape a_0
+                 b0:float, # prior Gamma rate b_0
+                ):
         self.center, self.mu0, self.lambda0, self.a0, self.b0 = np.array([center]), mu0 - center, lambda0, a0, b0
 
     def features(self, X): return gaussian_features(X, self.center, "spherical")   # [x², x, 1]
 
-    def natural_params(self, q:NormalGammaParams)->np.ndarray:
+    def natural_params(self, q:NormalGammaParams, # the factors q(μ), q(τ)
+                      )->np.ndarray:
         "Θ with Θ · φ(x) = E[log N(x | μ, τ⁻¹)] under q(μ) q(τ)."
         E_tau, E_log_tau = q.a/q.b, digamma(q.a) - np.log(q.b)
         c = 0.5*E_log_tau - 0.5*np.log(2*np.pi) - 0.5*E_tau/q.l
         return natural_params(np.array([c]), np.array([[q.m]]), np.array([E_tau]), "spherical")
 
-    def m_step(self, stats, q:NormalGammaParams)->NormalGammaParams:
+    def m_step(self, stats, # an E-step's statistics
+               q:NormalGammaParams, # the current factors q(μ), q(τ)
+              )->NormalGammaParams:
         "One sweep of the factor updates: q(μ) given q(τ), then q(τ) given the new q(μ)."
         S_xx, S_x, N = stats.T[0]
         m, l = update_q_mu(N, S_x, self.mu0, self.lambda0, q.a/q.b)
         a, b = update_q_tau(N, S_x, S_xx, self.mu0, self.lambda0, self.a0, self.b0, m, m*m + 1/l)
         return NormalGammaParams(m, l, a, b)
 
-    def log_prior(self, q:NormalGammaParams)->float:
+    def log_prior(self, q:NormalGammaParams, # the factors q(μ), q(τ)
+                 )->float:
         "Global part of the ELBO: E[log p(μ | τ) + log p(τ)] + H[q(μ)] + H[q(τ)], all constants included."
         E_tau, E_log_tau = q.a/q.b, digamma(q.a) - np.log(q.b)
         log_p_mu = 0.5*(np.log(self.lambda0) + E_log_tau - np.log(2*np.pi)) \

@@ -12,9 +12,7 @@ from .gaussian import full_covariances
 from .blocks import BlockSource, csv_blocks, memmap_blocks, fit_blocks, row_keys
 
 # %% auto #0
-__all__ = ['METHODS', 'OBJECTIVES', 'TITLES', 'UsageError', 'sniff_delimiter', 'load_csv', 'make_estimator', 'summarize',
-           'format_report', 'save_plot', 'ProgressBlocks', 'streaming', 'stream_source', 'dask_npy', 'stream_command',
-           'summarize_blocks', 'check_writable', 'fit_command', 'main']
+__all__ = ['METHODS', 'OBJECTIVES', 'TITLES', 'UsageError', 'load_csv', 'summarize', 'format_report', 'main']
 
 # %% ../nbs/30_cli.ipynb #bc7a05dd
 class UsageError(ValueError):
@@ -33,7 +31,7 @@ def _read_text(path:str)->str:
     try: return p.read_text(encoding='utf-8-sig')
     except UnicodeDecodeError: raise UsageError(f"{path} is not a text (UTF-8) CSV file") from None
 
-def sniff_delimiter(text:str)->str:
+def _sniff_delimiter(text:str)->str:
     "The field separator of a delimited text: comma, semicolon, tab or spaces (csv.Sniffer on the first lines)."
     sample = "\n".join(text.splitlines()[:20])
     try: return csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
@@ -44,7 +42,7 @@ def load_csv(path:str, # a delimited text file ('-': standard input): an optiona
     "Read a numeric CSV (comma, semicolon or tab separated), with clear errors for holes, text and ragged rows."
     name = "standard input" if path == "-" else path
     text = _read_text(path)
-    sep = sniff_delimiter(text)
+    sep = _sniff_delimiter(text)
     lines = text.splitlines()
     rows = [r for r in (csv.reader(lines, delimiter=sep, skipinitialspace=True) if sep != " " else
                         (l.split() for l in lines)) if any(c.strip() for c in r)]
@@ -74,7 +72,7 @@ OBJECTIVES = dict(em="the log-likelihood", map="log-likelihood + log prior", cav
 TITLES = dict(em="EM (maximum likelihood)", map="MAP-EM (posterior mode, mclust's default prior)",
               cavi="CAVI (variational Bayes, complete ELBO)")
 
-def make_estimator(method:str, k:int, covariance_type:str="full", seed:int=0, tol:float=1e-6, max_iter:int=500,
+def _make_estimator(method:str, k:int, covariance_type:str="full", seed:int=0, tol:float=1e-6, max_iter:int=500,
                    verbose:int=0):
     "The package's estimator for a method name."
     from emtheory.em import GaussianMixtureEM
@@ -88,7 +86,10 @@ def make_estimator(method:str, k:int, covariance_type:str="full", seed:int=0, to
         return GaussianMixtureCAVI(k, **kw)
     raise UsageError(f"unknown method {method!r}: use one of {', '.join(METHODS)} or all")
 
-def summarize(method:str, est, X:np.ndarray)->dict:
+def summarize(method:str, # the method name, one of METHODS
+              est, # the fitted estimator
+              X:np.ndarray, # (N, D) the data it was fitted on
+             )->dict:
     "The numbers the report shows for one fitted estimator (plain Python types, ready for JSON)."
     h = est.history_
     N, D = X.shape
@@ -104,7 +105,9 @@ def summarize(method:str, est, X:np.ndarray)->dict:
                 objective_trace=np.asarray(h["objective"]).tolist())
 
 # %% ../nbs/30_cli.ipynb #d0921027
-def format_report(r:dict, columns)->str:
+def format_report(r:dict, # a `summarize` result
+                  columns, # the names of the data columns
+                 )->str:
     "A readable block for one method's summary."
     w = max(len(c) for c in columns)
     lines = [f"== {r['title']} ==",
@@ -121,7 +124,7 @@ def format_report(r:dict, columns)->str:
     return "\n".join(lines)
 
 # %% ../nbs/30_cli.ipynb #df65e310
-def save_plot(path:str, X:np.ndarray, columns, fitted:dict):
+def _save_plot(path:str, X:np.ndarray, columns, fitted:dict):
     "One panel per method (data and 2-sigma ellipses), then the objective traces per sample."
     import matplotlib
     matplotlib.use("Agg")
@@ -137,7 +140,7 @@ def save_plot(path:str, X:np.ndarray, columns, fitted:dict):
     plt.close(fig)
 
 # %% ../nbs/30_cli.ipynb #2fea722d
-class ProgressBlocks(BlockSource):
+class _ProgressBlocks(BlockSource):
     "A block source that draws a progress bar (pass and block) on a terminal as the fit reads it."
     def __init__(self, source, # the block source read
                  max_passes:int, # passes the fit makes at most (the summary pass, then one per E-step)
@@ -157,11 +160,11 @@ class ProgressBlocks(BlockSource):
             yield A
         if self.out is not None: self.out.write("\n" if self.passes == self.max_passes else "")
 
-def streaming(args)->bool:
+def _streaming(args)->bool:
     "Whether `emtheory fit` reads FILE in blocks rather than loading it."
     return args.chunk_rows is not None or str(args.file).endswith(".npy") or args.dask is not None
 
-def stream_source(args):
+def _stream_source(args):
     "The block source for FILE: a CSV read --chunk-rows lines at a time, a memory-mapped .npy, or a dask array."
     if args.file is None or args.file == "-": raise UsageError("streaming needs a FILE (not standard input or the bundled data)")
     path = args.file
@@ -172,7 +175,7 @@ def stream_source(args):
         if not path.endswith(".npy"):
             raise UsageError("--dask reads a .npy file (the workers open it): convert the CSV once with "
                              "np.save('data.npy', np.loadtxt('data.csv', delimiter=',', skiprows=1))")
-        return dask_npy(path, rows)
+        return _dask_npy(path, rows)
     if path.endswith(".npy"): return memmap_blocks(path, rows)   # memory-mapped: the OS pages rows in and out
     return csv_blocks(path, rows)
 
@@ -180,7 +183,7 @@ def _npy_rows(path, start, stop):
     "On a worker: rows [start, stop) of a .npy file, through a memory map."
     return np.array(np.load(path, mmap_mode="r")[start:stop])
 
-def dask_npy(path:str, # a .npy file on a file system the workers share
+def _dask_npy(path:str, # a .npy file on a file system the workers share
              rows:int, # rows per chunk
             ):
     "A dask array whose chunks the workers read from the .npy file themselves (nothing of it passes through the client)."
@@ -200,12 +203,12 @@ def _stream_loglik(est, source)->float:
                                       for b in source.to_delayed().ravel()))[0])
     return float(sum(est.score_samples(B).sum() for B in source))
 
-def stream_command(args)->int:
+def _stream_command(args)->int:
     "`emtheory fit FILE` on data read in blocks: the same estimators and report, the data never loaded whole."
     if args.plot: raise UsageError("--plot draws every point and needs the data in memory: leave out --chunk-rows" +
                                    ("" if 3 < 2 else " (and use a CSV, or load the .npy yourself)"))
     if args.k < 1: raise UsageError(f"-k must be at least 1; got {args.k}")
-    data = stream_source(args)
+    data = _stream_source(args)
     client = None
     if args.dask:
         try: from distributed import Client
@@ -222,8 +225,8 @@ def stream_command(args)->int:
         if not args.json: print(f"emtheory fit: {args.file} ({how}); K = {args.k}, seed {args.seed}\n", file=out)
         for m in methods:
             ct = "full" if (m == "cavi" and args.method == "all") else args.covariance_type
-            est = make_estimator(m, args.k, ct, args.seed, args.tol, args.max_iter, int(args.verbose))
-            src = data if hasattr(data, "chunks") else ProgressBlocks(data, args.max_iter + 2, bar)
+            est = _make_estimator(m, args.k, ct, args.seed, args.tol, args.max_iter, int(args.verbose))
+            src = data if hasattr(data, "chunks") else _ProgressBlocks(data, args.max_iter + 2, bar)
             try:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
@@ -233,7 +236,7 @@ def stream_command(args)->int:
                 failed.append(dict(method=m, title=TITLES[m], error=str(e))); continue
             finally:
                 if bar is not None: bar.write("\n"); bar.flush()
-            r = summarize_blocks(m, est, data, _stream_loglik(est, data if hasattr(data, "chunks") else src))
+            r = _summarize_blocks(m, est, data, _stream_loglik(est, data if hasattr(data, "chunks") else src))
             r["warnings"] = [str(w.message) for w in caught]
             results.append(r)
             if not args.json:
@@ -248,7 +251,7 @@ def stream_command(args)->int:
     finally:
         if client is not None: client.close()
 
-def summarize_blocks(method:str, est, data, log_likelihood:float)->dict:
+def _summarize_blocks(method:str, est, data, log_likelihood:float)->dict:
     "The report's numbers for a fit on blocks (the log density summed over blocks, not over an array in memory)."
     h = est.history_
     ct = getattr(est, "covariance_type", "full")
@@ -291,7 +294,7 @@ def _parser()->argparse.ArgumentParser:
                    add_help=False)   # its own parser: emtheory.select.select_main
     return p
 
-def check_writable(path:str)->None:
+def _check_writable(path:str)->None:
     "Fail early, before any fitting, when an output file cannot be written."
     p = Path(path)
     if p.suffix.lower() not in (".png", ".pdf", ".svg"): raise UsageError(f"--plot {path}: use a .png, .pdf or .svg file name")
@@ -304,7 +307,7 @@ def _fit_one(m, args, X, out):
     "Fit one method; returns (estimator, summary) or (None, {'method', 'title', 'error'}) when its input is refused."
     ct = "full" if (m == "cavi" and args.method == "all") else args.covariance_type
     try:
-        est = make_estimator(m, args.k, ct, args.seed, args.tol, args.max_iter, int(args.verbose))
+        est = _make_estimator(m, args.k, ct, args.seed, args.tol, args.max_iter, int(args.verbose))
         if args.verbose: print(f"-- {TITLES[m]}: objective per iteration", file=out)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -319,10 +322,10 @@ def _fit_one(m, args, X, out):
     r["warnings"] = [str(w.message) for w in caught]
     return est, r
 
-def fit_command(args)->int:
+def _fit_command(args)->int:
     "Run `emtheory fit`: load, fit each method (one method's failure does not stop the others), report."
-    if args.plot: check_writable(args.plot)
-    if streaming(args): return stream_command(args)
+    if args.plot: _check_writable(args.plot)
+    if _streaming(args): return _stream_command(args)
     if args.file is None:
         X, columns = load_faithful()
         source = "Old Faithful (bundled; R's faithful data set)"
@@ -347,7 +350,7 @@ def fit_command(args)->int:
             for w in r["warnings"]: print(f"  warning: {w}")
             print()
     if args.plot and fitted:
-        save_plot(args.plot, X, [f"{c} (min)" for c in columns] if args.file is None else columns, fitted)   # Old Faithful: minutes
+        _save_plot(args.plot, X, [f"{c} (min)" for c in columns] if args.file is None else columns, fitted)   # Old Faithful: minutes
         if not args.json: print(f"saved {args.plot}")
     if args.json:
         res = [r for _, r in fitted.values()] + list(failed.values())
@@ -357,7 +360,8 @@ def fit_command(args)->int:
                                          f"{r['log_likelihood'] / N:.4f}" for m, (_, r) in fitted.items()))
     return 2 if failed else 0   # a method that refused the input makes the exit code 2; the others are reported
 
-def main(argv=None)->int:
+def main(argv=None, # the command-line arguments (default: sys.argv[1:])
+        )->int:
     "Entry point of the `emtheory` command; returns the exit code."
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["select"]:
@@ -368,7 +372,7 @@ def main(argv=None)->int:
     if args.command is None:
         p.print_help(sys.stderr)
         return 2
-    try: return fit_command(args)
+    try: return _fit_command(args)
     except UsageError as e:
         print(f"emtheory: error: {e}", file=sys.stderr)
         return 2

@@ -36,13 +36,15 @@ class DataTypeError(ValueError, TypeError):
 def _with_sklearn_base(base:type)->type:
     return type("NotFittedError", (NotFittedError, base), {"__module__": __name__, "__doc__": NotFittedError.__doc__})
 
-def not_fitted_error(message:str)->NotFittedError:
+def not_fitted_error(message:str, # the error message
+                    )->NotFittedError:
     "A `NotFittedError` that is also scikit-learn's when scikit-learn is loaded (so `except` clauses of either catch it)."
     sk = sys.modules.get("sklearn.exceptions")
     return (NotFittedError if sk is None else _with_sklearn_base(sk.NotFittedError))(message)
 
 # %% ../nbs/11_core.ipynb #291c01c6
-def feature_names(X)->np.ndarray|None:
+def feature_names(X, # the data as given to `fit`
+                 )->np.ndarray|None:
     "Column names of a DataFrame-like `X` (all strings), as scikit-learn's `feature_names_in_`; else None."
     cols = getattr(X, "columns", None)
     if cols is None or not hasattr(X, "dtypes"): return None
@@ -117,7 +119,8 @@ def check_weights(sample_weight, # None or array-like of shape (n_samples,)
     return w
 
 # %% ../nbs/11_core.ipynb #d729268d
-def as_generator(random_state)->np.random.Generator:
+def as_generator(random_state, # None, an int seed, a numpy Generator or a RandomState
+                )->np.random.Generator:
     "A numpy Generator from None, an int, a Generator or a legacy RandomState."
     if isinstance(random_state, np.random.RandomState): return np.random.default_rng(random_state.randint(2**31))
     return np.random.default_rng(random_state)
@@ -260,7 +263,8 @@ class MixtureModel:
         "What every E-step pass reads: the feature chunks computed once, or X itself."
         return feature_chunks(X, self.features, chunk_size, cache_bytes)
 
-    def n_components(self, state)->int:
+    def n_components(self, state, # the globals
+                    )->int:
         "K, the number of components of these globals."
         return len(self.natural_params(state))
 
@@ -324,7 +328,8 @@ def default_threads()->int:
     "Threads for the E-step: one per core when BLAS can be held to one thread each (threadpoolctl), else 1."
     return (os.cpu_count() or 1) if threadpool_limits is not None else 1
 
-def blas_single_thread(n_threads:int):
+def blas_single_thread(n_threads:int, # Python threads that will share the chunks
+                      ):
     "A context that limits BLAS to one thread while `n_threads` > 1 Python threads share the chunks."
     return threadpool_limits(1, user_api='blas') if n_threads > 1 and threadpool_limits is not None else nullcontext()
 
@@ -336,8 +341,8 @@ class Fit:
     stats: Stats       # the E-step at those globals
     objective: float   # F after the last E-step
     history: dict      # per-iteration arrays: objective, log_likelihood, elbo, kl, residual
-    converged: bool
-    n_iter: int
+    converged: bool  # whether the objective increase fell below `tol` before `max_iter`
+    n_iter: int  # iterations run
 
 # %% ../nbs/11_core.ipynb #671fa343
 def coordinate_ascent(model, # a model: `prepare`, `e_step`, `expected_log_joint`, `m_step`, `log_prior` (a `MixtureModel`)
@@ -436,7 +441,8 @@ def stats_from_resp(model, # a core model
                     X:np.ndarray, # (N, D) data
                     R:np.ndarray, # (N, K) responsibilities
                     weights:np.ndarray=None, # (N,) sample weights
-                    chunk_size:int=4096)->Stats:
+                    chunk_size:int=4096, # rows per chunk
+                   )->Stats:
     "The statistics T = sum_i w_i r_ik phi(x_i) of given responsibilities (for initialisation)."
     if hasattr(model, "statistics"): T = model.statistics(X, R, weights, chunk_size)
     else:
@@ -451,7 +457,7 @@ def weighted_scatter(source:tuple, # Stats.source: (X, responsibilities, weights
                      components:np.ndarray, # indices k of the components wanted
                      points:np.ndarray, # (len(components), D) the point each scatter is taken about
                      diag:bool=False, # only the diagonal
-                     chunk_size:int=4096,
+                     chunk_size:int=4096, # rows per chunk
                     )->np.ndarray: # (len, D, D), or (len, D) if diag
     "sum_i w_i r_ik (x_i - p_k)(x_i - p_k)^T for the given components, in one pass over row chunks."
     X, R, w, is_log = source
@@ -626,11 +632,13 @@ class MixtureEstimator(Params):
 
 class InformationCriteria:
     "BIC and AIC of a point estimate, from its `score` and its count of free parameters `_n_parameters()`."
-    def bic(self, X)->float:
+    def bic(self, X, # (n_samples, n_features) data
+           )->float:
         "Bayesian information criterion on X: -2 log-likelihood + n_parameters log n_samples (lower is better)."
         return -2 * self.score(X) * len(X) + self._n_parameters() * np.log(len(X))
 
-    def aic(self, X)->float:
+    def aic(self, X, # (n_samples, n_features) data
+           )->float:
         "Akaike information criterion on X: -2 log-likelihood + 2 n_parameters (lower is better)."
         return -2 * self.score(X) * len(X) + 2 * self._n_parameters()
 

@@ -37,14 +37,17 @@ class GaussianEM(GaussianModel):
         self.D, self.frozen = len(center), frozenset(frozen)
         self.monotone = reg_covar == 0   # with reg_covar the M-step is a near-maximiser: tiny decreases can happen
 
-    def quadratic(self, p:GaussianParams)->Quadratic:
+    def quadratic(self, p:GaussianParams, # the globals
+                 )->Quadratic:
         "l_k(x) = log pi_k + log N(x | mu_k, Sigma_k) = const_k - ||U_k^T (x - mu_k)||^2 / 2."
         ct, D = self.covariance_type, self.D
         with np.errstate(divide='ignore'):   # a zero weight: l_k = -inf, q(z = k) = 0
             const = np.log(p.weights) + log_det_cholesky(p.precisions_cholesky, ct, D) - 0.5 * D * np.log(2 * np.pi)
         return Quadratic(const, p.means, p.precisions_cholesky, ct)
 
-    def covariances(self, Nk:np.ndarray, scatter:np.ndarray)->np.ndarray:
+    def covariances(self, Nk:np.ndarray, # (K,) counts
+                    scatter:np.ndarray, # sum_i r_ik (x_i - xbar_k)(x_i - xbar_k)^T: (K, D, D) or (K, D) diagonal
+                   )->np.ndarray:
         "The maximising covariances S_k / N_k (pooled for tied, averaged over dimensions for spherical) + reg_covar."
         ct, r = self.covariance_type, self.reg_covar
         if ct == "full":
@@ -55,7 +58,9 @@ class GaussianEM(GaussianModel):
         if ct == "diag": return scatter / Nk[:, None] + r
         return (scatter / Nk[:, None]).mean(1) + r
 
-    def m_step(self, stats, old:GaussianParams|None)->GaussianParams:
+    def m_step(self, stats, # an E-step's statistics of q
+               old:GaussianParams|None, # the previous globals (None at initialisation)
+              )->GaussianParams:
         "theta = argmax L(q, theta) over the blocks not frozen: weights, means, covariances from the statistics."
         ct, fz = self.covariance_type, (self.frozen if old is not None else frozenset())
         Nk, means, scatter = moments(stats.T, self.D, ct, stats.source, self.center,
@@ -73,13 +78,15 @@ class GaussianEM(GaussianModel):
             U = precision_cholesky(covs, ct)
         return GaussianParams(old.weights if "weights" in fz else Nk / Nk.sum(), means, covs, U)
 
-    def log_prior(self, p:GaussianParams)->float: return 0.
+    def log_prior(self, p:GaussianParams, # the globals
+                 )->float:
+        return 0.
 
 def scatter_about(Nk:np.ndarray, # (K,) counts
                   xbar:np.ndarray, # (K, D) the components' data means
                   scatter:np.ndarray, # sum_i r_ik (x_i - xbar_k)(x_i - xbar_k)^T: (K, D, D) or (K, D) diagonal
                   mu:np.ndarray, # (K, D) the points to take it about (frozen means)
-                  covariance_type:str,
+                  covariance_type:str, # one of COVARIANCE_TYPES: "full", "tied", "diag", "spherical"
                  )->np.ndarray: # sum_i r_ik (x_i - mu_k)(x_i - mu_k)^T, shaped as `scatter`
     "The scatter about other points: S_mu = S + N_k (xbar_k - mu_k)(xbar_k - mu_k)^T (the parallel-axis theorem)."
     d = xbar - mu
@@ -88,7 +95,7 @@ def scatter_about(Nk:np.ndarray, # (K,) counts
 
 def check_spread(covs:np.ndarray, # diag (K, D) or spherical (K,) covariances (full and tied: Cholesky checks them)
                  means:np.ndarray, # (K, D) means in data coordinates
-                 covariance_type:str,
+                 covariance_type:str, # one of COVARIANCE_TYPES: "full", "tied", "diag", "spherical"
                  occupied:np.ndarray, # (K,) bool: components that have points
                 ):
     "Refuse a component whose standard deviation is within 4 digits of the rounding resolution of its own coordinates."
@@ -203,7 +210,9 @@ class GaussianMixtureEM(InformationCriteria, MixtureEstimator):
         from emtheory.missing import check_missing
         return check_missing(self, X, super()._check_X_new)
 
-    def impute(self, X, return_variance:bool=False):
+    def impute(self, X,
+               return_variance:bool=False, # also return the conditional variances (0 where observed)
+              ):
         "X with each NaN replaced by its conditional mean E[x_m | x_o] under the fit (and the conditional variances)."
         from emtheory.missing import impute
         return impute(self, X, return_variance)

@@ -25,19 +25,24 @@ class ExpFamily:
     name = "custom"
     support = "its support"   # words for error messages
 
-    def statistic(self, X:np.ndarray)->np.ndarray:
+    def statistic(self, X:np.ndarray, # (B, D) data rows
+                 )->np.ndarray:
         "T: (B, D) data -> (B, S) sufficient statistics."
         raise NotImplementedError
-    def log_partition(self, eta:np.ndarray)->np.ndarray:
+    def log_partition(self, eta:np.ndarray, # (K, S) natural parameters
+                     )->np.ndarray:
         "A: (K, S) natural parameters -> (K,) log normalisers, summed over features."
         raise NotImplementedError
-    def natural(self, mu:np.ndarray)->np.ndarray:
+    def natural(self, mu:np.ndarray, # (K, S) mean parameters E[T(x)]
+               )->np.ndarray:
         "The mean-to-natural map (grad A)^-1: (K, S) mean parameters E[T(x)] -> (K, S) natural parameters."
         raise NotImplementedError
-    def log_base(self, X:np.ndarray)->np.ndarray:
+    def log_base(self, X:np.ndarray, # (B, D) data rows
+                )->np.ndarray:
         "log h: (B, D) data -> (B,) log base measure, summed over features."
         raise NotImplementedError
-    def outside(self, X:np.ndarray)->np.ndarray:
+    def outside(self, X:np.ndarray, # (B, D) data rows
+               )->np.ndarray:
         "(B, D) booleans: which values lie outside the support."
         raise NotImplementedError
 
@@ -52,20 +57,25 @@ class ExpFamily:
                              f"{self.name} family's support ({self.support}). Fix or drop that row, or choose a family "
                              "whose support contains the data.")
         return X
-    def prepare(self, X:np.ndarray)->ExpFamily:
+    def prepare(self, X:np.ndarray, # (N, D) training data
+               )->ExpFamily:
         "The family adapted to training data that passed `check` (e.g. the number of categories); by default itself."
         return self
-    def n_statistics(self, D:int)->int:
+    def n_statistics(self, D:int, # number of features
+                    )->int:
         "S, the length of T(x) for D features."
         return D
-    def n_free(self, D:int)->int:
+    def n_free(self, D:int, # number of features
+              )->int:
         "Free parameters of one component."
         return self.n_statistics(D)
-    def check_means(self, mu:np.ndarray):
+    def check_means(self, mu:np.ndarray, # (K, S) mean parameters E[T(x)]
+                   ):
         "ValueError if mean parameters give a degenerate component (infinite likelihood); by default none do."
     def sample(self, mu:np.ndarray, # (S,) one component's mean parameters
                n:int, # number of draws
-               rng:np.random.Generator)->np.ndarray:
+               rng:np.random.Generator, # random numbers
+              )->np.ndarray:
         "n draws, shape (n, D), from one component."
         raise NotImplementedError(f"The {self.name} family defines no sampler.")
     def __repr__(self): return f"{type(self).__name__}()"
@@ -74,12 +84,26 @@ class ExpFamily:
 class Bernoulli(ExpFamily):
     "Independent binary features: T(x) = x, eta = logit(mu), A(eta) = log(1 + e^eta)."
     name, support = "bernoulli", "the values 0 and 1"
-    def statistic(self, X): return np.asarray(X, dtype=np.float64)
-    def log_partition(self, eta): return np.logaddexp(0., eta).sum(1)
-    def natural(self, mu): return np.log(np.maximum(mu, TINY)) - np.log(np.maximum(1. - mu, TINY))
-    def log_base(self, X): return np.zeros(len(X))
-    def outside(self, X): return (X != 0) & (X != 1)
-    def sample(self, mu, n, rng): return (rng.uniform(size=(n, len(mu))) < mu).astype(np.float64)
+    def statistic(self, X, # (B, D) data rows
+                 ):
+        return np.asarray(X, dtype=np.float64)
+    def log_partition(self, eta, # (K, S) natural parameters
+                     ):
+        return np.logaddexp(0., eta).sum(1)
+    def natural(self, mu, # (K, S) mean parameters E[T(x)]
+               ):
+        return np.log(np.maximum(mu, TINY)) - np.log(np.maximum(1. - mu, TINY))
+    def log_base(self, X, # (B, D) data rows
+                ):
+        return np.zeros(len(X))
+    def outside(self, X, # (B, D) data rows
+               ):
+        return (X != 0) & (X != 1)
+    def sample(self, mu, # (S,) one component's mean parameters
+               n, # number of draws
+               rng, # random numbers
+              ):
+        return (rng.uniform(size=(n, len(mu))) < mu).astype(np.float64)
 
 # %% ../nbs/16_expfam.ipynb #b6d767d2
 def _not_integer(X): return X != np.floor(X)
@@ -87,31 +111,59 @@ def _not_integer(X): return X != np.floor(X)
 class Poisson(ExpFamily):
     "Independent counts: T(x) = x, h(x) = 1/x!, eta = log(lambda), A(eta) = e^eta."
     name, support = "poisson", "non-negative integers"
-    def statistic(self, X): return np.asarray(X, dtype=np.float64)
-    def log_partition(self, eta): return np.exp(eta).sum(1)
-    def natural(self, mu): return np.log(np.maximum(mu, TINY))
-    def log_base(self, X): return -gammaln(X + 1.).sum(1)
-    def outside(self, X): return (X < 0) | _not_integer(X)
-    def sample(self, mu, n, rng): return rng.poisson(mu, size=(n, len(mu))).astype(np.float64)
+    def statistic(self, X, # (B, D) data rows
+                 ):
+        return np.asarray(X, dtype=np.float64)
+    def log_partition(self, eta, # (K, S) natural parameters
+                     ):
+        return np.exp(eta).sum(1)
+    def natural(self, mu, # (K, S) mean parameters E[T(x)]
+               ):
+        return np.log(np.maximum(mu, TINY))
+    def log_base(self, X, # (B, D) data rows
+                ):
+        return -gammaln(X + 1.).sum(1)
+    def outside(self, X, # (B, D) data rows
+               ):
+        return (X < 0) | _not_integer(X)
+    def sample(self, mu, # (S,) one component's mean parameters
+               n, # number of draws
+               rng, # random numbers
+              ):
+        return rng.poisson(mu, size=(n, len(mu))).astype(np.float64)
 
 # %% ../nbs/16_expfam.ipynb #02e74f10
 class Exponential(ExpFamily):
     "Independent non-negative values: T(x) = x, eta = -rate = -1/mu, A(eta) = -log(-eta)."
     name, support = "exponential", "non-negative numbers"
-    def statistic(self, X): return np.asarray(X, dtype=np.float64)
-    def log_partition(self, eta): return -np.log(-eta).sum(1)
-    def natural(self, mu):
+    def statistic(self, X, # (B, D) data rows
+                 ):
+        return np.asarray(X, dtype=np.float64)
+    def log_partition(self, eta, # (K, S) natural parameters
+                     ):
+        return -np.log(-eta).sum(1)
+    def natural(self, mu, # (K, S) mean parameters E[T(x)]
+               ):
         self.check_means(mu)
         return -1. / mu
-    def log_base(self, X): return np.zeros(len(X))
-    def outside(self, X): return X < 0
-    def check_means(self, mu):
+    def log_base(self, X, # (B, D) data rows
+                ):
+        return np.zeros(len(X))
+    def outside(self, X, # (B, D) data rows
+               ):
+        return X < 0
+    def check_means(self, mu, # (K, S) mean parameters E[T(x)]
+                   ):
         if not (mu > 0).all():
             k, d = np.argwhere(~(mu > 0))[0]
             raise ValueError(f"Component {k} has mean {mu[k, d]!r} in column {d}: all the values it holds are zero, so "
                              "its rate and likelihood are infinite. Decrease n_components, drop exact zeros, or use "
                              "ExpFamilyMixtureMAP, whose Gamma prior keeps the rates finite.")
-    def sample(self, mu, n, rng): return rng.exponential(mu, size=(n, len(mu)))
+    def sample(self, mu, # (S,) one component's mean parameters
+               n, # number of draws
+               rng, # random numbers
+              ):
+        return rng.exponential(mu, size=(n, len(mu)))
 
 # %% ../nbs/16_expfam.ipynb #c16a5320
 class Categorical(ExpFamily):
@@ -129,29 +181,44 @@ class Categorical(ExpFamily):
         if self.n_categories is None: raise ValueError("The categorical family has no n_categories yet: fit first.")
         return np.concatenate([[0], np.cumsum(self.n_categories)])
 
-    def statistic(self, X):
+    def statistic(self, X, # (B, D) data rows
+                 ):
         off = self._offsets()
         T = np.zeros((len(X), off[-1]))
         T[np.arange(len(X))[:, None], off[:-1] + X.astype(np.intp)] = 1.
         return T
-    def log_partition(self, eta):
+    def log_partition(self, eta, # (K, S) natural parameters
+                     ):
         off = self._offsets()
         return sum(np.logaddexp.reduce(eta[:, a:b], axis=1) for a, b in zip(off[:-1], off[1:]))
-    def natural(self, mu): return np.log(np.maximum(mu, TINY))
-    def log_base(self, X): return np.zeros(len(X))
-    def outside(self, X):
+    def natural(self, mu, # (K, S) mean parameters E[T(x)]
+               ):
+        return np.log(np.maximum(mu, TINY))
+    def log_base(self, X, # (B, D) data rows
+                ):
+        return np.zeros(len(X))
+    def outside(self, X, # (B, D) data rows
+               ):
         bad = (X < 0) | _not_integer(X)
         if self.n_categories is not None:
             if X.shape[1] != len(self.n_categories):
                 raise ValueError(f"X has {X.shape[1]} columns but n_categories gives {len(self.n_categories)}.")
             bad |= X >= np.array(self.n_categories)
         return bad
-    def prepare(self, X):
+    def prepare(self, X, # (N, D) training data: integer categories 0, 1, ...
+               ):
         if self.n_categories is not None: return self
         return Categorical((X.max(0) + 1).astype(int))
-    def n_statistics(self, D): return int(self._offsets()[-1])
-    def n_free(self, D): return int(self._offsets()[-1]) - len(self.n_categories)
-    def sample(self, mu, n, rng):
+    def n_statistics(self, D, # number of features
+                    ):
+        return int(self._offsets()[-1])
+    def n_free(self, D, # number of features
+              ):
+        return int(self._offsets()[-1]) - len(self.n_categories)
+    def sample(self, mu, # (S,) one component's mean parameters
+               n, # number of draws
+               rng, # random numbers
+              ):
         off = self._offsets()
         cols = [rng.choice(b - a, size=n, p=mu[a:b] / mu[a:b].sum()) for a, b in zip(off[:-1], off[1:])]
         return np.stack(cols, 1).astype(np.float64)
@@ -161,20 +228,31 @@ class Categorical(ExpFamily):
 class DiagonalGaussian(ExpFamily):
     "Independent Gaussian features: T(x) = (x, x^2), eta = (m/s^2, -1/(2 s^2)), A = -eta1^2/(4 eta2) - log(-2 eta2)/2."
     name, support = "gaussian", "finite numbers"
-    def statistic(self, X): return np.hstack([X, X * X])
-    def log_partition(self, eta):
+    def statistic(self, X, # (B, D) data rows
+                 ):
+        return np.hstack([X, X * X])
+    def log_partition(self, eta, # (K, S) natural parameters
+                     ):
         D = eta.shape[1] // 2
         e1, e2 = eta[:, :D], eta[:, D:]
         return (-e1 * e1 / (4 * e2) - 0.5 * np.log(-2 * e2)).sum(1)
-    def natural(self, mu):
+    def natural(self, mu, # (K, S) mean parameters E[T(x)]
+               ):
         D = mu.shape[1] // 2
         var = mu[:, D:] - mu[:, :D]**2
         self.check_means(mu)
         return np.hstack([mu[:, :D] / var, -0.5 / var])
-    def log_base(self, X): return np.full(len(X), -0.5 * X.shape[1] * np.log(2 * np.pi))
-    def outside(self, X): return ~np.isfinite(X)
-    def n_statistics(self, D): return 2 * D
-    def check_means(self, mu):
+    def log_base(self, X, # (B, D) data rows
+                ):
+        return np.full(len(X), -0.5 * X.shape[1] * np.log(2 * np.pi))
+    def outside(self, X, # (B, D) data rows
+               ):
+        return ~np.isfinite(X)
+    def n_statistics(self, D, # number of features
+                    ):
+        return 2 * D
+    def check_means(self, mu, # (K, S) mean parameters E[T(x)]
+                   ):
         D = mu.shape[1] // 2
         var = mu[:, D:] - mu[:, :D]**2
         ok = var > 64 * np.finfo(float).eps * mu[:, D:]      # above the rounding error of m2 - m1^2
@@ -183,7 +261,10 @@ class DiagonalGaussian(ExpFamily):
             raise ValueError(f"Component {k} has variance {var[k, d]:.3g} in column {d}, at or below the rounding level of "
                              "its mean parameters: it has collapsed onto a single value (or the data need standardising). "
                              "Decrease n_components, standardise the data, or use GaussianMixtureEM with reg_covar > 0.")
-    def sample(self, mu, n, rng):
+    def sample(self, mu, # (S,) one component's mean parameters
+               n, # number of draws
+               rng, # random numbers
+              ):
         D = len(mu) // 2
         return mu[:D] + np.sqrt(mu[D:] - mu[:D]**2) * rng.standard_normal((n, D))
 
@@ -211,36 +292,49 @@ class ExpFamilyParams:
 class ExpFamilyEM(MixtureModel):
     "Exact EM for a mixture of one exponential family, as a model of the coordinate-ascent core."
     monotone = True
-    def __init__(self, family:ExpFamily): self.family = family
+    def __init__(self, family:ExpFamily, # the family of every component
+                ):
+        self.family = family
 
-    def features(self, X):
+    def features(self, X, # (B, D) rows
+                ):
         "phi(x) = [T(x), 1, log h(x)]."
         return np.hstack([self.family.statistic(X), np.ones((len(X), 1)), self.family.log_base(X)[:, None]])
 
-    def natural_params(self, p:ExpFamilyParams)->np.ndarray:
+    def natural_params(self, p:ExpFamilyParams, # the globals
+                      )->np.ndarray:
         "Theta_k = [eta_k, log pi_k - A(eta_k), 1], so that Theta_k . phi(x) = log pi_k + log p(x | eta_k)."
         K = len(p.weights)
         with np.errstate(divide='ignore'):
             c = np.log(p.weights) - self.family.log_partition(p.natural)
         return np.hstack([p.natural, c[:, None], np.ones((K, 1))])
 
-    def counts_and_sums(self, stats):
+    def counts_and_sums(self, stats, # an E-step's statistics of q
+                       ):
         "N_k (with scikit-learn's 10 eps, so that an empty component gives finite numbers) and S_k."
         S = stats.T.shape[1] - 2
         return stats.T[:, S] + 10 * np.finfo(float).eps, stats.T[:, :S]
 
-    def params(self, weights, means, old, stats):
+    def params(self, weights, # (K,) new mixing weights
+               means, # (K, S) new mean parameters
+               old, # the previous globals, or None
+               stats, # the E-step's statistics (they tell which components are empty)
+              ):
         "Parameters from new weights and means; an empty component keeps its old means."
         empty = stats.T[:, -2] <= 1e-12 * stats.n
         if empty.any() and old is not None: means = np.where(empty[:, None], old.means, means)
         return ExpFamilyParams(weights, means, self.family.natural(means))
 
-    def m_step(self, stats, old:ExpFamilyParams|None)->ExpFamilyParams:
+    def m_step(self, stats, # an E-step's statistics of q
+               old:ExpFamilyParams|None, # the previous globals (None at initialisation)
+              )->ExpFamilyParams:
         "Moment matching: pi_k = N_k / N, mu_k = S_k / N_k, eta_k = (grad A)^-1(mu_k)."
         Nk, Sk = self.counts_and_sums(stats)
         return self.params(Nk / Nk.sum(), Sk / Nk[:, None], old, stats)
 
-    def log_prior(self, p:ExpFamilyParams)->float: return 0.
+    def log_prior(self, p:ExpFamilyParams, # the globals
+                 )->float:
+        return 0.
 
 # %% ../nbs/16_expfam.ipynb #d9d4f495
 class ExpFamilyMixtureEM(InformationCriteria, MixtureEstimator):
@@ -305,7 +399,8 @@ class ExpFamilyMixtureEM(InformationCriteria, MixtureEstimator):
         "Free parameters of the fitted model."
         return self.n_components - 1 + self.n_components * self.family_.n_free(self.n_features_in_)
 
-    def sample(self, n_samples:int=1)->tuple:
+    def sample(self, n_samples:int=1, # number of points to draw
+              )->tuple:
         "Draw (X, labels) from the fitted mixture."
         self._check_fitted()
         rng = as_generator(self.random_state)
@@ -336,28 +431,52 @@ def _rate(v, name):
 
 class BetaPrior:
     "Beta(a, b) on every Bernoulli probability."
-    def __init__(self, a:float=2., b:float=2.): self.a, self.b = _shape(a, "Beta a"), _shape(b, "Beta b")
-    def map_means(self, fam, Nk, Sk): return (Sk + self.a - 1) / (Nk[:, None] + self.a + self.b - 2)
-    def log_prior(self, fam, mu):
+    def __init__(self, a:float=2., # Beta shape a > 0 (pseudo-count of ones, plus 1)
+                 b:float=2., # Beta shape b > 0 (pseudo-count of zeros, plus 1)
+                ):
+        self.a, self.b = _shape(a, "Beta a"), _shape(b, "Beta b")
+    def map_means(self, fam, # the exponential family the prior is on
+                  Nk, # (K,) responsibility-weighted counts N_k
+                  Sk, # (K, S) responsibility-weighted sums of T(x), S_k
+                 ):
+        return (Sk + self.a - 1) / (Nk[:, None] + self.a + self.b - 2)
+    def log_prior(self, fam, # the exponential family the prior is on
+                  mu, # (K, S) mean parameters
+                 ):
         return float((xlogy(self.a - 1, mu) + xlogy(self.b - 1, 1 - mu)).sum() - mu.size * betaln(self.a, self.b))
 
 class GammaRatePrior:
     "Gamma(shape a, rate b) on every rate: the Poisson rate mu, or the exponential rate 1/mu."
-    def __init__(self, a:float=2., b:float=1.): self.a, self.b = _shape(a, "Gamma shape a"), _rate(b, "Gamma rate b")
-    def map_means(self, fam, Nk, Sk):
+    def __init__(self, a:float=2., # Gamma shape a > 0
+                 b:float=1., # Gamma rate b > 0
+                ):
+        self.a, self.b = _shape(a, "Gamma shape a"), _rate(b, "Gamma rate b")
+    def map_means(self, fam, # the exponential family the prior is on
+                  Nk, # (K,) responsibility-weighted counts N_k
+                  Sk, # (K, S) responsibility-weighted sums of T(x), S_k
+                 ):
         if isinstance(fam, Exponential): return (Sk + self.b) / (Nk[:, None] + self.a - 1)
         return (Sk + self.a - 1) / (Nk[:, None] + self.b)
-    def log_prior(self, fam, mu):
+    def log_prior(self, fam, # the exponential family the prior is on
+                  mu, # (K, S) mean parameters
+                 ):
         rate = 1 / mu if isinstance(fam, Exponential) else mu
         return float((xlogy(self.a - 1, rate) - self.b * rate).sum() + rate.size * (self.a * np.log(self.b) - gammaln(self.a)))
 
 class DirichletPrior:
     "Symmetric Dirichlet(alpha) on the category probabilities of every column."
-    def __init__(self, alpha:float=2.): self.alpha = _shape(alpha, "Dirichlet alpha")
-    def map_means(self, fam, Nk, Sk):
+    def __init__(self, alpha:float=2., # concentration alpha > 0 of every category
+                ):
+        self.alpha = _shape(alpha, "Dirichlet alpha")
+    def map_means(self, fam, # the exponential family the prior is on
+                  Nk, # (K,) responsibility-weighted counts N_k
+                  Sk, # (K, S) responsibility-weighted sums of T(x), S_k
+                 ):
         C = np.repeat(fam.n_categories, fam.n_categories)      # C_d for each statistic column
         return (Sk + self.alpha - 1) / (Nk[:, None] + C * (self.alpha - 1))
-    def log_prior(self, fam, mu):
+    def log_prior(self, fam, # the exponential family the prior is on
+                  mu, # (K, S) mean parameters
+                 ):
         C = np.array(fam.n_categories)
         const = (gammaln(C * self.alpha) - C * gammaln(self.alpha)).sum()
         return float(xlogy(self.alpha - 1, mu).sum() + len(mu) * const)
@@ -367,20 +486,24 @@ _CONJUGATE = dict(bernoulli=BetaPrior, poisson=GammaRatePrior, exponential=Gamma
 # %% ../nbs/16_expfam.ipynb #7f39f831
 class ExpFamilyMAP(ExpFamilyEM):
     "MAP-EM for an exponential-family mixture with conjugate priors: the EM model's E-step, the prior's M-step."
-    def __init__(self, family:ExpFamily, prior, # a BetaPrior / GammaRatePrior / DirichletPrior for the family
+    def __init__(self, family:ExpFamily, # the family of every component
+                 prior, # a BetaPrior / GammaRatePrior / DirichletPrior for the family
                  weight_concentration:float=1., # Dirichlet alpha_pi >= 1 on the weights
                 ):
         super().__init__(family)
         self.prior, self.alpha = prior, weight_concentration
 
-    def m_step(self, stats, old:ExpFamilyParams|None)->ExpFamilyParams:
+    def m_step(self, stats, # an E-step's statistics of q
+               old:ExpFamilyParams|None, # the previous globals (None at initialisation)
+              )->ExpFamilyParams:
         "The posterior mode given q(z): pseudo-counts added to N_k and S_k."
         Nk, Sk = self.counts_and_sums(stats)
         K = len(Nk)
         w = (Nk + self.alpha - 1) / (Nk.sum() + K * (self.alpha - 1))
         return self.params(w, self.prior.map_means(self.family, Nk, Sk), old, stats)
 
-    def log_prior(self, p:ExpFamilyParams)->float:
+    def log_prior(self, p:ExpFamilyParams, # the globals
+                 )->float:
         "log Dirichlet(pi | alpha_pi) + log prior of the mean parameters, with every normalising constant."
         K = len(p.weights)
         lw = gammaln(K * self.alpha) - K * gammaln(self.alpha) + xlogy(self.alpha - 1, p.weights).sum()

@@ -21,7 +21,8 @@ __all__ = ['COVARIANCE_TYPES', 'PRECISION_RATIO', 'EXACT_DIGITS', 'FORMS', 'CHUN
 # %% ../nbs/12_gaussian.ipynb #340dd70c
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
-def check_covariance_type(covariance_type:str)->str:
+def check_covariance_type(covariance_type:str, # the name to check
+                         )->str:
     "Validate a covariance type name."
     if covariance_type not in COVARIANCE_TYPES:
         raise ValueError(f"covariance_type must be one of {COVARIANCE_TYPES}; got {covariance_type!r}.")
@@ -65,7 +66,7 @@ def _broadcast_precisions(P, K, D, covariance_type):
 def natural_params(const:np.ndarray, # (K,) c_k: everything constant in x except -mu^T P mu / 2
                    means:np.ndarray, # (K, D) means, in centred coordinates
                    precisions:np.ndarray, # full (K,D,D), tied (D,D), diag (K,D), spherical (K,)
-                   covariance_type:str="full",
+                   covariance_type:str="full", # one of COVARIANCE_TYPES: "full", "tied", "diag", "spherical"
                   )->np.ndarray: # (K, M) Theta with Theta_k . phi(x) = c_k - (x-mu_k)^T P_k (x-mu_k)/2
     "Natural parameters Theta of K Gaussian terms in the feature basis of `gaussian_features`."
     K, D = means.shape
@@ -84,7 +85,7 @@ def natural_params(const:np.ndarray, # (K,) c_k: everything constant in x except
 # %% ../nbs/12_gaussian.ipynb #bc3059a3
 def moments(T:np.ndarray, # (K, M) statistics sum_i r_ik phi(x_i)
             D:int, # data dimension
-            covariance_type:str="full",
+            covariance_type:str="full", # one of COVARIANCE_TYPES: "full", "tied", "diag", "spherical"
             source:tuple=None, # Stats.source: allows an exact second pass for components far from the centre
             center:np.ndarray=None, # (D,) the centre the features were taken about (needed with `source`)
             floor:float=10 * np.finfo(float).eps, # added to every count: an empty component gives finite numbers
@@ -123,7 +124,7 @@ def _not_pd(what):
                       "or use MAP-EM (emtheory.map_em.GaussianMixtureMAP), whose prior keeps covariances positive definite.")
 
 def precision_cholesky(covariances:np.ndarray, # full (K,D,D), tied (D,D), diag (K,D), spherical (K,)
-                       covariance_type:str="full",
+                       covariance_type:str="full", # one of COVARIANCE_TYPES: "full", "tied", "diag", "spherical"
                       )->np.ndarray: # U with U U^T = covariance^-1, same shape
     "Cholesky factors of the precisions, from the covariances; ValueError naming a non-positive-definite component."
     if covariance_type in ("full", "tied"):
@@ -144,13 +145,18 @@ def precision_cholesky(covariances:np.ndarray, # full (K,D,D), tied (D,D), diag 
         raise _not_pd(f"The covariance of component {k}")
     return 1. / np.sqrt(covariances)
 
-def precisions_from_cholesky(U:np.ndarray, covariance_type:str="full")->np.ndarray:
+def precisions_from_cholesky(U:np.ndarray, # Cholesky factors of the precisions: full (K,D,D), tied (D,D), diag (K,D), spherical (K,)
+                             covariance_type:str="full", # one of COVARIANCE_TYPES: "full", "tied", "diag", "spherical"
+                            )->np.ndarray:
     "Precisions P = U U^T (full/tied) or U^2 (diag/spherical)."
     if covariance_type == "full": return U @ U.transpose(0, 2, 1)
     if covariance_type == "tied": return U @ U.T
     return U * U
 
-def log_det_cholesky(U:np.ndarray, covariance_type:str, D:int)->np.ndarray:
+def log_det_cholesky(U:np.ndarray, # Cholesky factors of the precisions: full (K,D,D), tied (D,D), diag (K,D), spherical (K,)
+                     covariance_type:str, # one of COVARIANCE_TYPES: "full", "tied", "diag", "spherical"
+                     D:int, # data dimension
+                    )->np.ndarray:
     "log |U| per component = half the log determinant of the precision."
     if covariance_type == "full": return np.log(np.einsum('kaa->ka', U)).sum(1)
     if covariance_type == "tied": return np.log(np.diag(U)).sum()
@@ -166,7 +172,7 @@ class Quadratic:
     const: np.ndarray   # (K,) log weight + log normaliser (may be -inf for a zero weight)
     means: np.ndarray   # (K, D) means, in centred coordinates
     U: np.ndarray       # Cholesky factors of the precisions: full (K,D,D), tied (D,D), diag (K,D), spherical (K,)
-    covariance_type: str
+    covariance_type: str  # one of COVARIANCE_TYPES: "full", "tied", "diag", "spherical"
 
     @property
     def precisions(self): return precisions_from_cholesky(self.U, self.covariance_type)
@@ -204,7 +210,8 @@ def mahalanobis(X:np.ndarray, # (B, D) rows, in data coordinates
     return np.stack([-2 * whitened_log_joint(X, zero, k, center) for k in range(len(q.means))], 1)
 
 # %% ../nbs/12_gaussian.ipynb #e5a1c0e0
-def stacked_factors(q:Quadratic)->tuple: # (Ucat (D, K D) or U (D, D) for tied, b (K, D))
+def stacked_factors(q:Quadratic, # the K Gaussian terms
+                   )->tuple: # (Ucat (D, K D) or U (D, D) for tied, b (K, D))
     "The whitening factors side by side, Ucat = [U_1 ... U_K], and the whitened means b_k = U_k^T mu_k."
     if q.covariance_type == "tied": return q.U, q.means @ q.U
     K, D = q.means.shape
@@ -241,7 +248,8 @@ def stacked_stats(Xc:np.ndarray, # (B, D) rows, centred
     return out
 
 def vech_stats(S:np.ndarray, # flat, from `stacked_stats`
-               D:int)->np.ndarray: # (K, M) the statistics sum_i r_ik phi(x_i) of the full feature map
+               D:int, # data dimension
+              )->np.ndarray: # (K, M) the statistics sum_i r_ik phi(x_i) of the full feature map
     "Unpack to the layout of `gaussian_features`: [vech(sum r x x^T) (upper triangle), sum r x, sum r]."
     K = len(S) // (D * D + D + 1)
     iu = np.triu_indices(D)
@@ -255,24 +263,41 @@ CACHE_RATIO = 16          # features are cached only if they take at most this m
 # seconds per row of one E-step pass and unit of work, fitted to timings on this machine (see the table above)
 FORM_COSTS = dict(softmax=1.92e-08, phi=2.92e-09, features=2.09e-10, rows=6.04e-09, whitened=6.47e-11)
 
-def form_costs(D:int, K:int, covariance_type:str, cached:bool=False)->dict: # seconds per row of one pass, per form
+def form_costs(D:int, # data dimension
+               K:int, # number of components
+               covariance_type:str, # one of COVARIANCE_TYPES: "full", "tied", "diag", "spherical"
+               cached:bool=False, # the features of every row are cached
+              )->dict: # seconds per row of one pass, per form
     "The cost model: features ~ phi M (unless cached) + features K M; whitened ~ rows K D + whitened K D^2 (full/tied)."
     M, f = n_features_phi(D, covariance_type), FORM_COSTS
     c = dict(features=f["softmax"] * K + (0. if cached else f["phi"] * M) + f["features"] * K * M)
     if covariance_type in ("full", "tied"): c["whitened"] = f["softmax"] * K + f["rows"] * K * D + f["whitened"] * K * D * D
     return c
 
-def choose_form(D:int, K:int, covariance_type:str, cached:bool=False)->str:
+def choose_form(D:int, # data dimension
+                K:int, # number of components
+                covariance_type:str, # one of COVARIANCE_TYPES: "full", "tied", "diag", "spherical"
+                cached:bool=False, # the features of every row are cached
+               )->str:
     "The cheaper form by the measured cost model (diag/spherical: always features, M = 2D + 1)."
     c = form_costs(D, K, covariance_type, cached)
     return min(c, key=c.get)
 
-def cache_features(N:int, D:int, covariance_type:str, cache_bytes:float)->bool:
+def cache_features(N:int, # number of rows
+                   D:int, # data dimension
+                   covariance_type:str, # one of COVARIANCE_TYPES: "full", "tied", "diag", "spherical"
+                   cache_bytes:float, # the most bytes the cache may take
+                  )->bool:
     "Whether the features of all N rows are kept: they fit in `cache_bytes` and in CACHE_RATIO times the data."
     M = n_features_phi(D, covariance_type)
     return N * M * 8 <= cache_bytes and M <= CACHE_RATIO * D
 
-def chunk_rows(form:str, D:int, K:int, covariance_type:str, max_rows:int=4096)->int:
+def chunk_rows(form:str, # "features" or "whitened"
+               D:int, # data dimension
+               K:int, # number of components
+               covariance_type:str, # one of COVARIANCE_TYPES: "full", "tied", "diag", "spherical"
+               max_rows:int=4096, # the most rows per chunk
+              )->int:
     "Rows per chunk so that a chunk's working set stays near CHUNK_BYTES: (B, M) features or (B, K D) whitened rows."
     per_row = 8 * ((n_features_phi(D, covariance_type) + 2 * K) if form == "features" else (D + 2 * K * D + 2 * K))
     return int(max(16, min(max_rows, CHUNK_BYTES // per_row)))
@@ -280,10 +305,15 @@ def chunk_rows(form:str, D:int, K:int, covariance_type:str, max_rows:int=4096)->
 # %% ../nbs/12_gaussian.ipynb #e5a1c0e1
 class GaussianData:
     "What a Gaussian E-step reads, fixed once K is known: the form, and the row chunks (cached features, or rows)."
-    def __init__(self, model, X, chunk_size=4096, cache_bytes=256*2**20):
+    def __init__(self, model, # the Gaussian model (its covariance type and form)
+                 X, # (N, D) data, centred
+                 chunk_size=4096, # the most rows per chunk
+                 cache_bytes=256*2**20, # cache the features in memory up to this size
+                ):
         self.model, self.X, self.chunk_size, self.cache_bytes, self.K, self.form = model, X, chunk_size, cache_bytes, None, None
 
-    def parts(self, K:int)->list:
+    def parts(self, K:int, # number of components
+             )->list:
         "[(slice, part)]: cached features or None (features form), or centred rows (whitened form)."
         if self.K != K:
             m, (N, D) = self.model, self.X.shape
@@ -305,24 +335,37 @@ class GaussianModel(MixtureModel):
     "A mixture of Gaussian terms: its E-step takes the cheaper form and computes exactly any component the fast form would not."
     form = "auto"   # "auto" (the cost model), "features" or "whitened"
 
-    def quadratic(self, state)->Quadratic:
+    def quadratic(self, state, # the globals
+                 )->Quadratic:
         "The K terms l_k(x) of these globals (subclasses)."
         raise NotImplementedError
 
-    def features(self, X): return gaussian_features(X, self.center, self.covariance_type)
+    def features(self, X, # (B, D) rows, centred
+                ):
+        return gaussian_features(X, self.center, self.covariance_type)
 
-    def natural_params(self, state)->np.ndarray:
+    def natural_params(self, state, # the globals
+                      )->np.ndarray:
         "Theta with Theta_k . phi(x - c) = l_k(x)."
         q = self.quadratic(state)
         return natural_params(q.const, q.means, q.precisions, q.covariance_type)
 
-    def n_components(self, state)->int: return len(self.quadratic(state).const)
+    def n_components(self, state, # the globals
+                    )->int:
+        return len(self.quadratic(state).const)
 
-    def prepare(self, X, chunk_size:int=4096, cache_bytes:float=256*2**20)->GaussianData:
+    def prepare(self, X, # (N, D) data
+                chunk_size:int=4096, # rows per chunk
+                cache_bytes:float=256*2**20, # cache the features in memory up to this size
+               )->GaussianData:
         "The data for every E-step pass; the form and the chunks are chosen at the first pass, when K is known."
         return GaussianData(self, X, chunk_size, cache_bytes)
 
-    def statistics(self, X:np.ndarray, R:np.ndarray, weights:np.ndarray=None, chunk_size:int=4096)->np.ndarray:
+    def statistics(self, X:np.ndarray, # (N, D) data
+                   R:np.ndarray, # (N, K) responsibilities
+                   weights:np.ndarray=None, # (N,) sample weights, or None
+                   chunk_size:int=4096, # rows per chunk
+                  )->np.ndarray:
         "T = sum_i w_i r_ik phi(x_i) of given responsibilities, in byte-sized chunks (no (B, M) features for full/tied)."
         ct, (N, D), K = self.covariance_type, X.shape, R.shape[1]
         full = ct in ("full", "tied")
@@ -332,12 +375,23 @@ class GaussianModel(MixtureModel):
             T = T + (stacked_stats(X[sl] - self.center, Rw.T) if full else Rw.T @ self.features(X[sl]))
         return vech_stats(T, D) if full else T
 
-    def e_step(self, state, X, data, weights=None, memory=None, n_threads=1, chunk_size=4096):
+    def e_step(self, state, # the globals
+               X, # (N, D) data
+               data, # `prepare(X)`
+               weights=None, # (N,) sample weights, or None
+               memory=None, # per-fit buffers kept between passes (the log responsibilities); None: no KL
+               n_threads=1, # E-step threads
+               chunk_size=4096, # rows per chunk (when `prepare` left the chunking open)
+              ):
         "The shared E-step; the whitened form's statistics are packed to the feature layout once, at the end."
         st = super().e_step(state, X, data, weights, memory, n_threads, chunk_size)
         return replace(st, T=vech_stats(st.T, X.shape[1])) if data.form == "whitened" else st
 
-    def plan(self, state, X, data, chunk_size:int=4096)->tuple:
+    def plan(self, state, # the globals
+             X, # (N, D) data
+             data, # `prepare(X)`
+             chunk_size:int=4096, # rows per chunk, if `data` is not chunked yet
+            )->tuple:
         "Row chunks and chunk functions of the chosen form; a component losing > EXACT_DIGITS digits is whitened exactly."
         q = self.quadratic(state)
         parts = data.parts(len(q.const))
@@ -357,7 +411,9 @@ class GaussianModel(MixtureModel):
             return L, Xc
         return parts, log_joint, stacked_stats
 
-    def expected_log_joint(self, stats, state)->float:
+    def expected_log_joint(self, stats, # an E-step's statistics of q
+                           state, # the globals
+                          )->float:
         "E_q[sum_i l_z(x_i)] = sum_k N_k const_k - (tr(P_k S_k) + N_k (xbar_k - mu_k)^T P_k (xbar_k - mu_k)) / 2, exactly."
         q, ct = self.quadratic(state), self.covariance_type
         K, D = q.means.shape
@@ -375,20 +431,32 @@ class GaussianModel(MixtureModel):
         return float((N * q.const)[keep].sum() - 0.5 * (trace + N * (y * y).sum(1))[keep].sum())
 
 # %% ../nbs/12_gaussian.ipynb #34ff0578
-def n_parameters(K:int, D:int, covariance_type:str)->int:
+def n_parameters(K:int, # number of components
+                 D:int, # data dimension
+                 covariance_type:str, # one of COVARIANCE_TYPES: "full", "tied", "diag", "spherical"
+                )->int:
     "Number of free parameters of a K-component Gaussian mixture (for BIC and AIC)."
     cov = dict(full=K * D * (D + 1) // 2, tied=D * (D + 1) // 2, diag=K * D, spherical=K)[covariance_type]
     return cov + K * D + K - 1
 
-def full_covariances(covariances:np.ndarray, K:int, D:int, covariance_type:str)->np.ndarray:
+def full_covariances(covariances:np.ndarray, # full (K,D,D), tied (D,D), diag (K,D), spherical (K,)
+                     K:int, # number of components
+                     D:int, # data dimension
+                     covariance_type:str, # one of COVARIANCE_TYPES: "full", "tied", "diag", "spherical"
+                    )->np.ndarray:
     "Covariances as a (K, D, D) stack, whatever the covariance type."
     if covariance_type == "full": return covariances
     if covariance_type == "tied": return np.broadcast_to(covariances, (K, D, D))
     if covariance_type == "diag": return np.stack([np.diag(c) for c in covariances])
     return covariances[:, None, None] * np.eye(D)
 
-def sample_mixture(weights:np.ndarray, means:np.ndarray, covariances:np.ndarray, covariance_type:str,
-                   n_samples:int, rng:np.random.Generator)->tuple:
+def sample_mixture(weights:np.ndarray, # (K,) mixing weights
+                   means:np.ndarray, # (K, D) means
+                   covariances:np.ndarray, # full (K,D,D), tied (D,D), diag (K,D), spherical (K,)
+                   covariance_type:str, # one of COVARIANCE_TYPES: "full", "tied", "diag", "spherical"
+                   n_samples:int, # number of points to draw
+                   rng:np.random.Generator, # random numbers
+                  )->tuple:
     "Draw (X, labels) from a Gaussian mixture."
     if not (isinstance(n_samples, (int, np.integer)) and n_samples >= 1):
         raise ValueError(f"n_samples must be an integer >= 1; got {n_samples!r}.")

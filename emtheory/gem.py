@@ -11,9 +11,9 @@ from scipy.special import gammaln, digamma, polygamma
 from .core import MixtureEstimator, InformationCriteria, MixtureModel, initial_resp, stats_from_resp, as_generator
 
 # %% auto #0
-__all__ = ['GammaParams', 'check_positive', 'gamma_features', 'gamma_natural_params', 'gamma_moments', 'gamma_bound',
-           'gamma_bound_grad', 'shape_mle', 'inverse_digamma', 'GammaMixtureModel', 'GammaEM', 'GammaECM', 'GammaGEM',
-           'GammaMixtureGEM', 'bound_gradient']
+__all__ = ['GammaParams', 'gamma_features', 'gamma_natural_params', 'gamma_moments', 'gamma_bound', 'gamma_bound_grad',
+           'shape_mle', 'inverse_digamma', 'GammaMixtureModel', 'GammaEM', 'GammaECM', 'GammaGEM', 'GammaMixtureGEM',
+           'bound_gradient']
 
 # %% ../nbs/17_gem.ipynb #bee98b73
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class GammaParams:
     rates: np.ndarray    # (K, D) rate parameters b_kd > 0 (scale 1/b_kd)
 
 # %% ../nbs/17_gem.ipynb #0ffc7761
-def check_positive(X:np.ndarray, # (N, D) data, already finite
+def _check_positive(X:np.ndarray, # (N, D) data, already finite
                    name:str='X', # how to call it in messages
                   )->np.ndarray:
     "Gamma data must be > 0: a ValueError names the first row that is not, and its column."
@@ -41,7 +41,8 @@ def gamma_features(X:np.ndarray, # (B, D) positive rows
     "The Gamma feature map phi(x) = [x, log x, 1]."
     return np.hstack([X, np.log(X), np.ones((len(X), 1))])
 
-def gamma_natural_params(p:GammaParams)->np.ndarray:
+def gamma_natural_params(p:GammaParams, # the mixture parameters
+                        )->np.ndarray:
     "Theta with Theta_k . phi(x) = log pi_k + sum_d log Gamma(x_d | a_kd, b_kd)."
     const = np.log(p.weights) + (p.shapes * np.log(p.rates) - gammaln(p.shapes)).sum(1)
     return np.hstack([-p.rates, p.shapes - 1, const[:, None]])
@@ -54,11 +55,19 @@ def gamma_moments(T:np.ndarray, # (K, 2D+1) statistics sum_i r_ik phi(x_i)
     Nk = T[:, -1] + 10 * np.finfo(float).eps
     return Nk, T[:, :D] / Nk[:, None], T[:, D:2 * D] / Nk[:, None]
 
-def gamma_bound(a, b, mx, ml):
+def gamma_bound(a, # (K, D) shapes a_kd > 0
+                b, # (K, D) rates b_kd > 0
+                mx, # (K, D) responsibility-weighted means of x
+                ml, # (K, D) responsibility-weighted means of log x
+               ):
     "g(a, b) = E_r[log Gamma(x | a, b)] per unit weight: (a-1) mean log x - b mean x + a log b - log Gamma(a)."
     return (a - 1) * ml - b * mx + a * np.log(b) - gammaln(a)
 
-def gamma_bound_grad(a, b, mx, ml):
+def gamma_bound_grad(a, # (K, D) shapes a_kd > 0
+                     b, # (K, D) rates b_kd > 0
+                     mx, # (K, D) responsibility-weighted means of x
+                     ml, # (K, D) responsibility-weighted means of log x
+                    ):
     "The gradient of g in the log parameters (log a, log b)."
     return a * (ml + np.log(b) - digamma(a)), a - b * mx
 
@@ -95,13 +104,25 @@ def inverse_digamma(y:np.ndarray, # target values of digamma
 class GammaMixtureModel(MixtureModel):
     "A mixture of products of Gammas on the coordinate-ascent core; subclasses differ only in their M-step."
     monotone = True
-    def features(self, X): return gamma_features(X)
-    def natural_params(self, p:GammaParams)->np.ndarray: return gamma_natural_params(p)
-    def log_prior(self, p:GammaParams)->float: return 0.
-    def update(self, a, b, mx, ml):
+    def features(self, X, # (B, D) positive rows
+                ):
+        return gamma_features(X)
+    def natural_params(self, p:GammaParams, # the globals
+                      )->np.ndarray:
+        return gamma_natural_params(p)
+    def log_prior(self, p:GammaParams, # the globals
+                 )->float:
+        return 0.
+    def update(self, a, # (K, D) current shapes a_kd (None at initialisation)
+               b, # (K, D) current rates b_kd (None at initialisation)
+               mx, # (K, D) responsibility-weighted means of x
+               ml, # (K, D) responsibility-weighted means of log x
+              ):
         "New (shapes, rates) from the old and the weighted means: the part that differs between EM, ECM and GEM."
         raise NotImplementedError
-    def m_step(self, stats, old:GammaParams|None)->GammaParams:
+    def m_step(self, stats, # an E-step's statistics of q
+               old:GammaParams|None, # the previous globals (None at initialisation)
+              )->GammaParams:
         "pi_k = N_k / N, then shapes and rates from `update` (old values kept for empty components)."
         Nk, mx, ml = gamma_moments(stats.T)
         if old is None: a, b = GammaEM.update(self, None, None, mx, ml)
@@ -113,13 +134,21 @@ class GammaMixtureModel(MixtureModel):
 
 class GammaEM(GammaMixtureModel):
     "Exact EM: rate b = a / mean x in closed form, shape from the digamma equation solved by Newton to rounding."
-    def update(self, a, b, mx, ml):
+    def update(self, a, # (K, D) current shapes a_kd (None at initialisation)
+               b, # (K, D) current rates b_kd (None at initialisation)
+               mx, # (K, D) responsibility-weighted means of x
+               ml, # (K, D) responsibility-weighted means of log x
+              ):
         a = shape_mle(np.log(mx) - ml)
         return a, a / mx
 
 class GammaECM(GammaMixtureModel):
     "ECM: two conditional maximisations, the rate given the old shape, then the shape given that rate."
-    def update(self, a, b, mx, ml):
+    def update(self, a, # (K, D) current shapes a_kd (None at initialisation)
+               b, # (K, D) current rates b_kd (None at initialisation)
+               mx, # (K, D) responsibility-weighted means of x
+               ml, # (K, D) responsibility-weighted means of log x
+              ):
         b = a / mx
         return inverse_digamma(ml + np.log(b)), b
 
@@ -129,13 +158,22 @@ class GammaGEM(GammaMixtureModel):
                  step:float=1., # first trial step length
                  armijo:bool=True, # backtrack until the Armijo condition holds (False: take `step` blindly)
                  c:float=1e-4, # Armijo's sufficient-increase constant
-                 max_halvings:int=60):
+                 max_halvings:int=60, # most step halvings per line search
+                ):
         self.n_steps, self.step, self.armijo, self.c, self.max_halvings = n_steps, step, armijo, c, max_halvings
-    def update(self, a, b, mx, ml):
+    def update(self, a, # (K, D) current shapes a_kd (None at initialisation)
+               b, # (K, D) current rates b_kd (None at initialisation)
+               mx, # (K, D) responsibility-weighted means of x
+               ml, # (K, D) responsibility-weighted means of log x
+              ):
         u, v = np.log(a), np.log(b)
         for _ in range(self.n_steps): u, v = self.ascent_step(u, v, mx, ml)
         return np.exp(u), np.exp(v)
-    def ascent_step(self, u, v, mx, ml):
+    def ascent_step(self, u, # (K, D) log shapes
+                    v, # (K, D) log rates
+                    mx, # (K, D) responsibility-weighted means of x
+                    ml, # (K, D) responsibility-weighted means of log x
+                   ):
         "One gradient step per (component, feature), each with its own backtracked length."
         f0 = gamma_bound(np.exp(u), np.exp(v), mx, ml)
         gu, gv = gamma_bound_grad(np.exp(u), np.exp(v), mx, ml)
@@ -177,12 +215,12 @@ class GammaMixtureGEM(InformationCriteria, MixtureEstimator):
         if self.m_step not in _M_STEPS: raise ValueError(f"m_step must be one of {tuple(_M_STEPS)}; got {self.m_step!r}.")
         if not isinstance(self.n_steps, numbers.Integral) or self.n_steps < 1:
             raise ValueError(f"n_steps must be an integer >= 1; got {self.n_steps!r}.")
-        check_positive(X)
+        _check_positive(X)
         const = np.flatnonzero(X.min(0) == X.max(0))
         if len(const): raise ValueError(f"Column {const[0]} of X is constant ({X[0, const[0]]!r}): a Gamma's shape is "
                                         "then infinite. Drop the column.")
 
-    def _check_X_new(self, X): return check_positive(super()._check_X_new(X))
+    def _check_X_new(self, X): return _check_positive(super()._check_X_new(X))
 
     def _make_model(self, X, w): return GammaGEM(self.n_steps) if self.m_step == "gem" else _M_STEPS[self.m_step]()
 
@@ -206,7 +244,8 @@ class GammaMixtureGEM(InformationCriteria, MixtureEstimator):
 
     def _n_parameters(self)->int: return self.n_components * (2 * self.n_features_in_ + 1) - 1
 
-    def sample(self, n_samples:int=1)->tuple:
+    def sample(self, n_samples:int=1, # number of points to draw
+              )->tuple:
         "Draw (X, labels) from the fitted mixture."
         self._check_fitted()
         if not (isinstance(n_samples, numbers.Integral) and n_samples >= 1):

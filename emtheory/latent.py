@@ -7,7 +7,7 @@ from __future__ import annotations
 import numbers, warnings
 import numpy as np
 from .core import Stats, coordinate_ascent, check_weights, as_generator, ConvergenceWarning
-from .ppca import (PPCA, PPCAParams, PPCAStats, PPCAModel, MeanFieldPPCA, LatentEstimator, LOG2PI, check_latent_input,
+from .ppca import (PPCA, PPCAParams, _PPCAStats, PPCAModel, MeanFieldPPCA, LatentEstimator, LOG2PI, _check_latent_input,
                            posterior, posterior_precision, ppca_log_likelihood, ppca_mle, gaussian_kl)
 
 # %% auto #0
@@ -47,7 +47,8 @@ def exact_elbo_grad(X:np.ndarray, # (N, D) centred data
                 A=gm.T @ X / N, b=gm.mean(0), log_s=1 - s2 * (1 + ww / t))
 
 # %% ../nbs/19a_vae.ipynb #f984ece0
-def optimal_encoder(p:PPCAParams)->dict:
+def optimal_encoder(p:PPCAParams, # the decoder: W (D, q) and sigma^2
+                   )->dict:
     "The best linear encoder for a decoder: A = M^-1 W^T, b = 0, s_j^2 = sigma^2 / M_jj (as a parameter dict)."
     M = posterior_precision(p)
     return dict(W=p.W, log_sigma2=np.array(np.log(p.sigma2)), A=np.linalg.solve(M, p.W.T), b=np.zeros(len(M)),
@@ -56,9 +57,15 @@ def optimal_encoder(p:PPCAParams)->dict:
 # %% ../nbs/19a_vae.ipynb #f0fc668b
 class AmortizedPPCA(PPCAModel):
     "Amortized variational EM for pPCA: q(z|x) = N(A x + b, diag s^2); the E-step is `n_steps` gradient steps on (A, b)."
-    def __init__(self, n_steps:int=5): self.n_steps = n_steps
+    def __init__(self, n_steps:int=5, # gradient steps on the encoder per E-step
+                ):
+        self.n_steps = n_steps
 
-    def prepare(self, X:np.ndarray, chunk_size:int=4096, cache_bytes:float=None): return None
+    def prepare(self, X:np.ndarray, # (N, D) data
+                chunk_size:int=4096, # rows per chunk
+                cache_bytes:float=None, # ignored: only the squared row norms are kept
+               ):
+        return None
 
     def _moments(self, X, weights, memory):
         "The data's second moment C = sum_i w_i x_i x_i^T / n (once per fit, kept in memory) and n."
@@ -68,7 +75,11 @@ class AmortizedPPCA(PPCAModel):
         if memory is not None: memory["C"], memory["n"] = C, n
         return C, n
 
-    def kl_to_posterior(self, enc:tuple, p:PPCAParams, C:np.ndarray, n:float)->float:
+    def kl_to_posterior(self, enc:tuple, # the encoder (A (q, D), b (q,), s^2 (q,))
+                        p:PPCAParams, # the globals: W (D, q) and sigma^2
+                        C:np.ndarray, # (D, D) weighted second moment sum_i w_i x_i x_i^T
+                        n:float, # total weight
+                       )->float:
         "sum_i KL(q(z_i | x_i) || p(z_i | x_i, theta)) in closed form from the second moment C."
         A, b, s2 = enc
         M = posterior_precision(p)
@@ -76,8 +87,14 @@ class AmortizedPPCA(PPCAModel):
         return float(0.5 * n * (np.diag(Lam) @ s2 - len(b) - np.linalg.slogdet(Lam)[1] - np.log(s2).sum()
                                 + np.trace(Lam @ dA @ C @ dA.T) + b @ Lam @ b))
 
-    def e_step(self, p:PPCAParams, X:np.ndarray, data, weights:np.ndarray=None, memory:dict=None,
-               n_threads:int=1, chunk_size:int=4096)->Stats:
+    def e_step(self, p:PPCAParams, # the globals: W (D, q) and sigma^2
+               X:np.ndarray, # (N, D) data
+               data, # `prepare(X)`
+               weights:np.ndarray=None, # (N,) sample weights, or None
+               memory:dict=None, # per-fit buffers kept between passes (the log responsibilities); None: no KL
+               n_threads:int=1, # E-step threads
+               chunk_size:int=4096, # rows per chunk (when `prepare` left the chunking open)
+              )->Stats:
         "Gradient ascent on the encoder's mean map with step 1/curvature, from the encoder in `memory`; s^2 = sigma^2/M_jj."
         C, n = self._moments(X, weights, memory)
         M = posterior_precision(p)
@@ -91,7 +108,7 @@ class AmortizedPPCA(PPCAModel):
             b = b - step_b * (M @ b) / p.sigma2
         s2 = p.sigma2 / np.diag(M)
         enc = (A, b, s2)
-        T = PPCAStats(n * np.trace(C), n * (C @ A.T), n * (A @ C @ A.T + np.outer(b, b) + np.diag(s2)), enc)
+        T = _PPCAStats(n * np.trace(C), n * (C @ A.T), n * (A @ C @ A.T + np.outer(b, b) + np.diag(s2)), enc)
         ent = n * 0.5 * (q * (LOG2PI + 1) + np.log(s2).sum())
         elbo = self.expected_log_joint(Stats(T, 0., ent, n), p) + ent
         kl = np.nan if first else self.kl_to_posterior(memory["enc"], p, C, n) - self.kl_to_posterior(enc, p, C, n)
@@ -121,10 +138,17 @@ def mc_elbo_grad(X:np.ndarray, # (B, D) centred mini-batch
 # %% ../nbs/19a_vae.ipynb #03483634
 class Adam:
     "Adam for gradient ascent on a dict of arrays (Kingma & Ba 2015)."
-    def __init__(self, lr:float=1e-2, beta1:float=0.9, beta2:float=0.999, eps:float=1e-8):
+    def __init__(self, lr:float=1e-2, # step length
+                 beta1:float=0.9, # decay of the first-moment estimate
+                 beta2:float=0.999, # decay of the second-moment estimate
+                 eps:float=1e-8, # added to the root of the second moment
+                ):
         self.lr, self.beta1, self.beta2, self.eps, self.t, self.m, self.v = lr, beta1, beta2, eps, 0, {}, {}
 
-    def step(self, params:dict, grads:dict, lr:float=None)->dict:
+    def step(self, params:dict, # {name: array}: the current parameters
+             grads:dict, # {name: array}: the gradients of the objective, same shapes
+             lr:float=None, # step length for this step (default: the one given at construction)
+            )->dict:
         "New parameters: params + lr * m_hat / (sqrt(v_hat) + eps), with bias-corrected moment estimates."
         self.t += 1
         lr = self.lr if lr is None else lr
@@ -195,7 +219,7 @@ class LinearVAE(LatentEstimator):
             y=None, # ignored
            ):
         "Fit decoder and encoder; returns self."
-        X = check_latent_input(X, self.n_components)
+        X = _check_latent_input(X, self.n_components)
         self._check_params()
         self.mean_ = X.mean(0)
         Xc = X - self.mean_

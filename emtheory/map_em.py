@@ -118,7 +118,9 @@ class GaussianMAP(GaussianEM):
             self._scale_chol = np.linalg.cholesky(prior.scale)
             self._scale_logdet = 2 * np.log(np.diag(self._scale_chol)).sum()
 
-    def m_step(self, stats, old:GaussianParams|None=None)->GaussianParams:
+    def m_step(self, stats, # an E-step's statistics of q
+               old:GaussianParams|None=None, # the previous globals (None at initialisation)
+              )->GaussianParams:
         "The posterior mode given q(z): Dirichlet pseudo-counts for the weights, conjugate pseudo-data for each component."
         ct, D, p = self.covariance_type, self.D, self.prior
         fz = self.frozen if old is not None else frozenset()
@@ -141,7 +143,8 @@ class GaussianMAP(GaussianEM):
         else: covs = (p.scale + scatter.sum(1) + c * (d**2).sum(1)) / (p.dof + D * Nk + D + 2)
         return GaussianParams(weights, means, covs, precision_cholesky(covs, ct))
 
-    def log_prior(self, th:GaussianParams)->float:
+    def log_prior(self, th:GaussianParams, # the globals
+                 )->float:
         "log p(theta) with every normalising constant: Dirichlet(alpha) and Normal-inverse-Wishart (or -Gamma) terms."
         ct, D, p = self.covariance_type, self.D, self.prior
         K = len(th.weights)
@@ -205,8 +208,8 @@ class GaussianMixtureMAP(GaussianMixtureEM):
     def _make_model(self, X, w)->GaussianMAP:
         cls, cov_prior = GaussianMAP, self.covariance_prior
         if self.missing == "marginalize":
-            from emtheory.missing import GaussianMissingMAP as cls, prior_inputs
-            X, cov_prior = prior_inputs(X, w, self.n_components, self.covariance_type, cov_prior)
+            from emtheory.missing import GaussianMissingMAP as cls, _prior_inputs
+            X, cov_prior = _prior_inputs(X, w, self.n_components, self.covariance_type, cov_prior)
         prior = resolve_prior(X, w, self.n_components, self.covariance_type, self.weight_concentration_prior,
                               self.mean_prior, self.mean_precision_prior, self.degrees_of_freedom_prior, cov_prior)
         return cls(np.average(X, axis=0, weights=w), self.covariance_type, prior, frozenset(self.frozen))

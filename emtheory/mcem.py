@@ -11,8 +11,8 @@ from .core import coordinate_ascent, stats_from_resp, as_generator
 from .em import GaussianEM, GaussianMixtureEM, GaussianParams
 
 # %% auto #0
-__all__ = ['sample_assignments', 'sample_schedule', 'check_schedule', 'GaussianMCEM', 'GaussianMixtureMCEM', 'stationary_rms',
-           'loglog_slope', 'log_evidence_is', 'q_function_mc']
+__all__ = ['sample_assignments', 'sample_schedule', 'GaussianMCEM', 'GaussianMixtureMCEM', 'stationary_rms', 'loglog_slope',
+           'log_evidence_is', 'q_function_mc']
 
 # %% ../nbs/18_mcem.ipynb #8329fb3f
 def sample_assignments(resp:np.ndarray, # (N, K) responsibilities, rows summing to one
@@ -32,7 +32,7 @@ def sample_schedule(t:int, # iteration, from 1
     "The number of samples at iteration t of an increasing-S schedule."
     return int(min(max_samples, math.ceil(n_samples * growth ** (t - 1) - 1e-9)))
 
-def check_schedule(n_samples, growth, max_samples):
+def _check_schedule(n_samples, growth, max_samples):
     "Validate an MCEM sample schedule; ValueError saying what is wrong."
     if not isinstance(n_samples, numbers.Integral) or isinstance(n_samples, bool) or n_samples < 1:
         raise ValueError(f"n_samples must be an integer >= 1; got {n_samples!r}.")
@@ -46,7 +46,8 @@ class GaussianMCEM(GaussianEM):
     "Monte Carlo EM for a Gaussian mixture: the M-step maximises the average complete log-likelihood of sampled z."
     monotone = False   # a sampled M-step can lower the log-likelihood
     def __init__(self, center:np.ndarray, # (D,) the data are centred by it before the features are formed
-                 covariance_type:str="full", reg_covar:float=0.,
+                 covariance_type:str="full", # one of COVARIANCE_TYPES: "full", "tied", "diag", "spherical"
+                 reg_covar:float=0., # added to the diagonal of every covariance
                  n_samples:int=10, # S_1, samples per point at the first iteration
                  growth:float=1., # S_t = ceil(S_1 growth^(t-1))
                  max_samples:int=10**6, # cap on S_t
@@ -54,7 +55,7 @@ class GaussianMCEM(GaussianEM):
                  keep_trace:bool=False, # record the parameters after every M-step in `trace`
                 ):
         super().__init__(center, covariance_type, reg_covar)
-        check_schedule(n_samples, growth, max_samples)
+        _check_schedule(n_samples, growth, max_samples)
         self.n_samples, self.growth, self.max_samples, self.keep_trace = n_samples, growth, max_samples, keep_trace
         self.monotone = False
         self.reset(rng)
@@ -63,7 +64,9 @@ class GaussianMCEM(GaussianEM):
         "Start the schedule again, with fresh random numbers."
         self.rng, self.t, self.samples_used, self.trace = as_generator(rng), 0, [], []
 
-    def m_step(self, stats, old:GaussianParams|None)->GaussianParams:
+    def m_step(self, stats, # an E-step's statistics of q
+               old:GaussianParams|None, # the previous globals (None at initialisation)
+              )->GaussianParams:
         "Exact M-step at initialisation (old is None); else draw S_t assignments per point and maximise over them."
         if old is None: return super().m_step(stats, old)
         self.t += 1
@@ -103,7 +106,7 @@ class GaussianMixtureMCEM(GaussianMixtureEM):
         self.n_samples, self.sample_growth, self.max_samples = n_samples, sample_growth, max_samples
 
     def _validate(self, X):
-        check_schedule(self.n_samples, self.sample_growth, self.max_samples)
+        _check_schedule(self.n_samples, self.sample_growth, self.max_samples)
         super()._validate(X)
 
     def _make_model(self, X, w):
@@ -135,7 +138,7 @@ def stationary_rms(X:np.ndarray, # (N, D) data
                    n_iter:int=60, # iterations
                    burn:int=10, # iterations discarded
                    scale:np.ndarray=None, # per-column scale for the distances (default: 1)
-                   covariance_type:str="full",
+                   covariance_type:str="full", # one of COVARIANCE_TYPES: "full", "tied", "diag", "spherical"
                   )->float: # root-mean-square distance of the means to `state`'s over the kept iterations
     "MCEM started at EM's fixed point: how far its means wander from it, at a fixed S."
     model = GaussianMCEM(center, covariance_type, 0., n_samples, rng=seed, keep_trace=True)
@@ -157,7 +160,7 @@ def loglog_slope(S:np.ndarray, # (J,) sample sizes
 def log_evidence_is(log_joint:np.ndarray, # (N, K) log p(x_i, z_i = k | theta)
                     log_q:np.ndarray, # (N, K) log q(z_i = k), the proposal (a posterior)
                     n_samples:int, # S joint draws z ~ q
-                    rng:np.random.Generator,
+                    rng:np.random.Generator, # random numbers
                    )->float:
     "log (1/S) sum_s p(X, z^s) / q(z^s) with z^s ~ q: importance sampling of the evidence from a posterior."
     N, K = log_joint.shape
@@ -171,7 +174,7 @@ def log_evidence_is(log_joint:np.ndarray, # (N, K) log p(x_i, z_i = k | theta)
 def q_function_mc(log_joint:np.ndarray, # (N, K) log p(x_i, z_i = k | theta)
                   resp:np.ndarray, # (N, K) q(z_i = k)
                   n_samples:int, # S draws per point
-                  rng:np.random.Generator,
+                  rng:np.random.Generator, # random numbers
                  )->float:
     "(1/S) sum_s log p(X, z^s | theta) with z^s ~ q: the Monte Carlo estimate of E_q[log p(X, z | theta)] in MCEM."
     return float((sample_assignments(resp, n_samples, rng) * log_joint).sum() / n_samples)

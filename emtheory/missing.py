@@ -15,36 +15,35 @@ from .em import GaussianEM
 from .map_em import GaussianMAP
 
 # %% auto #0
-__all__ = ['MISSING', 'HINT', 'Pattern', 'Patterns', 'missing_patterns', 'component_covariances', 'conditional',
-           'gaussian_entropy', 'conditional_kl', 'GaussianMissingEM', 'GaussianMissingMAP', 'as_missing',
-           'check_missing', 'drop_empty_rows', 'fill_means', 'observed_covariance', 'prior_inputs', 'impute']
+__all__ = ['MISSING', 'missing_patterns', 'conditional', 'gaussian_entropy', 'conditional_kl', 'GaussianMissingEM',
+           'GaussianMissingMAP', 'check_missing', 'drop_empty_rows', 'fill_means', 'impute']
 
 # %% ../nbs/22_missing.ipynb #44a841a6
 @dataclass(frozen=True)
-class Pattern:
+class _Pattern:
     "The rows that share one missingness pattern, with their observed values."
     rows: np.ndarray   # (n_p,) row indices into X
     obs: np.ndarray    # observed coordinates o
     mis: np.ndarray    # missing coordinates m
     Xo: np.ndarray     # (n_p, |o|) observed values, centred
 
-class Patterns(list):
+class _Patterns(list):
     "The missingness patterns of a data set: what the missing-data model prepares once per fit from data with NaNs."
 
 def missing_patterns(X:np.ndarray, # (N, D) data with NaN for missing entries
                      center:np.ndarray, # (D,) subtracted from the observed values
-                    )->Patterns:
+                    )->_Patterns:
     "Group the rows of X by their pattern of missing coordinates."
     pats, inv = np.unique(np.isnan(X), axis=0, return_inverse=True)
     inv = inv.reshape(-1)
-    out = Patterns()
+    out = _Patterns()
     for j, pat in enumerate(pats):
         rows, o, m = np.flatnonzero(inv == j), np.flatnonzero(~pat), np.flatnonzero(pat)
-        out.append(Pattern(rows, o, m, X[np.ix_(rows, o)] - center[o]))
+        out.append(_Pattern(rows, o, m, X[np.ix_(rows, o)] - center[o]))
     return out
 
 # %% ../nbs/22_missing.ipynb #e9aa833d
-def component_covariances(p, # GaussianParams
+def _component_covariances(p, # GaussianParams
                           covariance_type:str,
                          )->tuple: # (covariances (K,D,D) or variances (K,D), diagonal?)
     "Each component's covariance: full matrices (full, tied) or variance vectors (diag, spherical)."
@@ -55,7 +54,7 @@ def component_covariances(p, # GaussianParams
 def conditional(means:np.ndarray, # (K, D) component means (centred)
                 covs:np.ndarray, # (K, D, D) covariances, or (K, D) variances if `diag`
                 diag:bool, # independent coordinates
-                pat:Pattern, # one missingness pattern
+                pat:_Pattern, # one missingness pattern
                )->tuple: # log N(x_o | k) (n, K); E[x_m | x_o, k] (K, n, |m|); Cov[x_m | x_o, k] (K, |m|, |m|) or (K, |m|)
     "The observed block's marginal log density and the missing block's conditional Gaussian, per component."
     o, m, Xo = pat.obs, pat.mis, pat.Xo
@@ -81,7 +80,7 @@ def conditional(means:np.ndarray, # (K, D) component means (centred)
 
 # %% ../nbs/22_missing.ipynb #72e8c3d6
 def gaussian_entropy(ccov:np.ndarray, # (K, d, d) covariances, or (K, d) variances if `diag`
-                     diag:bool,
+                     diag:bool, # `ccov` holds variances (diagonal covariances)
                     )->np.ndarray: # (K,) entropies
     "Entropy of N(., C): d/2 (1 + log 2 pi) + log|C| / 2."
     d = ccov.shape[1]
@@ -89,11 +88,11 @@ def gaussian_entropy(ccov:np.ndarray, # (K, d, d) covariances, or (K, d) varianc
     return 0.5 * d * (1 + np.log(2 * np.pi)) + 0.5 * logdet
 
 def conditional_kl(m0:np.ndarray, # (K, n, d) means of the first Gaussians
-                C0:np.ndarray, # (K, d, d) or (K, d) their covariances
-                m1:np.ndarray, # (K, n, d) means of the second
-                C1:np.ndarray, # (K, d, d) or (K, d)
-                diag:bool,
-               )->np.ndarray: # (n, K) KL(N(m0, C0) || N(m1, C1))
+                   C0:np.ndarray, # (K, d, d) or (K, d) their covariances
+                   m1:np.ndarray, # (K, n, d) means of the second
+                   C1:np.ndarray, # (K, d, d) or (K, d)
+                   diag:bool, # `C0` and `C1` hold variances (diagonal covariances)
+                  )->np.ndarray: # (n, K) KL(N(m0, C0) || N(m1, C1))
     "KL divergence between Gaussians, one per row and component: (tr(C1^-1 C0) + quad - d + log|C1|/|C0|) / 2."
     K, n, d = m0.shape
     if d == 0: return np.zeros((n, K))
@@ -112,22 +111,32 @@ def conditional_kl(m0:np.ndarray, # (K, n, d) means of the first Gaussians
 class GaussianMissingEM(GaussianEM):
     "Exact EM for a Gaussian mixture whose data have missing entries (NaN), missing at random: they are integrated out."
 
-    def prepare(self, X, chunk_size:int=4096, cache_bytes:float=256*2**20):
+    def prepare(self, X, # (N, D) data with NaN for missing entries
+                chunk_size:int=4096, # rows per chunk
+                cache_bytes:float=256*2**20, # cache the features in memory up to this size
+               ):
         "The missingness patterns of X; data without NaN take the shared E-step unchanged."
         if not np.isnan(X).any(): return super().prepare(X, chunk_size, cache_bytes)
         return missing_patterns(X, self.center)
 
     def _pattern_posterior(self, state, pat):
         "log p(x_o), log q(z), conditional means and covariances of one pattern's rows."
-        covs, diag = component_covariances(state, self.covariance_type)
+        covs, diag = _component_covariances(state, self.covariance_type)
         logp, cmean, ccov = conditional(state.means, covs, diag, pat)
         lj = logp + np.log(state.weights)
         lse = logsumexp(lj, axis=1)
         return lse, lj - lse[:, None], cmean, ccov, diag
 
-    def e_step(self, state, X, data, weights=None, memory=None, n_threads=1, chunk_size=4096)->Stats:
+    def e_step(self, state, # the globals
+               X, # (N, D) data with NaN for missing entries
+               data, # `prepare(X)`: the missingness patterns
+               weights=None, # (N,) sample weights, or None
+               memory=None, # per-fit buffers kept between passes (the log responsibilities); None: no KL
+               n_threads=1, # E-step threads
+               chunk_size=4096, # rows per chunk (when `prepare` left the chunking open)
+              )->Stats:
         "q(z, x_m) = p(z, x_m | x_o, state) per pattern: expected features, log p(x_o), entropy and KL to the last q."
-        if not isinstance(data, Patterns):
+        if not isinstance(data, _Patterns):
             return super().e_step(state, X, data, weights, memory, n_threads, chunk_size)
         K, D, ct = len(state.weights), self.D, self.covariance_type
         full = ct in ("full", "tied")
@@ -166,7 +175,9 @@ class GaussianMissingEM(GaussianEM):
         n = float(len(X)) if weights is None else float(weights.sum())
         return Stats(T, float(log_norm), float(ent), n, float(kl) if has_prev else np.nan, source=None)
 
-    def responsibilities(self, state, X)->tuple:
+    def responsibilities(self, state, # the globals
+                         X, # (N, D) data with NaN for missing entries
+                        )->tuple:
         "Per row: log p(x_o) (the observed-data log density) and q(z_i)."
         if not np.isnan(X).any(): return super().responsibilities(state, X)
         lse, R = np.empty(len(X)), np.empty((len(X), len(state.weights)))
@@ -175,7 +186,8 @@ class GaussianMissingEM(GaussianEM):
             lse[pat.rows], R[pat.rows] = l, np.exp(logR)
         return lse, R
 
-    def impute(self, state, X:np.ndarray, # (N, D) data with NaN for missing entries
+    def impute(self, state, # the globals
+               X:np.ndarray, # (N, D) data with NaN for missing entries
               )->tuple: # (X with E[x_m | x_o] filled in, the conditional variances (0 where observed))
         "Conditional means and variances of the missing entries under the mixture: sum_k r_ik E[x_m | x_o, k] and its spread."
         Xf, V = X.copy(), np.zeros_like(X)
@@ -193,7 +205,7 @@ class GaussianMissingEM(GaussianEM):
 class GaussianMissingMAP(GaussianMissingEM, GaussianMAP):
     "MAP-EM with missing entries: the missing-data E-step above, the prior's M-step and log prior."
 
-def as_missing(model:GaussianEM)->GaussianMissingEM:
+def _as_missing(model:GaussianEM)->GaussianMissingEM:
     "The same fitted model with the missing-data E-step (for imputing with an estimator fitted on complete data)."
     if isinstance(model, GaussianMissingEM): return model
     cls = GaussianMissingMAP if isinstance(model, GaussianMAP) else GaussianMissingEM
@@ -202,7 +214,7 @@ def as_missing(model:GaussianEM)->GaussianMissingEM:
 
 # %% ../nbs/22_missing.ipynb #982a4a9f
 MISSING = ("error", "marginalize")
-HINT = (' If these are missing values, pass missing="marginalize": the model then integrates the missing entries out '
+_HINT = (' If these are missing values, pass missing="marginalize": the model then integrates the missing entries out '
         '(they must be missing at random).')
 
 def _allow_nans(X, check):
@@ -232,7 +244,7 @@ def check_missing(estimator, # has a `missing` attribute
     try: return check(X)
     except ValueError as e:
         if "NaN" not in str(e) and "missing values" not in str(e): raise
-        raise ValueError(str(e) + HINT) from None
+        raise ValueError(str(e) + _HINT) from None
 
 def _nan_mask(X):
     "Which entries of X are missing, or None if X is no numeric table."
@@ -268,7 +280,7 @@ def fill_means(X:np.ndarray, # (N, D) data with NaN for missing entries
     mean = (w @ obs) / (w @ ~na)
     return np.where(na, mean, X)
 
-def observed_covariance(X:np.ndarray, # (N, D) data with NaN for missing entries
+def _observed_covariance(X:np.ndarray, # (N, D) data with NaN for missing entries
                         weights:np.ndarray=None, # (N,) sample weights
                        )->np.ndarray: # (D, D)
     "Pairwise-available covariance (divisor n - 1 over the rows where both coordinates are seen); its diagonal if not positive definite."
@@ -287,7 +299,7 @@ def observed_covariance(X:np.ndarray, # (N, D) data with NaN for missing entries
     if np.linalg.eigvalsh(C).min() <= 0: C = np.diag(np.diag(C))
     return C
 
-def prior_inputs(X:np.ndarray, # (N, D) data with NaN for missing entries
+def _prior_inputs(X:np.ndarray, # (N, D) data with NaN for missing entries
                  weights:np.ndarray, # (N,) sample weights or None
                  n_components:int, # K
                  covariance_type:str,
@@ -296,7 +308,7 @@ def prior_inputs(X:np.ndarray, # (N, D) data with NaN for missing entries
     "What MAP-EM's default prior reads when X has NaN: column means filled in, mclust's scale from the pairwise covariance."
     if not np.isnan(X).any(): return X, covariance_prior
     if covariance_prior is None:
-        C = observed_covariance(X, weights) * n_components ** (-2. / X.shape[1])
+        C = _observed_covariance(X, weights) * n_components ** (-2. / X.shape[1])
         covariance_prior = C if covariance_type in ("full", "tied") else np.trace(C) / len(C)
         if covariance_type == "diag": covariance_prior = np.full(len(C), covariance_prior)
     return fill_means(X, weights), covariance_prior
@@ -309,5 +321,5 @@ def impute(estimator, # a fitted GaussianMixtureEM or GaussianMixtureMAP
     "X with every missing entry replaced by its conditional mean under the fitted mixture (and the conditional variances)."
     from .core import MixtureEstimator
     X = _allow_nans(X, lambda A: MixtureEstimator._check_X_new(estimator, A))
-    Xf, V = as_missing(estimator._model).impute(estimator._state(estimator._model), X)
+    Xf, V = _as_missing(estimator._model).impute(estimator._state(estimator._model), X)
     return (Xf, V) if return_variance else Xf

@@ -27,7 +27,7 @@ def plot_mixture(ax, # matplotlib Axes
                  covariances:np.ndarray, # (K, D, D) full covariances
                  labels=None, # (N,) component of each point, for colours
                  columns=None, # axis names
-                 title:str=None,
+                 title:str=None, # axes title
                  min_weight:float=1e-3, # components lighter than this are not drawn
                 ):
     "Scatter the data and draw each component's 2-standard-deviation ellipse (first two features)."

@@ -12,9 +12,8 @@ from .core import (Stats, MixtureEstimator, Params, ConvergenceWarning, check_ar
                            coordinate_ascent)
 
 # %% auto #0
-__all__ = ['LOG2PI', 'PPCAParams', 'PPCAStats', 'posterior_precision', 'posterior', 'ppca_log_likelihood', 'gaussian_kl',
-           'ppca_mle', 'PPCAModel', 'LatentEstimator', 'check_latent_input', 'canonical_rotation', 'PPCA',
-           'MeanFieldPPCA']
+__all__ = ['LOG2PI', 'PPCAParams', 'posterior_precision', 'posterior', 'ppca_log_likelihood', 'gaussian_kl', 'ppca_mle',
+           'PPCAModel', 'LatentEstimator', 'canonical_rotation', 'PPCA', 'MeanFieldPPCA']
 
 # %% ../nbs/19_ppca.ipynb #7c27906d
 LOG2PI = np.log(2 * np.pi)
@@ -26,7 +25,7 @@ class PPCAParams:
     sigma2: float    # noise variance
 
 @dataclass(frozen=True)
-class PPCAStats:
+class _PPCAStats:
     "What the pPCA M-step reads (weighted sums over points): `Stats.T` for these models."
     xx: float               # sum_i w_i ||x_i||^2
     xz: np.ndarray          # (D, q) sum_i w_i x_i E[z_i]^T
@@ -34,7 +33,8 @@ class PPCAStats:
     encoder: tuple = None   # (A, b, s2) of an amortized q, if the E-step has one
 
 # %% ../nbs/19_ppca.ipynb #75b82901
-def posterior_precision(p:PPCAParams)->np.ndarray:
+def posterior_precision(p:PPCAParams, # the globals: W (D, q) and sigma^2
+                       )->np.ndarray:
     "M = W^T W + sigma^2 I: the posterior of z given x is N(M^-1 W^T x, sigma^2 M^-1)."
     return p.W.T @ p.W + p.sigma2 * np.eye(p.W.shape[1])
 
@@ -91,19 +91,28 @@ class PPCAModel:
     "Exact EM for probabilistic PCA (centred data), as a model of the coordinate-ascent core."
     monotone = True
 
-    def prepare(self, X:np.ndarray, chunk_size:int=4096, cache_bytes:float=None)->np.ndarray:
+    def prepare(self, X:np.ndarray, # (N, D) data
+                chunk_size:int=4096, # rows per chunk
+                cache_bytes:float=None, # ignored: only the squared row norms are kept
+               )->np.ndarray:
         "Squared norms of the rows, read by every pass."
         return np.einsum('ij,ij->i', X, X)
 
     def _stats(self, X, sq, weights, Ez, S):
-        "(PPCAStats, n) from posterior means Ez (N, q) and a covariance S (q, q) shared by all points."
+        "(_PPCAStats, n) from posterior means Ez (N, q) and a covariance S (q, q) shared by all points."
         n = float(len(X) if weights is None else weights.sum())
         Ezw = Ez if weights is None else Ez * weights[:, None]
         xx = float(sq.sum() if weights is None else weights @ sq)
-        return PPCAStats(xx, X.T @ Ezw, Ez.T @ Ezw + n * S), n
+        return _PPCAStats(xx, X.T @ Ezw, Ez.T @ Ezw + n * S), n
 
-    def e_step(self, p:PPCAParams, X:np.ndarray, data, weights:np.ndarray=None, memory:dict=None,
-               n_threads:int=1, chunk_size:int=4096)->Stats:
+    def e_step(self, p:PPCAParams, # the globals: W (D, q) and sigma^2
+               X:np.ndarray, # (N, D) data
+               data, # `prepare(X)`
+               weights:np.ndarray=None, # (N,) sample weights, or None
+               memory:dict=None, # per-fit buffers kept between passes (the log responsibilities); None: no KL
+               n_threads:int=1, # E-step threads
+               chunk_size:int=4096, # rows per chunk (when `prepare` left the chunking open)
+              )->Stats:
         "q(z_i) = N(M^-1 W^T x_i, sigma^2 M^-1): the statistics, log-likelihood, entropy and KL to the last q."
         Ez, S, M, B = posterior(p, X)
         T, n = self._stats(X, data, weights, Ez, S)
@@ -118,7 +127,9 @@ class PPCAModel:
             memory["Ez"], memory["S"] = Ez, S
         return Stats(T, ll, ent, n, kl)
 
-    def expected_log_joint(self, stats:Stats, p:PPCAParams)->float:
+    def expected_log_joint(self, stats:Stats, # an E-step's statistics of q
+                           p:PPCAParams, # the globals: W (D, q) and sigma^2
+                          )->float:
         "E_q[log p(x, z | theta)] summed over points, from the statistics alone (so free for any new theta)."
         T, n = stats.T, stats.n
         D, q = p.W.shape
@@ -126,13 +137,17 @@ class PPCAModel:
         return float(-0.5 * n * D * np.log(2 * np.pi * p.sigma2) - err / (2 * p.sigma2)
                      - 0.5 * n * q * LOG2PI - 0.5 * np.trace(T.zz))
 
-    def m_step(self, stats:Stats, old:PPCAParams=None)->PPCAParams:
+    def m_step(self, stats:Stats, # an E-step's statistics of q
+               old:PPCAParams=None, # the previous globals (None at initialisation)
+              )->PPCAParams:
         "W = s_xz s_zz^-1, sigma^2 = (s_xx - tr(W^T s_xz)) / (N D)."
         T = stats.T
         W = np.linalg.solve(T.zz, T.xz.T).T
         return PPCAParams(W, float((T.xx - np.vdot(W, T.xz)) / (stats.n * W.shape[0])))
 
-    def log_prior(self, p:PPCAParams)->float: return 0.
+    def log_prior(self, p:PPCAParams, # the globals
+                 )->float:
+        return 0.
 
 # %% ../nbs/19_ppca.ipynb #82ba0e32
 class LatentEstimator(Params):
@@ -140,7 +155,7 @@ class LatentEstimator(Params):
     _is_fitted, _check_fitted, _check_X_new = MixtureEstimator._is_fitted, MixtureEstimator._check_fitted, MixtureEstimator._check_X_new
     _check_names = MixtureEstimator._check_names
 
-def check_latent_input(X, # (n_samples, n_features) data
+def _check_latent_input(X, # (n_samples, n_features) data
                        n_components, # q
                       )->np.ndarray:
     "Validate data for a linear-Gaussian latent model: finite, q in [1, D), more samples than q, no constant column."
@@ -162,7 +177,8 @@ def _check_positive_int(v, name):
     if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1:
         raise ValueError(f"{name} must be an integer >= 1; got {v!r}.")
 
-def canonical_rotation(W:np.ndarray)->tuple:
+def canonical_rotation(W:np.ndarray, # (D, q) loadings
+                      )->tuple:
     "(W R with orthogonal columns by decreasing norm, R): the SVD of W, signs fixed so each column's largest entry is positive."
     U, s, Vt = np.linalg.svd(W, full_matrices=False)
     sign = np.sign(U[np.abs(U).argmax(0), np.arange(U.shape[1])])
@@ -188,7 +204,7 @@ class PPCA(LatentEstimator):
             sample_weight=None, # (n_samples,) non-negative weights
            ):
         "Fit by EM from a random start; returns self."
-        X = check_latent_input(X, self.n_components)
+        X = _check_latent_input(X, self.n_components)
         _check_positive_int(self.max_iter, "max_iter")
         if not (isinstance(self.tol, numbers.Real) and self.tol >= 0): raise ValueError(f"tol must be >= 0; got {self.tol!r}.")
         w = check_weights(sample_weight, len(X))
@@ -221,7 +237,8 @@ class PPCA(LatentEstimator):
         X = self._check_X_new(X)
         return posterior(self._params(), X - self.mean_)[0]
 
-    def inverse_transform(self, Z)->np.ndarray:
+    def inverse_transform(self, Z, # (n_samples, q) latent rows
+                         )->np.ndarray:
         "The decoder's mean W z + mean_ for latent rows Z."
         self._check_fitted()
         return np.asarray(Z, dtype=np.float64) @ self.loadings_ + self.mean_
@@ -256,8 +273,14 @@ PPCA._attributes = dict(   # fitted attributes
 # %% ../nbs/19_ppca.ipynb #3969370d
 class MeanFieldPPCA(PPCAModel):
     "Variational EM for pPCA: q(z_i) = prod_j N(m_ij, s_j^2), one mean-field sweep per E-step; the objective is the ELBO."
-    def e_step(self, p:PPCAParams, X:np.ndarray, data, weights:np.ndarray=None, memory:dict=None,
-               n_threads:int=1, chunk_size:int=4096)->Stats:
+    def e_step(self, p:PPCAParams, # the globals: W (D, q) and sigma^2
+               X:np.ndarray, # (N, D) data
+               data, # `prepare(X)`
+               weights:np.ndarray=None, # (N,) sample weights, or None
+               memory:dict=None, # per-fit buffers kept between passes (the log responsibilities); None: no KL
+               n_threads:int=1, # E-step threads
+               chunk_size:int=4096, # rows per chunk (when `prepare` left the chunking open)
+              )->Stats:
         "One sweep of the mean-field update over the coordinates j = 1..q, from the means kept in `memory` (zero at first)."
         M = posterior_precision(p)
         B = X @ p.W

@@ -12,8 +12,7 @@ import numpy as np
 from scipy.special import entr
 
 # %% auto #0
-__all__ = ['MCLUST_MODELS', 'CRITERIA', 'COLUMNS', 'criteria', 'start_seed', 'Table', 'Selection', 'select_mixture',
-           'select_main']
+__all__ = ['MCLUST_MODELS', 'CRITERIA', 'COLUMNS', 'criteria', 'Table', 'Selection', 'select_mixture', 'select_main']
 
 # %% ../nbs/21_select.ipynb #cb6cdaf7
 from .core import ConvergenceWarning, blas_single_thread, check_array
@@ -37,7 +36,7 @@ def criteria(log_likelihood:float, # log p(X | theta_hat), nats
     return dict(bic=bic, mclust_bic=-bic, aic=-2 * log_likelihood + 2 * n_parameters, icl=bic + 2 * entropy)
 
 # %% ../nbs/21_select.ipynb #b81f9309
-def start_seed(random_state:int, # the root seed (an integer >= 0)
+def _start_seed(random_state:int, # the root seed (an integer >= 0)
                covariance_type:str, n_components:int, start:int)->int:
     "The seed of one start: a function of the cell and the start's index only."
     key = (COVARIANCE_TYPES.index(covariance_type), n_components, start)
@@ -119,7 +118,12 @@ class Table(list):
              "aic", "icl", "converged", "reason")
     _left = ("covariance_type", "model", "reason")
 
-    def column(self, name:str)->list:
+    def __init__(self, rows=(), # the rows: dicts with the keys in `COLUMNS`
+                ):
+        super().__init__(rows)
+
+    def column(self, name:str, # a key of the rows, e.g. "bic"
+              )->list:
         "One column as a list."
         return [r[name] for r in self]
 
@@ -166,7 +170,10 @@ def _best(table, criterion):
 
 class Selection:
     "What `select_mixture` returns: `.table`, `.best_` (the best fitted estimator), `.estimators_`, `.plot()`."
-    def __init__(self, table:Table, estimators:dict, criterion:str):
+    def __init__(self, table:Table, # the selection table, one row per (covariance type, K)
+                 estimators:dict, # {(covariance type, K): fitted estimator}
+                 criterion:str, # the criterion the best row minimises, one of CRITERIA
+                ):
         self.table, self.estimators_, self.criterion = table, estimators, criterion
         self.best_row_ = _best(table, criterion)
         if self.best_row_ is None:
@@ -256,7 +263,7 @@ def select_mixture(X, # (n_samples, n_features) data
     jobs = 1 if n_jobs is None else (os.cpu_count() or 1) if n_jobs == -1 else int(n_jobs)
     root = _root_seed(random_state)
     options = dict(tol=tol, max_iter=max_iter, reg_covar=reg_covar)
-    tasks = [(ct, K, s, start_seed(root, ct, K, s), inits[s % len(inits)])
+    tasks = [(ct, K, s, _start_seed(root, ct, K, s), inits[s % len(inits)])
              for ct in cts for K in Ks for s in range(1 if K == 1 else n_init)]
     results = _run(tasks, X, options, min(jobs, len(tasks)), backend)
     table, estimators = Table(), {}

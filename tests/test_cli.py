@@ -63,7 +63,7 @@ def test_bad_files_exit_2_with_one_line(tmp_path, content, msg):
 def test_unexpected_error_exits_1(monkeypatch, capsys):
     import emtheory.cli as cli
     def boom(*a, **k): raise RuntimeError("kaboom")
-    monkeypatch.setattr(cli, "make_estimator", boom)
+    monkeypatch.setattr(cli, "_make_estimator", boom)
     assert cli.main(["fit", "--method", "em"]) == 1
     err = capsys.readouterr().err
     assert "unexpected error" in err and "kaboom" in err and "Traceback" not in err

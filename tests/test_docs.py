@@ -105,6 +105,9 @@ def test_check_fails_on_a_broken_site(site, tmp_path):
     txt = txt[:i] + txt[i:].replace('data-key="weights_"', 'data-key="weight_"', 1)              # an attribute gone
     i = txt.index('id="emtheory.core.coordinate_ascent"')
     txt = txt[:i] + txt[i:].replace('data-key="tol"', 'data-key="tolerance"', 1)                # a parameter gone
+    i = txt.index('id="emtheory.core.e_step"')
+    txt = txt[:i] + re.sub(r'(<dt data-key="chunk_size">.*?</dt>)<dd class="api-desc">.*?</dd>',
+                           r'\1<dd class="api-desc api-nodoc"></dd>', txt[i:], count=1)       # a docment gone
     api.write_text(txt)
     r = _check(broken, tmp_path/'shots', pages)
     out = r.stdout
@@ -122,6 +125,7 @@ def test_check_fails_on_a_broken_site(site, tmp_path):
     assert 'figure without alt text' in out
     assert 'emtheory.em.GaussianMixtureEM lacks the description of its attributes weights_' in out
     assert 'emtheory.core.coordinate_ascent does not list the parameters tol' in out
+    assert 'emtheory.core.e_step does not describe its parameters chunk_size (no docment)' in out
     assert "internal wording on the page ('issue')" in out
 
 def test_display_math_is_read_as_pandoc_reads_it():

@@ -7,8 +7,7 @@ from __future__ import annotations
 import sympy as sp
 
 # %% auto #0
-__all__ = ['Nk', 'xbar', 'S', 'mu0', 'kappa0', 'nu0', 'Psi0', 'map_weights', 'nig_log_posterior', 'map_mean', 'map_variance_1d',
-           'map_covariance']
+__all__ = ['map_weights', 'nig_log_posterior', 'map_mean', 'map_variance_1d', 'map_covariance']
 
 # %% ../../nbs/04_map_em_theory.ipynb #e559de99
 def map_weights(K:int=3, # number of components (the derivation is done for this fixed K)
@@ -23,20 +22,20 @@ def map_weights(K:int=3, # number of components (the derivation is done for this
     return (*N, alpha), tuple(sp.simplify(sol[p]) for p in pi)
 
 # %% ../../nbs/04_map_em_theory.ipynb #146998e2
-Nk = sp.Symbol('N_k', positive=True)          # responsibility-weighted count of the component
-xbar = sp.Symbol('xbar', real=True)           # responsibility-weighted mean of the component
-S = sp.Symbol('S', nonnegative=True)          # responsibility-weighted scatter sum_i r_i (x_i - xbar)^2
-mu0 = sp.Symbol('mu_0', real=True)            # prior mean
-kappa0 = sp.Symbol('kappa_0', positive=True)  # prior pseudo-count of the mean
-nu0 = sp.Symbol('nu_0', positive=True)        # inverse-Wishart / inverse-Gamma degrees of freedom
-Psi0 = sp.Symbol('Psi_0', positive=True)      # inverse-Wishart scale (1-D: inverse-Gamma scale Psi_0/2)
+_Nk = sp.Symbol('N_k', positive=True)          # responsibility-weighted count of the component
+_xbar = sp.Symbol('xbar', real=True)           # responsibility-weighted mean of the component
+_S = sp.Symbol('S', nonnegative=True)          # responsibility-weighted scatter sum_i r_i (x_i - xbar)^2
+_mu0 = sp.Symbol('mu_0', real=True)            # prior mean
+_kappa0 = sp.Symbol('kappa_0', positive=True)  # prior pseudo-count of the mean
+_nu0 = sp.Symbol('nu_0', positive=True)        # inverse-Wishart / inverse-Gamma degrees of freedom
+_Psi0 = sp.Symbol('Psi_0', positive=True)      # inverse-Wishart scale (1-D: inverse-Gamma scale Psi_0/2)
 
 def nig_log_posterior()->tuple: # (mu, sigma2, expr): the two unknowns and the log posterior of one 1-D component
     "Log p(x, mu, sigma2) of one 1-D Gaussian component under the Normal-inverse-Gamma prior, in sufficient statistics."
     mu, s = sp.Symbol('mu', real=True), sp.Symbol('sigma2', positive=True)
-    loglik = -Nk/2*sp.log(2*sp.pi*s) - (S + Nk*(xbar - mu)**2)/(2*s)
-    log_mean_prior = -sp.log(2*sp.pi*s/kappa0)/2 - kappa0*(mu - mu0)**2/(2*s)
-    log_var_prior = nu0/2*sp.log(Psi0/2) - sp.loggamma(nu0/2) - (nu0/2 + 1)*sp.log(s) - Psi0/(2*s)
+    loglik = -_Nk/2*sp.log(2*sp.pi*s) - (_S + _Nk*(_xbar - mu)**2)/(2*s)
+    log_mean_prior = -sp.log(2*sp.pi*s/_kappa0)/2 - _kappa0*(mu - _mu0)**2/(2*s)
+    log_var_prior = _nu0/2*sp.log(_Psi0/2) - sp.loggamma(_nu0/2) - (_nu0/2 + 1)*sp.log(s) - _Psi0/(2*s)
     return mu, s, loglik + log_mean_prior + log_var_prior
 
 # %% ../../nbs/04_map_em_theory.ipynb #2cc1d5d0
@@ -44,20 +43,20 @@ def map_mean()->tuple: # (args, expr): args = (xbar, N_k, mu_0, kappa_0), expr =
     "Posterior-mode mean of a Gaussian component: sympy solves d(log posterior)/d(mu) = 0 (per coordinate in D dims)."
     mu, s, lp = nig_log_posterior()
     sol, = sp.solve(sp.diff(lp, mu), mu)
-    return (xbar, Nk, mu0, kappa0), sp.simplify(sol)
+    return (_xbar, _Nk, _mu0, _kappa0), sp.simplify(sol)
 
 def map_variance_1d()->tuple: # (args, expr): args = (S, xbar, N_k, mu_0, kappa_0, nu_0, Psi_0), expr = sigma^2
     "Posterior-mode variance of a 1-D component: sympy solves d/d(sigma2) = 0 at the mode of the mean."
     mu, s, lp = nig_log_posterior()
     mu_star = map_mean()[1]
     sol, = sp.solve(sp.diff(lp.subs(mu, mu_star), s), s)
-    return (S, xbar, Nk, mu0, kappa0, nu0, Psi0), sp.factor(sp.simplify(sol))
+    return (_S, _xbar, _Nk, _mu0, _kappa0, _nu0, _Psi0), sp.factor(sp.simplify(sol))
 
 # %% ../../nbs/04_map_em_theory.ipynb #630c67ec
 def _entry_symbols(k:str=''):
     "Symbols of one entry (a, b) of the D-dimensional statistics of component k."
     return (sp.Symbol(f'S{k}_ab', real=True), sp.Symbol(f'xbar{k}_a', real=True), sp.Symbol(f'xbar{k}_b', real=True),
-            sp.Symbol(f'N{k}', positive=True) if k else Nk)
+            sp.Symbol(f'N{k}', positive=True) if k else _Nk)
 
 def _iw_mode(logpost, L, P):
     "Sigma_ab = B_ab / m for logpost = -(m/2) L - (1/2) sum_ab P_ab B_ab + const (the inverse-Wishart mode lemma)."
@@ -74,19 +73,19 @@ def map_covariance(covariance_type:str='full', # 'full', 'tied', 'diag' or 'sphe
     (_, mean) = map_mean()
     def component(k=''):  # likelihood + mean prior of one component, at the mode of its mean
         S_ab, xa, xb, N_ = _entry_symbols(k)
-        ma, mb = (mean.subs({xbar: x, mu0: m0, Nk: N_}) for x, m0 in ((xa, mu0_a), (xb, mu0_b)))
+        ma, mb = (mean.subs({_xbar: x, _mu0: m0, _Nk: N_}) for x, m0 in ((xa, mu0_a), (xb, mu0_b)))
         lp = -N_/2*L - P*(S_ab + N_*(xa - ma)*(xb - mb))/2          # likelihood
-        lp += -L/2 - P*kappa0*(ma - mu0_a)*(mb - mu0_b)/2           # mean prior N(mu0, Sigma/kappa0)
+        lp += -L/2 - P*_kappa0*(ma - mu0_a)*(mb - mu0_b)/2           # mean prior N(mu0, Sigma/kappa0)
         return lp, (S_ab, xa, xb, N_)
-    iw = -(nu0 + D + 1)/2*L - P*Psi_ab/2                            # inverse-Wishart(nu0, Psi0)
+    iw = -(_nu0 + D + 1)/2*L - P*Psi_ab/2                            # inverse-Wishart(nu0, Psi0)
     if covariance_type == 'full':
         lp, (S_ab, xa, xb, N_) = component()
-        return (Psi_ab, S_ab, xa, xb, mu0_a, mu0_b, N_, kappa0, nu0, D), _iw_mode(lp + iw, L, P)
+        return (Psi_ab, S_ab, xa, xb, mu0_a, mu0_b, N_, _kappa0, _nu0, D), _iw_mode(lp + iw, L, P)
     if covariance_type == 'tied':
         parts = [component(str(j)) for j in range(1, K + 1)]
         lp = sum(p[0] for p in parts) + iw
         S_, xa_, xb_, N_ = zip(*[p[1] for p in parts])
-        return (Psi_ab, *S_, *xa_, *xb_, mu0_a, mu0_b, *N_, kappa0, nu0, D), _iw_mode(lp, L, P)
+        return (Psi_ab, *S_, *xa_, *xb_, mu0_a, mu0_b, *N_, _kappa0, _nu0, D), _iw_mode(lp, L, P)
     if covariance_type == 'diag':   # two coordinates with separate inverse-Gamma variances, solved jointly
         mus, ss = sp.symbols('mu_1 mu_2', real=True), sp.symbols('sigma2_1 sigma2_2', positive=True)
         Ss, xs, m0s, psis = (sp.symbols(f'{n}_1 {n}_2', **kw) for n, kw in
@@ -94,7 +93,7 @@ def map_covariance(covariance_type:str='full', # 'full', 'tied', 'diag' or 'sphe
                               ('psi', dict(positive=True))))
         _, _, lp1 = nig_log_posterior()
         mu, s = sp.Symbol('mu', real=True), sp.Symbol('sigma2', positive=True)
-        lp = sum(lp1.subs({mu: mus[j], s: ss[j], S: Ss[j], xbar: xs[j], mu0: m0s[j], Psi0: psis[j]}) for j in range(2))
+        lp = sum(lp1.subs({mu: mus[j], s: ss[j], _S: Ss[j], _xbar: xs[j], _mu0: m0s[j], _Psi0: psis[j]}) for j in range(2))
         sol, = sp.solve([sp.diff(lp, v) for v in (*mus, *ss)], [*mus, *ss], dict=True)
         expr = sol[ss[0]].subs({Ss[0]: 'S_jj', xs[0]: 'xbar_j', m0s[0]: 'mu0_j', psis[0]: 'psi_j'})
         expr = expr.subs({sp.Symbol('S_jj'): sp.Symbol('S_jj', nonnegative=True),
@@ -102,18 +101,18 @@ def map_covariance(covariance_type:str='full', # 'full', 'tied', 'diag' or 'sphe
                           sp.Symbol('mu0_j'): sp.Symbol('mu0_j', real=True),
                           sp.Symbol('psi_j'): sp.Symbol('psi_j', positive=True)})
         return ((sp.Symbol('psi_j', positive=True), sp.Symbol('S_jj', nonnegative=True), sp.Symbol('xbar_j', real=True),
-                 sp.Symbol('mu0_j', real=True), Nk, kappa0, nu0), sp.factor(sp.simplify(expr)))
+                 sp.Symbol('mu0_j', real=True), _Nk, _kappa0, _nu0), sp.factor(sp.simplify(expr)))
     if covariance_type == 'spherical':  # Sigma = s I: log|Sigma| = D log s, tr(Sigma^-1 M) = tr(M)/s
         s = sp.Symbol('sigma2', positive=True)
         psi, trS, dd = sp.Symbol('psi', positive=True), sp.Symbol('trS', nonnegative=True), sp.Symbol('dd', nonnegative=True)
         xa, m0a = sp.Symbol('xbar_a', real=True), sp.Symbol('mu0_a', real=True)
-        ma = mean.subs({xbar: xa, mu0: m0a})
+        ma = mean.subs({_xbar: xa, _mu0: m0a})
         # per coordinate, the quadratic terms at the mean mode are coef * (xbar_a - mu0_a)^2; summed: coef * dd
-        coef = sp.simplify((Nk*(xa - ma)**2 + kappa0*(ma - m0a)**2)/(xa - m0a)**2)
-        lp = (-Nk*D/2*sp.log(s) - trS/(2*s)                     # likelihood (scatter part)
+        coef = sp.simplify((_Nk*(xa - ma)**2 + _kappa0*(ma - m0a)**2)/(xa - m0a)**2)
+        lp = (-_Nk*D/2*sp.log(s) - trS/(2*s)                     # likelihood (scatter part)
               - D/2*sp.log(s)                                    # mean prior N(mu0, s I / kappa0)
               - coef*dd/(2*s)                                    # sum over coordinates of the quadratic terms
-              - (nu0/2 + 1)*sp.log(s) - psi/(2*s))               # inverse-Gamma(nu0/2, psi/2)
+              - (_nu0/2 + 1)*sp.log(s) - psi/(2*s))               # inverse-Gamma(nu0/2, psi/2)
         sol, = sp.solve(sp.diff(lp, s), s)
-        return (psi, trS, dd, Nk, kappa0, nu0, D), sp.factor(sp.simplify(sol))
+        return (psi, trS, dd, _Nk, _kappa0, _nu0, D), sp.factor(sp.simplify(sol))
     raise ValueError(f"covariance_type must be 'full', 'tied', 'diag' or 'spherical'; got {covariance_type!r}.")

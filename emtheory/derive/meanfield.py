@@ -37,11 +37,17 @@ def mean_field_target(
     return [sum(sp.Mul(*[q[i][z[i]] for i in others])*ell[z] for z in ell if z[j] == a) for a in range(len(q[j]))]
 
 # %% ../../nbs/05_mean_field.ipynb #8b99a0b3
-def log_normal_pdf(x, m, prec):
+def log_normal_pdf(x, # the variable
+                   m, # the mean
+                   prec, # the precision
+                  ):
     "log N(x | m, prec⁻¹) as a sympy expression (univariate, precision parametrisation)."
     return sp.log(prec)/2 - sp.log(2*sp.pi)/2 - prec*(x - m)**2/2
 
-def log_gamma_pdf(x, a, b):
+def log_gamma_pdf(x, # the variable, > 0
+                  a, # the shape
+                  b, # the rate
+                 ):
     "log Gamma(x | a, b) with shape a and rate b, as a sympy expression."
     return a*sp.log(b) - sp.loggamma(a) + (a - 1)*sp.log(x) - b*x
 
@@ -70,14 +76,16 @@ def normal_gamma_log_joint(
     return sp.expand(sp.expand_log(lj, force=True))
 
 # %% ../../nbs/05_mean_field.ipynb #aa439724
-def expect_over_tau(e:sp.Expr)->sp.Expr:
+def expect_over_tau(e:sp.Expr, # an expression in τ and log τ
+                   )->sp.Expr:
     "E over q(τ) of an expression linear in τ and log τ: substitute E[τ] and E[log τ]."
     s = normal_gamma_symbols()
     e = sp.expand(sp.expand_log(e, force=True))
     assert sp.Poly(e.xreplace({sp.log(s['tau']): sp.Dummy()}), s['tau']).degree() <= 1, 'not linear in tau'
     return e.xreplace({sp.log(s['tau']): s['E_log_tau']}).xreplace({s['tau']: s['E_tau']})
 
-def expect_over_mu(e:sp.Expr)->sp.Expr:
+def expect_over_mu(e:sp.Expr, # a quadratic in μ
+                  )->sp.Expr:
     "E over q(μ) of a quadratic in μ: substitute E[μ²] and E[μ]."
     s = normal_gamma_symbols()
     e = sp.expand(e)
@@ -162,9 +170,8 @@ def normal_gamma_elbo(
 
 # %% ../../nbs/05_mean_field.ipynb #d2c7d5f0
 @cache
-def gmm_q_pi(
-    K:int=3, # number of components used in the derivation
-)->tuple: # ((alpha_0, N_k), (alpha_k,)): q(π) = Dir(alpha_1..K)
+def gmm_q_pi(K:int=3, # number of components, fixed for the derivation
+            )->tuple: # ((alpha_0, N_k), (alpha_k,)): q(π) = Dir(alpha_1..K)
     "The optimal q(π) of the Bayesian mixture, derived by collecting E_z[log p(z | π)] + log p(π) in log π_k."
     alpha_0 = sp.Symbol('alpha_0', positive=True)
     Ns = sp.symbols(f'N_1:{K+1}', nonnegative=True)
@@ -193,7 +200,10 @@ def gmm_symbols(
                 E_log_pi=sp.Symbol(r'\mathbb{E}[\log\pi_k]', **real),
                 E_log_lam=sp.Symbol(r'\mathbb{E}[\log\lambda_k]', **real))
 
-def log_wishart1_pdf(lam, nu, W):
+def log_wishart1_pdf(lam, # the precision λ > 0
+                     nu, # the degrees of freedom ν
+                     W, # the scale W > 0
+                    ):
     "log W(λ | ν, W) for D = 1: the Gamma density with shape ν/2 and rate 1/(2W)."
     return log_gamma_pdf(lam, nu/2, 1/(2*W))
 

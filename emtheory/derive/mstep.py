@@ -8,8 +8,7 @@ from functools import lru_cache
 import sympy as sp
 
 # %% auto #0
-__all__ = ['Nk', 'N', 'S1', 'S2', 'mixing_weights', 'gaussian_stationarity_1d', 'gmm_mstep_1d', 'gmm_covariance',
-           'exponential_family']
+__all__ = ['mixing_weights', 'gaussian_stationarity_1d', 'gmm_mstep_1d', 'gmm_covariance', 'exponential_family']
 
 # %% ../../nbs/03_gmm_mstep.ipynb #526109af
 def mixing_weights(
@@ -37,10 +36,10 @@ def gaussian_stationarity_1d(
     return dict(x=x, r=r, Q=Q, mu_symbol=mu, var_symbol=v, mu=mu_sol, var=var_sol)
 
 # %% ../../nbs/03_gmm_mstep.ipynb #3cc887df
-Nk = sp.Symbol('N_k', positive=True)       # N_k = Σ_i r_ik, the expected count of component k
-N = sp.Symbol('N', positive=True)          # N = Σ_k N_k = Σ_i 1 (or Σ_i w_i with sample weights)
-S1 = sp.Symbol('S_1', real=True)           # S_1 = Σ_i r_ik x_i, the first moment statistic of component k
-S2 = sp.Symbol('S_2', nonnegative=True)    # S_2 = Σ_i r_ik x_i², the second moment statistic of component k
+_Nk = sp.Symbol('N_k', positive=True)       # N_k = Σ_i r_ik, the expected count of component k
+_N = sp.Symbol('N', positive=True)          # N = Σ_k N_k = Σ_i 1 (or Σ_i w_i with sample weights)
+_S1 = sp.Symbol('S_1', real=True)           # S_1 = Σ_i r_ik x_i, the first moment statistic of component k
+_S2 = sp.Symbol('S_2', nonnegative=True)    # S_2 = Σ_i r_ik x_i², the second moment statistic of component k
 
 def _to_stats(expr, defs, eliminate):
     "Rewrite `expr` (in data symbols) in statistics: solve the statistic definitions `defs` for `eliminate`, substitute."
@@ -62,13 +61,13 @@ def gmm_mstep_1d(
     eliminating the data. Use `sympy.lambdify(args, exprs[name])`."""
     Ns, lam, wsol = mixing_weights(3)
     pi1 = wsol[sp.Symbol('pi_1', positive=True)]
-    pi = sp.factor(sp.cancel(pi1.subs(Ns[2], N - Ns[0] - Ns[1]))).subs(Ns[0], Nk)     # Σ_k N_k = N, renamed k
+    pi = sp.factor(sp.cancel(pi1.subs(Ns[2], _N - Ns[0] - Ns[1]))).subs(Ns[0], _Nk)     # Σ_k N_k = N, renamed k
     G = gaussian_stationarity_1d(n)
     x, r = G['x'], G['r']
-    defs = [sp.Eq(Nk, sum(r)), sp.Eq(S1, sum(ri*xi for ri, xi in zip(r, x))),
-            sp.Eq(S2, sum(ri*xi**2 for ri, xi in zip(r, x)))]
+    defs = [sp.Eq(_Nk, sum(r)), sp.Eq(_S1, sum(ri*xi for ri, xi in zip(r, x))),
+            sp.Eq(_S2, sum(ri*xi**2 for ri, xi in zip(r, x)))]
     exprs = dict(pi=pi, mu=_to_stats(G['mu'], defs, r[:3]), var=_to_stats(G['var'], defs, r[:3]))
-    return (Nk, N, S1, S2), exprs
+    return (_Nk, _N, _S1, _S2), exprs
 
 # %% ../../nbs/03_gmm_mstep.ipynb #f563fc0e
 def _precision_stationary(Q, P_entries):
@@ -93,13 +92,13 @@ def gmm_covariance(
         s1a, s1b = sp.symbols('S_1a S_1b', real=True)
         s2aa, s2bb = sp.symbols('S_2aa S_2bb', nonnegative=True); s2ab = sp.Symbol('S_2ab', real=True)
         S1_, S2_ = sp.Matrix([s1a, s1b]), sp.Matrix([[s2aa, s2ab], [s2ab, s2bb]])
-        mu_ = S1_/Nk
-        M = S2_ - S1_*mu_.T - mu_*S1_.T + Nk*mu_*mu_.T
+        mu_ = S1_/_Nk
+        M = S2_ - S1_*mu_.T - mu_*S1_.T + _Nk*mu_*mu_.T
         p11, p22 = sp.symbols('P_11 P_22', positive=True); p12 = sp.Symbol('P_12', real=True)
         P = sp.Matrix([[p11, p12], [p12, p22]])
-        sol = _precision_stationary(Nk/2*sp.log(P.det()) - (P*M).trace()/2, [p11, p12, p22])
+        sol = _precision_stationary(_Nk/2*sp.log(P.det()) - (P*M).trace()/2, [p11, p12, p22])
         cov = sp.simplify(P.subs(sol).inv())
-        return (Nk, s1a, s1b, s2aa, s2ab, s2bb), cov.applyfunc(sp.factor)
+        return (_Nk, s1a, s1b, s2aa, s2ab, s2bb), cov.applyfunc(sp.factor)
     if covariance_type == 'tied':
         Nj = sp.symbols('N_1:4', positive=True)
         s1 = sp.symbols('S_1_1:4', real=True); s2 = sp.symbols('S_2_1:4', nonnegative=True)
@@ -110,9 +109,9 @@ def gmm_covariance(
     if covariance_type == 'spherical':
         s1 = sp.symbols('S_1_1:4', real=True); s2 = sp.symbols('S_2_1:4', nonnegative=True)
         tau = sp.Symbol('tau', positive=True)
-        Q = 3*Nk/2*sp.log(tau) - tau*sum(scatter(Nk, a_, b_) for a_, b_ in zip(s1, s2))/2
+        Q = 3*_Nk/2*sp.log(tau) - tau*sum(scatter(_Nk, a_, b_) for a_, b_ in zip(s1, s2))/2
         (t_sol,) = sp.solve(sp.diff(Q, tau), tau)
-        return (Nk, *s1, *s2), sp.factor(sp.cancel(1/t_sol))
+        return (_Nk, *s1, *s2), sp.factor(sp.cancel(1/t_sol))
     raise ValueError(f"covariance_type must be 'full', 'tied' or 'spherical' (diag is the 1-D result per coordinate); got {covariance_type!r}")
 
 # %% ../../nbs/03_gmm_mstep.ipynb #f453afec

@@ -85,7 +85,8 @@ def signature(obj):
 
 def _docments(obj)->dict:
     from fastcore.docments import docments
-    try: return dict(docments(obj, full=True))
+    if callable(obj): obj = inspect.unwrap(obj)   # an lru_cache'd function: the docments of the function it wraps
+    try: return dict(docments(obj, full=True, args_kwargs=True))   # **kwargs too (a set_params(**params))
     except Exception: return {}
 
 def _source(obj):

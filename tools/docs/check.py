@@ -259,15 +259,12 @@ def assigned_attributes(cls, lib:str)->set:
                                     and e.attr.endswith('_') and not e.attr.startswith('_')): out.add(e.attr)
     return out
 
-def _is_estimator(o)->bool:
-    return inspect.isclass(o) and callable(getattr(o, 'fit', None)) and not issubclass(o, BaseException)
-
 def api_tables(found:list, api:dict, lib:str)->list:
     """Each public callable's block lists every parameter of its signature; every fitted attribute of a class (read
-    from its source) is listed with a description; estimators (classes with `fit`) describe every parameter of the
-    constructor and of each public method."""
+    from its source) is listed with a description; every parameter of every public callable (and of each public method)
+    is described (its docment, or the same parameter's docment in the class's `fit` or constructor)."""
     blocks = {b['name']: b for b in found}
-    probs, undocumented = [], []
+    probs = []
     for m, names in api.items():
         mod = importlib.import_module(m)
         for n in names:
@@ -275,7 +272,7 @@ def api_tables(found:list, api:dict, lib:str)->list:
             if not callable(o): continue
             b = blocks.get(q)
             if b is None: probs.append(f'API reference: no block for {q}'); continue
-            todo = [(q, o, b, _is_estimator(o))]
+            todo = [(q, o, b)]
             if inspect.isclass(o):
                 for mn in dir(o):
                     f = inspect.getattr_static(o, mn)
@@ -284,14 +281,14 @@ def api_tables(found:list, api:dict, lib:str)->list:
                     if not any(mn in vars(c) for c in o.__mro__ if c.__module__.split('.')[0] == lib): continue
                     mb = blocks.get(f'{q}.{mn}')
                     if mb is None: probs.append(f'API reference: {q} does not list its method {mn}'); continue
-                    todo.append((f'{q}.{mn}', f, mb, _is_estimator(o) and mn == 'fit'))
+                    todo.append((f'{q}.{mn}', f, mb))
                 attrs = assigned_attributes(o, lib)
                 got = {a['key']: a['doc'] for a in (b.get('attributes') or [])}
                 if attrs and not b.get('attributes'): probs.append(f'API reference: {q} has no Attributes (sets {", ".join(sorted(attrs))})')
                 else:
                     miss = sorted(a for a in attrs if not got.get(a))
                     if miss: probs.append(f'API reference: {q} lacks the description of its attributes {", ".join(miss)}')
-            for name, f, blk, strict in todo:
+            for name, f, blk in todo:
                 try: sig = inspect.signature(f)
                 except (TypeError, ValueError): continue
                 want = [p for i, p in enumerate(sig.parameters) if not (i == 0 and p in ('self', 'cls') and blk['kind'] != 'class')]
@@ -300,11 +297,7 @@ def api_tables(found:list, api:dict, lib:str)->list:
                 miss = [p for p in want if p not in got]
                 if miss: probs.append(f'API reference: {name} does not list the parameters {", ".join(miss)}')
                 nodoc = [p for p in want if p in got and not got[p]]
-                if nodoc and strict: probs.append(f'API reference: {name} does not describe {", ".join(nodoc)}')
-                undocumented += [f'{name}({p})' for p in nodoc]
-    if undocumented:
-        print(f'     note: {len(undocumented)} parameters (outside the estimators\' constructors and fit) have no '
-              f'docment: ' + ', '.join(undocumented[:10]) + (' ...' if len(undocumented) > 10 else ''))
+                if nodoc: probs.append(f'API reference: {name} does not describe its parameters {", ".join(nodoc)} (no docment)')
     return probs
 
 def page_ids(site:Path, rel:str, reports:dict)->set:
