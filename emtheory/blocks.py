@@ -12,9 +12,8 @@ from .core import (MixtureModel, Stats, Fit, ConvergenceWarning, check_array, ch
                            default_threads, blas_single_thread, as_generator, feature_names)
 
 # %% auto #0
-__all__ = ['BlockSource', 'ArrayBlocks', 'memmap_blocks', 'IterBlocks', 'csv_blocks', 'DaskBlocks', 'as_source',
-           'is_block_source', 'RowConcat', 'Blocked', 'DaskBlocked', 'row_keys', 'summarise', 'fit_blocks', 'step_size',
-           'partial_fit']
+__all__ = ['BlockSource', 'ArrayBlocks', 'memmap_blocks', 'IterBlocks', 'csv_blocks', 'DaskBlocks', 'as_source', 'RowConcat',
+           'Blocked', 'DaskBlocked', 'row_keys', 'summarise', 'fit_blocks', 'step_size', 'partial_fit']
 
 # %% ../nbs/19_scale.ipynb #ebdd2f8a
 def _is_dask(X)->bool:
@@ -162,7 +161,7 @@ def as_source(X, # an array, np.memmap, .npy or .csv path, dask array, callable 
     raise ValueError(f"Cannot read blocks from a {type(X).__name__}: pass an array, a .npy or .csv path, a dask array, "
                      "or a callable returning an iterator of arrays.")
 
-def is_block_source(X, # what `fit` was given
+def _is_block_source(X, # what `fit` was given
                    )->bool:
     "Whether `fit` should read X block by block: a memmap, a path, a dask array, a generator/iterator/callable, a BlockSource."
     if isinstance(X, (BlockSource, np.memmap, str, os.PathLike)) or _is_dask(X): return True

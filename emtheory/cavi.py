@@ -14,7 +14,7 @@ from .gaussian import (GaussianModel, Quadratic, mahalanobis, gaussian_features,
 
 # %% auto #0
 __all__ = ['CAVI_FROZEN', 'expected_log_pi', 'expected_log_det_precision', 'kl_dirichlet', 'log_wishart_norm',
-           'kl_normal_wishart', 'VariationalParams', 'BayesianGaussianCAVI', 'check_resp', 'frequency_weighted_cov',
+           'kl_normal_wishart', 'VariationalParams', 'BayesianGaussianCAVI', 'frequency_weighted_cov',
            'check_known_weights', 'GaussianMixtureCAVI', 'update_q_mu', 'update_q_tau', 'normal_gamma_posterior',
            'NormalGammaParams', 'NormalGammaModel', 'NormalGammaCAVI']
 
@@ -146,7 +146,7 @@ def _check_positive(value, name, remedy):
         raise ValueError(f"{name} must be a number > 0; got {value!r}. {remedy}")
     return float(value)
 
-def check_resp(resp, # (N, K) responsibilities
+def _check_resp(resp, # (N, K) responsibilities
                N:int, # number of rows expected
                K:int, # number of components expected
               )->np.ndarray:
@@ -267,7 +267,7 @@ class GaussianMixtureCAVI(MixtureEstimator):
                     and np.linalg.eigvalsh(C).min() > 0):
                 raise ValueError("covariance_prior must be symmetric positive definite (SPD). Use e.g. np.cov(X.T) "
                                  "or a multiple of the identity.")
-        if self.resp_init is not None: check_resp(self.resp_init, N, K)
+        if self.resp_init is not None: _check_resp(self.resp_init, N, K)
         check_known_weights(self.frozen, self.weights_init, K)
 
     def _make_model(self, X, w):
@@ -288,7 +288,7 @@ class GaussianMixtureCAVI(MixtureEstimator):
 
     def _init_state(self, model, X, w, rng)->VariationalParams:
         "The factors from initial responsibilities (`resp_init`, or `init_params`) by one factor update."
-        R = (check_resp(self.resp_init, *X.shape[:1], self.n_components) if self.resp_init is not None
+        R = (_check_resp(self.resp_init, *X.shape[:1], self.n_components) if self.resp_init is not None
              else initial_resp(X, self.n_components, self.init_params, rng, w))
         return model.m_step(stats_from_resp(model, X, R, w), None)
 

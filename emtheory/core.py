@@ -562,8 +562,8 @@ class MixtureEstimator(Params):
             sample_weight=None, # (n_samples,) non-negative weights: each point's contribution is scaled by its weight
            ):
         "Fit by coordinate ascent from `n_init` starts and keep the best; returns self."
-        from emtheory.blocks import is_block_source, fit_blocks   # at call time: emtheory.blocks imports this module
-        if is_block_source(X): return fit_blocks(self, X, sample_weight)   # a memmap, path, dask array or stream of blocks
+        from emtheory.blocks import _is_block_source, fit_blocks   # at call time: emtheory.blocks imports this module
+        if _is_block_source(X): return fit_blocks(self, X, sample_weight)   # a memmap, path, dask array or stream of blocks
         names = feature_names(X)
         X = self._check_common(X)
         w = check_weights(sample_weight, len(X))

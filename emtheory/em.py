@@ -13,7 +13,7 @@ from .gaussian import (COVARIANCE_TYPES, check_covariance_type, GaussianModel, Q
                                precision_cholesky, precisions_from_cholesky, log_det_cholesky, n_parameters, sample_mixture)
 
 # %% auto #0
-__all__ = ['FROZEN_BLOCKS', 'GaussianParams', 'GaussianEM', 'scatter_about', 'check_spread', 'check_frozen', 'GaussianMixtureEM']
+__all__ = ['FROZEN_BLOCKS', 'GaussianParams', 'GaussianEM', 'scatter_about', 'GaussianMixtureEM']
 
 # %% ../nbs/13_em.ipynb #e9874fd8
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class GaussianEM(GaussianModel):
         if "covariances" in fz: covs, U = old.covariances, old.precisions_cholesky
         else:
             covs = self.covariances(Nk, scatter)
-            check_spread(covs, means + self.center, ct, stats.T[:, -1] > 1e-12 * stats.n)
+            _check_spread(covs, means + self.center, ct, stats.T[:, -1] > 1e-12 * stats.n)
             empty = stats.T[:, -1] <= 1e-12 * stats.n
             if empty.any() and old is not None and ct != "tied":
                 # a component that lost all its points keeps its place and shape, with weight ~0 (never NaN)
@@ -93,7 +93,7 @@ def scatter_about(Nk:np.ndarray, # (K,) counts
     if covariance_type in ("full", "tied"): return scatter + Nk[:, None, None] * d[:, :, None] * d[:, None, :]
     return scatter + Nk[:, None] * d**2
 
-def check_spread(covs:np.ndarray, # diag (K, D) or spherical (K,) covariances (full and tied: Cholesky checks them)
+def _check_spread(covs:np.ndarray, # diag (K, D) or spherical (K,) covariances (full and tied: Cholesky checks them)
                  means:np.ndarray, # (K, D) means in data coordinates
                  covariance_type:str, # one of COVARIANCE_TYPES: "full", "tied", "diag", "spherical"
                  occupied:np.ndarray, # (K,) bool: components that have points
@@ -136,7 +136,7 @@ def _precisions_to_params(P, ct):
 
 FROZEN_BLOCKS = ("weights", "means", "covariances")
 
-def check_frozen(frozen, # iterable of block names
+def _check_frozen(frozen, # iterable of block names
                  given:dict, # block name -> its *_init value (None if not given)
                 ):
     "Validate `frozen`: known block names, each with the *_init value it is frozen at."
@@ -189,7 +189,7 @@ class GaussianMixtureEM(InformationCriteria, MixtureEstimator):
         if self.means_init is not None: _check_init(self.means_init, (K, D), "means_init")
         if self.precisions_init is not None:
             _precisions_to_params(_check_init(self.precisions_init, self._cov_shape(K, D), "precisions_init"), self.covariance_type)
-        check_frozen(self.frozen, dict(weights=self.weights_init, means=self.means_init, covariances=self.precisions_init))
+        _check_frozen(self.frozen, dict(weights=self.weights_init, means=self.means_init, covariances=self.precisions_init))
 
     def fit(self, X, # (n_samples, n_features) data; NaN entries need missing="marginalize"
             y=None, # ignored (scikit-learn convention)
@@ -197,18 +197,18 @@ class GaussianMixtureEM(InformationCriteria, MixtureEstimator):
            ):
         "Fit by coordinate ascent from `n_init` starts and keep the best; returns self."
         if self.missing == "marginalize":
-            from emtheory.missing import drop_empty_rows
-            X, sample_weight = drop_empty_rows(X, sample_weight)
+            from emtheory.missing import _drop_empty_rows
+            X, sample_weight = _drop_empty_rows(X, sample_weight)
         super().fit(X, y, sample_weight)
         return self
 
     def _check_common(self, X):
-        from emtheory.missing import check_missing
-        return check_missing(self, X, super()._check_common)
+        from emtheory.missing import _check_missing
+        return _check_missing(self, X, super()._check_common)
 
     def _check_X_new(self, X):
-        from emtheory.missing import check_missing
-        return check_missing(self, X, super()._check_X_new)
+        from emtheory.missing import _check_missing
+        return _check_missing(self, X, super()._check_X_new)
 
     def impute(self, X,
                return_variance:bool=False, # also return the conditional variances (0 where observed)
@@ -220,8 +220,8 @@ class GaussianMixtureEM(InformationCriteria, MixtureEstimator):
     def _make_model(self, X, w):
         cls = GaussianEM
         if self.missing == "marginalize":
-            from emtheory.missing import GaussianMissingEM as cls, fill_means
-            X = fill_means(X, w)   # the centre: each column's observed mean
+            from emtheory.missing import GaussianMissingEM as cls, _fill_means
+            X = _fill_means(X, w)   # the centre: each column's observed mean
         return cls(np.average(X, axis=0, weights=w), self.covariance_type, self.reg_covar,
                    1. if w is None else float(w[w > 0].mean()), frozenset(self.frozen))
 
@@ -229,8 +229,8 @@ class GaussianMixtureEM(InformationCriteria, MixtureEstimator):
         "Initial parameters: from initial responsibilities by one M-step, overridden by any *_init given."
         K, D, ct = self.n_components, X.shape[1], self.covariance_type
         if self.missing == "marginalize":
-            from emtheory.missing import fill_means
-            X = fill_means(X, w)   # the start: from column-mean-imputed data
+            from emtheory.missing import _fill_means
+            X = _fill_means(X, w)   # the start: from column-mean-imputed data
         given = [v is not None for v in (self.weights_init, self.means_init, self.precisions_init)]
         if all(given): weights, means, covs, U = None, None, None, None
         else:

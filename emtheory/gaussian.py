@@ -15,7 +15,7 @@ __all__ = ['COVARIANCE_TYPES', 'PRECISION_RATIO', 'EXACT_DIGITS', 'FORMS', 'CHUN
            'check_covariance_type', 'n_features_phi', 'gaussian_features', 'natural_params', 'moments',
            'precision_cholesky', 'precisions_from_cholesky', 'log_det_cholesky', 'Quadratic', 'digits_lost',
            'whitened_log_joint', 'mahalanobis', 'stacked_factors', 'stacked_log_joint', 'stacked_stats', 'vech_stats',
-           'form_costs', 'choose_form', 'cache_features', 'chunk_rows', 'GaussianData', 'GaussianModel', 'n_parameters',
+           'form_costs', 'choose_form', 'cache_features', 'chunk_rows', 'GaussianModel', 'n_parameters',
            'full_covariances', 'sample_mixture']
 
 # %% ../nbs/12_gaussian.ipynb #340dd70c
@@ -303,7 +303,7 @@ def chunk_rows(form:str, # "features" or "whitened"
     return int(max(16, min(max_rows, CHUNK_BYTES // per_row)))
 
 # %% ../nbs/12_gaussian.ipynb #e5a1c0e1
-class GaussianData:
+class _GaussianData:
     "What a Gaussian E-step reads, fixed once K is known: the form, and the row chunks (cached features, or rows)."
     def __init__(self, model, # the Gaussian model (its covariance type and form)
                  X, # (N, D) data, centred
@@ -357,9 +357,9 @@ class GaussianModel(MixtureModel):
     def prepare(self, X, # (N, D) data
                 chunk_size:int=4096, # rows per chunk
                 cache_bytes:float=256*2**20, # cache the features in memory up to this size
-               )->GaussianData:
+               )->_GaussianData:
         "The data for every E-step pass; the form and the chunks are chosen at the first pass, when K is known."
-        return GaussianData(self, X, chunk_size, cache_bytes)
+        return _GaussianData(self, X, chunk_size, cache_bytes)
 
     def statistics(self, X:np.ndarray, # (N, D) data
                    R:np.ndarray, # (N, K) responsibilities

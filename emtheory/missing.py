@@ -16,7 +16,7 @@ from .map_em import GaussianMAP
 
 # %% auto #0
 __all__ = ['MISSING', 'missing_patterns', 'conditional', 'gaussian_entropy', 'conditional_kl', 'GaussianMissingEM',
-           'GaussianMissingMAP', 'check_missing', 'drop_empty_rows', 'fill_means', 'impute']
+           'GaussianMissingMAP', 'impute']
 
 # %% ../nbs/22_missing.ipynb #44a841a6
 @dataclass(frozen=True)
@@ -233,7 +233,7 @@ def _allow_nans(X, check):
     A[na.reshape(A.shape)] = np.nan
     return A
 
-def check_missing(estimator, # has a `missing` attribute
+def _check_missing(estimator, # has a `missing` attribute
                   X, # the data
                   check, # the estimator's usual check of X
                  )->np.ndarray:
@@ -253,7 +253,7 @@ def _nan_mask(X):
     except Exception: return None
     return np.isnan(A) if A.ndim == 2 else None
 
-def drop_empty_rows(X, # (n_samples, n_features) data with NaN for missing entries
+def _drop_empty_rows(X, # (n_samples, n_features) data with NaN for missing entries
                     sample_weight=None, # (n_samples,) or None
                    )->tuple: # (X, sample_weight) without the rows that have no observed value
     "Rows with every value missing carry no information: drop them (and their weights) with a warning."
@@ -269,7 +269,7 @@ def drop_empty_rows(X, # (n_samples, n_features) data with NaN for missing entri
         sample_weight = np.asarray(sample_weight)[keep]
     return X, sample_weight
 
-def fill_means(X:np.ndarray, # (N, D) data with NaN for missing entries
+def _fill_means(X:np.ndarray, # (N, D) data with NaN for missing entries
                weights:np.ndarray=None, # (N,) sample weights
               )->np.ndarray: # X itself if complete, else a copy with each NaN replaced by its column's observed mean
     "Column-mean imputation (the start of EM, and the baseline that conditional means must beat)."
@@ -311,7 +311,7 @@ def _prior_inputs(X:np.ndarray, # (N, D) data with NaN for missing entries
         C = _observed_covariance(X, weights) * n_components ** (-2. / X.shape[1])
         covariance_prior = C if covariance_type in ("full", "tied") else np.trace(C) / len(C)
         if covariance_type == "diag": covariance_prior = np.full(len(C), covariance_prior)
-    return fill_means(X, weights), covariance_prior
+    return _fill_means(X, weights), covariance_prior
 
 # %% ../nbs/22_missing.ipynb #84044e04
 def impute(estimator, # a fitted GaussianMixtureEM or GaussianMixtureMAP
