@@ -31,7 +31,17 @@
       });
     });
   }
+  /* The theme opens the page's contents (its "secondary sidebar") from the first list button only, the one in the top
+     bar, which is hidden on wide screens; the same button in the bar above the page forwards its click to it. */
+  function contents_button(){
+    var all = document.querySelectorAll('.secondary-toggle');
+    [].slice.call(all, 1).forEach(function(b){
+      b.setAttribute('title', 'Contents of this page'); b.setAttribute('aria-label', 'Contents of this page');
+      b.addEventListener('click', function(e){ e.preventDefault(); e.stopPropagation(); all[0].click(); });
+    });
+  }
   document.addEventListener('DOMContentLoaded', label_tables);
+  document.addEventListener('DOMContentLoaded', contents_button);
   window.addEventListener('load', function(){
     var p = (window.MathJax && MathJax.startup && MathJax.startup.promise) || Promise.resolve();
     p.then(fit);
