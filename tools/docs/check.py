@@ -146,6 +146,7 @@ PROBE = r"""<script>/* docs-check probe: added by tools/docs/check.py's server, 
   window.addEventListener('load', function(){
     setTimeout(function(){
       var mj = (window.MathJax && window.MathJax.startup && window.MathJax.startup.promise) || Promise.resolve();
+      mj = mj.then(function(){ return window.emtheoryMathReady; });   /* the site's own line breaking and scaling */
       Promise.all([mj, images()]).then(function(){ setTimeout(function(){ report(null); }, 200); },
                                        function(e){ report('MathJax failed: ' + e); });
     }, 100);
