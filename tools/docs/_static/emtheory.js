@@ -91,7 +91,15 @@
     var cs = getComputedStyle(p);
     return p.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
   }
+  function tables(){
+    document.querySelectorAll('article table.table').forEach(function(t){
+      t.classList.remove('table-tight');
+      var box = t.parentElement;
+      if (t.getBoundingClientRect().width > box.clientWidth + 1 || t.scrollWidth > box.clientWidth + 1) t.classList.add('table-tight');
+    });
+  }
   function fit(){
+    tables();
     document.querySelectorAll('mjx-container > mjx-math').forEach(function(m){
       var el = m.parentElement;
       m.style.fontSize = '';
