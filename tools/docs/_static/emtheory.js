@@ -93,9 +93,11 @@
   }
   function tables(){
     document.querySelectorAll('article table.table').forEach(function(t){
-      t.classList.remove('table-tight');
+      t.classList.remove('table-tight', 'table-tighter');
       var box = t.parentElement;
-      if (t.getBoundingClientRect().width > box.clientWidth + 1 || t.scrollWidth > box.clientWidth + 1) t.classList.add('table-tight');
+      function wide(){ return t.getBoundingClientRect().width > box.clientWidth + 1 || t.scrollWidth > box.clientWidth + 1; }
+      if (wide()) t.classList.add('table-tight');
+      if (wide()) t.classList.add('table-tighter');
     });
   }
   function fit(){
