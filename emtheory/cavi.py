@@ -13,10 +13,10 @@ from .gaussian import (GaussianModel, Quadratic, mahalanobis, gaussian_features,
                        precisions_from_cholesky, log_det_cholesky)
 
 # %% auto #0
-__all__ = ['expected_log_pi', 'expected_log_det_precision', 'kl_dirichlet', 'log_wishart_norm', 'kl_normal_wishart',
-           'VariationalParams', 'BayesianGaussianCAVI', 'check_resp', 'frequency_weighted_cov', 'GaussianMixtureCAVI',
-           'update_q_mu', 'update_q_tau', 'normal_gamma_posterior', 'NormalGammaParams', 'NormalGammaModel',
-           'NormalGammaCAVI']
+__all__ = ['CAVI_FROZEN', 'expected_log_pi', 'expected_log_det_precision', 'kl_dirichlet', 'log_wishart_norm',
+           'kl_normal_wishart', 'VariationalParams', 'BayesianGaussianCAVI', 'check_resp', 'frequency_weighted_cov',
+           'check_known_weights', 'GaussianMixtureCAVI', 'update_q_mu', 'update_q_tau', 'normal_gamma_posterior',
+           'NormalGammaParams', 'NormalGammaModel', 'NormalGammaCAVI']
 
 # %% ../nbs/15_cavi.ipynb #8c8f6604
 def expected_log_pi(alpha:np.ndarray, # (K,) Dirichlet concentrations of q(π)
@@ -71,7 +71,7 @@ def kl_normal_wishart(beta:np.ndarray, # (K,) mean precision scales β_k
 @dataclass(frozen=True)
 class VariationalParams:
     "The global factors q(π) = Dir(α), q(μ_k, Λ_k) = N(m_k, (β_k Λ_k)⁻¹) W(Λ_k | ν_k, W_k); means centred."
-    alpha: np.ndarray                # (K,) weight_concentration_
+    alpha: np.ndarray|None           # (K,) weight_concentration_; None when the weights are known (no q(π))
     beta: np.ndarray                 # (K,) mean_precision_
     means: np.ndarray                # (K, D) m_k, centred
     nu: np.ndarray                   # (K,) degrees_of_freedom_
@@ -88,9 +88,11 @@ class BayesianGaussianCAVI(GaussianModel):
                  nu0:float, # ν_0 (degrees_of_freedom_prior)
                  W0_inv:np.ndarray, # (D, D) W_0⁻¹ (covariance_prior)
                  reg_covar:float=0., # added to the diagonal of S_k
+                 weights:np.ndarray=None, # (K,) known mixing weights w: π is no random variable, E[log π_k] becomes log w_k
                 ):
         self.center, self.alpha0, self.beta0, self.nu0, self.W0_inv = center, alpha0, beta0, nu0, W0_inv
         self.m0, self.reg_covar, self.D = m0 - center, reg_covar, len(center)
+        self.weights = None if weights is None else np.asarray(weights, dtype=np.float64)
         self.log_det_W0 = -np.linalg.slogdet(W0_inv)[1]
         self.covariance_type = "full"
 
@@ -98,18 +100,22 @@ class BayesianGaussianCAVI(GaussianModel):
         "log |W_k| from the Cholesky factor of ν_k W_k."
         return 2*log_det_cholesky(q.precisions_cholesky, "full", self.D) - self.D*np.log(q.nu)
 
+    def expected_log_weights(self, q:VariationalParams)->np.ndarray:
+        "E[log π_k]: under q(π) = Dir(α) (Bishop 10.66), or log w_k when the weights are known."
+        return expected_log_pi(q.alpha) if self.weights is None else np.log(self.weights)
+
     def quadratic(self, q:VariationalParams)->Quadratic:
         "ℓ_k(x) = E[log π_k] + E[log N(x | μ_k, Λ_k⁻¹)] = c_k − ½ ν_k (x − m_k)ᵀ W_k (x − m_k) (Bishop 10.46, 10.64–10.66)."
         D = self.D
-        c = (expected_log_pi(q.alpha) + 0.5*expected_log_det_precision(q.nu, self.log_det_W(q), D)
+        c = (self.expected_log_weights(q) + 0.5*expected_log_det_precision(q.nu, self.log_det_W(q), D)
              - 0.5*D*np.log(2*np.pi) - 0.5*D/q.beta)
         return Quadratic(c, q.means, q.precisions_cholesky, "full")
 
     def m_step(self, stats, old:VariationalParams|None=None)->VariationalParams:
-        "The global factor updates q(π), q(μ_k, Λ_k) from the E-step statistics (Bishop 10.58, 10.60–10.63)."
+        "Factor updates q(π) (none for known weights) and q(μ_k, Λ_k) from the E-step statistics (Bishop 10.58, 10.60–10.63)."
         Nk, xbar, scatter = moments(stats.T, self.D, "full", stats.source, self.center)
         if self.reg_covar: scatter = scatter + self.reg_covar*Nk[:, None, None]*np.eye(self.D)
-        alpha = self.alpha0 + Nk                                                          # 10.58
+        alpha = self.alpha0 + Nk if self.weights is None else None                        # 10.58
         beta = self.beta0 + Nk                                                            # 10.60
         means = (self.beta0*self.m0 + Nk[:, None]*xbar)/beta[:, None]                     # 10.61
         d = xbar - self.m0
@@ -119,10 +125,11 @@ class BayesianGaussianCAVI(GaussianModel):
         return VariationalParams(alpha, beta, means, nu, covs, precision_cholesky(covs, "full"))
 
     def log_prior(self, q:VariationalParams)->float:
-        "The global part of the ELBO: −KL(q(π) ‖ p(π)) − Σ_k KL(q(μ_k, Λ_k) ‖ p(μ_k, Λ_k))."
+        "The global part of the ELBO: −KL(q(π) ‖ p(π)) (none for known weights) − Σ_k KL(q(μ_k, Λ_k) ‖ p(μ_k, Λ_k))."
         P = precisions_from_cholesky(q.precisions_cholesky, "full")
         kl = kl_normal_wishart(q.beta, q.means, q.nu, P, self.beta0, self.m0, self.nu0, self.W0_inv)
-        return -kl_dirichlet(q.alpha, self.alpha0) - float(kl.sum())
+        kl_pi = kl_dirichlet(q.alpha, self.alpha0) if self.weights is None else 0.
+        return -kl_pi - float(kl.sum())
 
 # %% ../nbs/15_cavi.ipynb #ef0352ab
 def _check_positive(value, name, remedy):
@@ -158,6 +165,43 @@ def frequency_weighted_cov(X:np.ndarray, # (N, D) data
     C = (Xc * w[:, None]).T @ Xc / (n - 1)
     return (C + C.T) / 2
 
+# %% ../nbs/15_cavi.ipynb #94e00ec1
+CAVI_FROZEN = ("weights",)   # the one block CAVI can hold fixed: the means and precisions have a posterior, not a value
+
+def check_known_weights(frozen, # () or ("weights",)
+                        weights_init, # (K,) the known weights, or None
+                        K:int, # n_components
+                       )->np.ndarray|None: # the known weights as float64 (frozen=("weights",)), else None
+    "Validate `frozen` and `weights_init` of CAVI: only the weights can be known, and then they must be a probability vector."
+    if isinstance(frozen, str): raise ValueError(f"frozen must be a tuple of block names, e.g. ({frozen!r},); got a string.")
+    frozen = tuple(frozen)
+    other = [b for b in frozen if b not in CAVI_FROZEN]
+    if other:
+        raise ValueError(f"frozen={frozen!r}: CAVI can freeze only the weights, frozen=('weights',), not {other[0]!r}. The "
+                         "means and precisions are random variables with a Normal-Wishart posterior q(μ_k, Λ_k), which "
+                         "CAVI fits, not parameters with a value to hold. To fix them use GaussianMixtureEM or "
+                         "GaussianMixtureMAP with frozen=...; to pull them towards a value use mean_prior with a large "
+                         "mean_precision_prior.")
+    if "weights" not in frozen:
+        if weights_init is not None:
+            raise ValueError("weights_init is used only with frozen=('weights',), as the known weights: CAVI's q(π) is "
+                             "fitted from the responsibilities and needs no start. Pass frozen=('weights',) or drop "
+                             "weights_init.")
+        return None
+    if weights_init is None:
+        raise ValueError("frozen=('weights',) keeps π at weights_init, which is not given: pass weights_init, the known "
+                         f"weights, shape ({K},), positive, summing to 1.")
+    w = np.asarray(weights_init, dtype=np.float64)
+    if w.shape != (K,): raise ValueError(f"weights_init must have shape (n_components,) = ({K},); it has shape {w.shape}.")
+    if not np.isfinite(w).all(): raise ValueError("weights_init contains NaN or infinity.")
+    if (w <= 0).any():
+        raise ValueError(f"weights_init must be positive (component {int(np.argmax(w <= 0))} has weight "
+                         f"{w[np.argmax(w <= 0)]:.3g}): a known weight of 0 is a component that can hold no point, so "
+                         "drop it (decrease n_components).")
+    if not np.isclose(w.sum(), 1., rtol=0, atol=1e-6):
+        raise ValueError(f"weights_init must sum to 1; it sums to {w.sum():.6g}: normalise with w / w.sum().")
+    return w
+
 # %% ../nbs/15_cavi.ipynb #ed4453a3
 class GaussianMixtureCAVI(MixtureEstimator):
     "Bayesian Gaussian mixture (full covariances) fitted by CAVI on the shared core; `elbo_` is the complete ELBO."
@@ -178,12 +222,14 @@ class GaussianMixtureCAVI(MixtureEstimator):
                  random_state=None, # int, numpy Generator or RandomState
                  warm_start:bool=False, # continue from the last fit
                  verbose:int=0, # 1: print the ELBO at every iteration
+                 frozen:tuple=(), # ("weights",): π known, held at weights_init (no Dirichlet factor); the only block CAVI can freeze
+                 weights_init=None, # (K,) the known weights (positive, summing to 1), for frozen=("weights",) only
                 ):
         self.n_components, self.weight_concentration_prior, self.mean_prior = n_components, weight_concentration_prior, mean_prior
         self.mean_precision_prior, self.degrees_of_freedom_prior = mean_precision_prior, degrees_of_freedom_prior
         self.covariance_prior, self.tol, self.reg_covar, self.max_iter = covariance_prior, tol, reg_covar, max_iter
         self.n_init, self.init_params, self.resp_init, self.random_state = n_init, init_params, resp_init, random_state
-        self.warm_start, self.verbose = warm_start, verbose
+        self.warm_start, self.verbose, self.frozen, self.weights_init = warm_start, verbose, frozen, weights_init
 
     def _validate(self, X):
         N, D = X.shape
@@ -211,6 +257,7 @@ class GaussianMixtureCAVI(MixtureEstimator):
                 raise ValueError("covariance_prior must be symmetric positive definite (SPD). Use e.g. np.cov(X.T) "
                                  "or a multiple of the identity.")
         if self.resp_init is not None: check_resp(self.resp_init, N, K)
+        check_known_weights(self.frozen, self.weights_init, K)
 
     def _make_model(self, X, w):
         center = np.average(X, axis=0, weights=w)
@@ -225,7 +272,8 @@ class GaussianMixtureCAVI(MixtureEstimator):
         else: C = np.asarray(self.covariance_prior, dtype=np.float64)
         self.mean_prior_, self.covariance_prior_ = m0, C
         return BayesianGaussianCAVI(center, self.weight_concentration_prior_, self.mean_precision_prior_, m0,
-                                    self.degrees_of_freedom_prior_, C, self.reg_covar)
+                                    self.degrees_of_freedom_prior_, C, self.reg_covar,
+                                    check_known_weights(self.frozen, self.weights_init, self.n_components))
 
     def _init_state(self, model, X, w, rng)->VariationalParams:
         "The factors from initial responsibilities (`resp_init`, or `init_params`) by one factor update."
@@ -234,15 +282,20 @@ class GaussianMixtureCAVI(MixtureEstimator):
         return model.m_step(stats_from_resp(model, X, R, w), None)
 
     def _state(self, model)->VariationalParams:
+        if (self.weight_concentration_ is None) != (model.weights is not None):
+            raise ValueError("warm_start=True continues the last fit, but frozen has changed since (the weights were "
+                             f"{'known' if self.weight_concentration_ is None else 'fitted'}, now they are not). "
+                             "Set warm_start=False to start afresh.")
         return VariationalParams(self.weight_concentration_, self.mean_precision_, self.means_ - model.center,
                                  self.degrees_of_freedom_, self.covariances_, self.precisions_cholesky_)
 
     def _store(self, model, fit):
         q = fit.state
-        self.weight_concentration_, self.mean_precision_, self.degrees_of_freedom_ = q.alpha, q.beta, q.nu
+        self.weight_concentration_, self.mean_precision_, self.degrees_of_freedom_ = q.alpha, q.beta, q.nu   # α: None if known
         self.means_, self.covariances_, self.precisions_cholesky_ = q.means + model.center, q.covariances, q.precisions_cholesky
         self.precisions_ = precisions_from_cholesky(q.precisions_cholesky, "full")
-        self.weights_ = q.alpha / q.alpha.sum()
+        # known weights come back as given, bit for bit (the model's float64 copy was never changed)
+        self.weights_ = q.alpha / q.alpha.sum() if model.weights is None else model.weights.copy()
         self.elbo_ = fit.objective
         h = fit.history
         # the core's keys, renamed for CAVI: "log_likelihood" is the local part Σ_n log Σ_k exp ℓ_nk of the ELBO,
@@ -252,20 +305,20 @@ class GaussianMixtureCAVI(MixtureEstimator):
 
 # %% ../nbs/15_cavi.ipynb #04db72b1
 GaussianMixtureCAVI._attributes = dict(   # the prior as used and the fitted factors q(π) q(μ_k, Λ_k)
-    weight_concentration_prior_="α_0 of the symmetric Dirichlet prior, as used",
+    weight_concentration_prior_="α_0 of the symmetric Dirichlet prior, as used (unused with known weights)",
     mean_precision_prior_="β_0, as used",
     degrees_of_freedom_prior_="ν_0, as used",
     mean_prior_="(D,) m_0, as used",
     covariance_prior_="(D, D) W_0⁻¹, as used",
-    weight_concentration_="(K,) α_k of q(π) = Dir(α)",
+    weight_concentration_="(K,) α_k of q(π) = Dir(α); None with frozen=('weights',), where π is known and has no factor q(π)",
     mean_precision_="(K,) β_k: q(μ_k | Λ_k) = N(m_k, (β_k Λ_k)⁻¹)",
     degrees_of_freedom_="(K,) ν_k of q(Λ_k) = W(W_k, ν_k)",
     means_="(K, D) m_k, the posterior means of μ_k",
     covariances_="(K, D, D) W_k⁻¹ / ν_k, the inverse of E[Λ_k]",
     precisions_="(K, D, D) ν_k W_k = E[Λ_k]",
     precisions_cholesky_="(K, D, D) U_k with U_k U_kᵀ = ν_k W_k",
-    weights_="(K,) posterior mean weights E[π_k] = α_k / Σ_j α_j",
-    elbo_="the complete ELBO at the end (nats, a lower bound on log p(X))",
+    weights_="(K,) posterior mean weights E[π_k] = α_k / Σ_j α_j; with frozen=('weights',) the known weights, `weights_init` bit for bit",
+    elbo_="the complete ELBO at the end (nats, a lower bound on log p(X); with known weights w, on log p(X | π = w))",
     lower_bound_="`elbo_` per unit weight",
     history_="dict of per-iteration arrays: `objective` (the complete ELBO), `local` (the E-step's sum of log normalisers), `elbo_after_globals` (the ELBO after the global update, before q(z) moved), `kl` (KL between successive q(z)) and `residual` (objective − elbo_after_globals − kl: zero up to rounding)",
 )

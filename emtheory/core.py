@@ -136,27 +136,27 @@ class Stats:
 # %% ../nbs/11_core.ipynb #8f66a5f6
 CLAMP = -700.  # shifted log-probabilities below this are clamped before exp (exp(-700) ~ 1e-304; avoids slow subnormals)
 
-def _chunk_responsibilities(L:np.ndarray, # (B, K) expected log joints; overwritten by the log responsibilities
+def _chunk_responsibilities(L:np.ndarray, # (K, B) expected log joints, a row per component; overwritten by the log responsibilities
                            ):
-    "Responsibilities, log-sum-exp per row, entropy per row, log responsibilities (in place of `L`, never clamped)."
-    m = L.max(axis=1, keepdims=True)
+    "Responsibilities, log-sum-exp per point, entropy per point, log responsibilities (in place of `L`, never clamped)."
+    m = L.max(axis=0)                  # in K x B layout every reduction over k runs along contiguous rows of B points
     L -= m
     C = np.maximum(L, CLAMP)           # clamp only what goes into exp: L itself keeps the exact log responsibilities
     R = np.exp(C)
-    s = R.sum(axis=1, keepdims=True)
+    s = R.sum(axis=0)
     R /= s
-    rl = np.einsum('ij,ij->i', R, C)   # sum_k r_k (l_k - m), clamped terms contributing r_k CLAMP ~ 1e-301: the entropy
-    ls = np.log(s[:, 0])
-    L -= ls[:, None]
-    return R, m[:, 0] + ls, ls - rl, L
+    rl = np.einsum('kb,kb->b', R, C)   # sum_k r_k (l_k - m), clamped terms contributing r_k CLAMP ~ 1e-301: the entropy
+    ls = np.log(s)
+    L -= ls
+    return R, m + ls, ls - rl, L
 
-def _kl_rows(old:np.ndarray, # (B, K) previous log responsibilities
-             new:np.ndarray, # (B, K) new log responsibilities
-            )->np.ndarray: # (B,) KL(q_old || q_new) per row
-    "KL per row from log responsibilities, a term with q_old = 0 contributing 0 (also where both logs are -inf)."
+def _kl_rows(old:np.ndarray, # (K, B) previous log responsibilities
+             new:np.ndarray, # (K, B) new log responsibilities
+            )->np.ndarray: # (B,) KL(q_old || q_new) per point
+    "KL per point from log responsibilities, a term with q_old = 0 contributing 0 (also where both logs are -inf)."
     P = np.exp(old)
-    d = np.subtract(old, new, out=np.zeros_like(old), where=P > 0)
-    return np.einsum('ij,ij->i', P, d)
+    d = np.subtract(old, new, out=np.zeros_like(P), where=P > 0)
+    return np.einsum('kb,kb->b', P, d)
 
 # %% ../nbs/11_core.ipynb #96b50e77
 def chunks(n:int, # number of rows
@@ -173,14 +173,15 @@ def _accumulate(parts, log_joint, suff_stats, weights, log_resp, has_prev):
         R, lse, h, logR = _chunk_responsibilities(L)
         w = None if weights is None else weights[sl]
         if log_resp is not None:
+            old = log_resp[sl].T   # (K, B): a contiguous row per component when the buffer is Fortran-ordered
             if has_prev:
-                d = _kl_rows(log_resp[sl], logR)
+                d = _kl_rows(old, logR)
                 kl += d.sum() if w is None else w @ d
-            log_resp[sl] = logR
+            old[...] = logR
         if w is None: log_norm += lse.sum(); ent += h.sum()
         else:
             log_norm += w @ lse; ent += w @ h
-            R *= w[:, None]
+            R *= w
         T = suff_stats(aux, R, T)    # the first chunk allocates; the others add into it in place
     return T, log_norm, ent, kl
 
@@ -190,8 +191,8 @@ def _pool(n_threads:int)->ThreadPoolExecutor:
     return ThreadPoolExecutor(n_threads, thread_name_prefix="emtheory-estep")
 
 def e_step_chunks(parts:list, # [(slice, part)]: row chunks in order, each with what `log_joint` reads
-                  log_joint:Callable, # (slice, part) -> ((B, K) expected log joints l of those rows, what suff_stats reads)
-                  suff_stats:Callable, # (that, weighted responsibilities (B, K), statistics so far or None) -> their sum
+                  log_joint:Callable, # (slice, part) -> ((K, B) expected log joints l of those rows, what suff_stats reads)
+                  suff_stats:Callable, # (that, weighted responsibilities (K, B), statistics so far or None) -> their sum
                   weights:np.ndarray=None, # (N,) sample weights, or None
                   n_threads:int=1, # threads over chunks (numpy releases the GIL in BLAS and ufuncs)
                   log_resp:np.ndarray=None, # (N, K) buffer: previous log responsibilities in (if `has_prev`), new ones out
@@ -228,9 +229,9 @@ def feature_form(Theta:np.ndarray, # (K, M) natural parameters
     "The one-GEMM form: l = Phi Theta^T per chunk and T = R^T Phi, the features built once per chunk if not cached."
     def log_joint(sl, Phi):
         if Phi is None: Phi = features(X[sl])
-        return Phi @ Theta.T, Phi
+        return Theta @ Phi.T, Phi     # (K, B)
     def suff_stats(Phi, R, out=None):
-        t = R.T @ Phi
+        t = R @ Phi
         if out is None: return t
         out += t
         return out
@@ -296,7 +297,7 @@ class MixtureModel:
         parts, log_joint, suff_stats = self.plan(state, X, data, chunk_size)
         if memory is None: return e_step_chunks(parts, log_joint, suff_stats, weights, n_threads)
         first = "log_resp" not in memory
-        if first: memory["log_resp"] = np.empty((len(X), self.n_components(state)))
+        if first: memory["log_resp"] = np.empty((len(X), self.n_components(state)), order="F")   # (N, K), column per k
         st = e_step_chunks(parts, log_joint, suff_stats, weights, n_threads, memory["log_resp"], not first)
         return replace(st, source=(X, memory["log_resp"], weights, True))   # valid until the next E-step overwrites it
 
@@ -314,8 +315,8 @@ class MixtureModel:
         lse, R = np.empty(len(X)), None
         for sl, part in parts:
             r, lse[sl], _, _ = _chunk_responsibilities(log_joint(sl, part)[0])
-            if R is None: R = np.empty((len(X), r.shape[1]))
-            R[sl] = r
+            if R is None: R = np.empty((len(X), r.shape[0]))
+            R[sl] = r.T
         return lse, R
 
 # %% ../nbs/11_core.ipynb #2a2c6d58

@@ -171,15 +171,18 @@ class Quadratic:
     @property
     def precisions(self): return precisions_from_cholesky(self.U, self.covariance_type)
 
-def digits_lost(q:Quadratic)->np.ndarray: # (K,) about log10 of the cancellation factor of the one-GEMM form
-    "Digits the feature form loses per component: log10(1 + || |U_k|^T |mu_k| ||^2 / (D + |const_k|))."
+def digits_lost(q:Quadratic, # the K terms
+                form:str="features", # the form that would compute them: "features" or "whitened" (see `FORMS`)
+               )->np.ndarray: # (K,) about log10 of the cancellation factor of that form
+    "Digits lost per component, m = || |U_k|^T |mu_k| ||^2: features log10(1 + m/(D+|c_k|)), whitened log10(1 + sqrt(D m)/(D+|c_k|))."
     K, D = q.means.shape
     a, ct = np.abs(q.means), q.covariance_type
     if ct in ("full", "tied"):   # || |U|^T |mu| ||^2 >= |mu|^T |P| |mu|: the size of the terms that cancel, one k at a time
         m = np.array([((a[k] @ np.abs(q.U[k] if ct == "full" else q.U))**2).sum() for k in range(K)])
     else: m = (_broadcast_precisions(q.precisions, K, D, ct) * a * a).sum(1)
+    size = m if form == "features" else np.sqrt(D * m)   # whitened: |y| ~ sqrt(D) times the rounding of U^T x - U^T mu
     with np.errstate(invalid='ignore'):
-        return np.log10(1 + np.nan_to_num(m / (D + np.abs(q.const)), nan=0.))
+        return np.log10(1 + np.nan_to_num(size / (D + np.abs(q.const)), nan=0.))
 
 def whitened_log_joint(X:np.ndarray, # (B, D) rows, in data coordinates
                        q:Quadratic, # the K terms
@@ -211,30 +214,30 @@ def stacked_log_joint(Xc:np.ndarray, # (B, D) rows, centred
                       q:Quadratic, # full or tied terms
                       Ucat:np.ndarray, # from `stacked_factors`
                       b:np.ndarray, # (K, D) from `stacked_factors`
-                     )->np.ndarray: # (B, K)
+                     )->np.ndarray: # (K, B)
     "l for all components from one (B, D) x (D, K D) GEMM: y_k = U_k^T x - U_k^T mu_k (valid where few digits are lost)."
     K, D = b.shape
     Y = (Xc @ Ucat).reshape(len(Xc), -1, D)   # (B, K, D), or (B, 1, D) for tied
     if Y.shape[1] == K: Y -= b
     else: Y = Y - b
-    return q.const - 0.5 * np.einsum('bkd,bkd->bk', Y, Y)
+    return q.const[:, None] - 0.5 * np.einsum('bkd,bkd->kb', Y, Y, order='C')
 
 def stacked_stats(Xc:np.ndarray, # (B, D) rows, centred
-                  R:np.ndarray, # (B, K) weighted responsibilities
+                  R:np.ndarray, # (K, B) weighted responsibilities
                   out:np.ndarray=None, # statistics to add these to, in place (None: a new array)
                  )->np.ndarray: # (K D D + K D + K,): sum r x x^T (K, D, D), sum r x (K, D), sum r (K,), flat
     "The statistics of every component from one (K D, B) x (B, D) GEMM, without the features (`vech_stats` packs them)."
     B, D = Xc.shape
-    K = R.shape[1]
-    A = (R[:, :, None] * Xc[:, None, :]).reshape(B, K * D)
+    K = R.shape[0]
+    A = (R.T[:, :, None] * Xc[:, None, :]).reshape(B, K * D)
     if out is None: out, beta = np.empty(K * D * D + K * D + K), 0.
     else: beta = 1.
     C = out[:K * D * D].reshape(K * D, D).T   # Fortran-ordered (D, K D): BLAS adds Xc^T A into it, no temporary
     Xc = np.ascontiguousarray(Xc)
     C2 = dgemm(1., Xc.T, A.T, beta=beta, c=C, trans_b=1, overwrite_c=1)
     if not np.shares_memory(C2, out): C[...] = C2   # a BLAS wrapper that copied (never with these layouts)
-    if beta: out[K * D * D:-K] += (R.T @ Xc).ravel(); out[-K:] += R.sum(0)
-    else: out[K * D * D:-K] = (R.T @ Xc).ravel(); out[-K:] = R.sum(0)
+    if beta: out[K * D * D:-K] += (R @ Xc).ravel(); out[-K:] += R.sum(1)
+    else: out[K * D * D:-K] = (R @ Xc).ravel(); out[-K:] = R.sum(1)
     return out
 
 def vech_stats(S:np.ndarray, # flat, from `stacked_stats`
@@ -326,7 +329,7 @@ class GaussianModel(MixtureModel):
         T = 0.
         for sl in chunks(N, chunk_rows("whitened" if full else "features", D, K, ct, chunk_size)):
             Rw = R[sl] if weights is None else R[sl] * weights[sl, None]
-            T = T + (stacked_stats(X[sl] - self.center, Rw) if full else Rw.T @ self.features(X[sl]))
+            T = T + (stacked_stats(X[sl] - self.center, Rw.T) if full else Rw.T @ self.features(X[sl]))
         return vech_stats(T, D) if full else T
 
     def e_step(self, state, X, data, weights=None, memory=None, n_threads=1, chunk_size=4096):
@@ -338,19 +341,19 @@ class GaussianModel(MixtureModel):
         "Row chunks and chunk functions of the chosen form; a component losing > EXACT_DIGITS digits is whitened exactly."
         q = self.quadratic(state)
         parts = data.parts(len(q.const))
-        exact = np.flatnonzero(digits_lost(q) > EXACT_DIGITS)
+        exact = np.flatnonzero(digits_lost(q, data.form) > EXACT_DIGITS)
         if data.form == "features":
             lj, suff_stats = feature_form(natural_params(q.const, q.means, q.precisions, q.covariance_type), X, self.features)
             if not exact.size: return parts, lj, suff_stats
             def log_joint(sl, Phi):
                 L, Phi = lj(sl, Phi)
-                for k in exact: L[:, k] = whitened_log_joint(X[sl], q, k, self.center)
+                for k in exact: L[k] = whitened_log_joint(X[sl], q, k, self.center)
                 return L, Phi
             return parts, log_joint, suff_stats
         Ucat, b = stacked_factors(q)
         def log_joint(sl, Xc):
             L = stacked_log_joint(Xc, q, Ucat, b)
-            for k in exact: L[:, k] = whitened_log_joint(X[sl], q, k, self.center)
+            for k in exact: L[k] = whitened_log_joint(X[sl], q, k, self.center)
             return L, Xc
         return parts, log_joint, stacked_stats
 
