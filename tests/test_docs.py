@@ -4,7 +4,8 @@ The site is built once into a temporary folder (tools/docs/build.sh with DOCS_OU
 pass on it, and must fail, with the right message, on a copy with the local MathJax deleted, an image deleted, a hidden
 cell's source showing, a dead internal link, a public name missing from the API reference, TeX outside math, a code
 block that scrolls sideways at 1400 px and a paragraph too wide for 420 px, a figure without alt text, a class
-without one of its attributes, a function without one of its parameters, and tracker wording ("issue") on a page.
+without one of its attributes, a function without one of its parameters, and tracker wording ("issue") on a page;
+and on a copy whose stylesheet narrows the text column at 1400 px below 1000 px.
 """
 import json, os, re, shutil, subprocess, sys
 from pathlib import Path
@@ -127,6 +128,21 @@ def test_check_fails_on_a_broken_site(site, tmp_path):
     assert 'emtheory.core.coordinate_ascent does not list the parameters tol' in out
     assert 'emtheory.core.e_step does not describe its parameters chunk_size (no docment)' in out
     assert "internal wording on the page ('issue')" in out
+
+@needs_chromium
+def test_check_fails_on_a_narrow_column(site, tmp_path):
+    "At 1400 px the text column gets at least 1000 px: a stylesheet that narrows it (as the theme's third column did) fails."
+    broken = tmp_path/'broken'
+    shutil.copytree(site, broken)
+    css = broken/'_static'/'emtheory.css'
+    css.write_text(css.read_text() + '\n@media (min-width: 1200px) { .bd-main .bd-content .bd-article-container '
+                   '{ max-width: calc(100% - 17rem) !important; } }\n')            # the width the theme leaves
+    r = _check(broken, tmp_path/'shots', ['index.html'])
+    out = r.stdout
+    assert r.returncode == 1, out
+    m = re.search(r'at 1400 px the text column is (\d+) px wide \(at least 1000 px wanted\)', out)
+    assert m and int(m.group(1)) < 1000, out
+    assert 'at 420 px' not in out                      # the narrow screen is not affected
 
 def test_display_math_is_read_as_pandoc_reads_it():
     "A formula line starting with `- ` must not become a list item (CommonMark) inside $$...$$ (pandoc/Quarto)."

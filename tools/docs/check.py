@@ -9,7 +9,8 @@ what it found into the DOM, which `--dump-dom` returns. Per page it checks:
   - no raw TeX (`$$`, `\\begin{`, `\\end{`, `\\(`, `\\[`) in the visible text outside code, and no TeX at all
     (a command such as `\\mathbb`, a `$`, a braced `_{`/`^{`) in text outside math, code and cell outputs;
   - layout, at both widths: no code block, output, table, formula, image or paragraph wider than the text column or
-    hiding part of itself behind a sideways scroll;
+    hiding part of itself behind a sideways scroll; at 1400 px the text column (the article's content box) is at least
+    1000 px wide, and so is the widest code cell, output or display formula on the page (when it has one);
   - every figure has alt text (not a file name);
   - no tracker wording: the word "issue" on a page;
   - every image loaded (naturalWidth > 0), every internal link and fragment resolves, no request failed (404),
@@ -87,6 +88,15 @@ PROBE = r"""<script>/* docs-check probe: added by tools/docs/check.py's server, 
     });
     return out;
   }
+  function column(){
+    /* the article's content width, and the widest code cell, output or display formula in it */
+    var a = document.querySelector('article.bd-article') || document.querySelector('.bd-article-container');
+    if (!a) return {column: 0, block: 0};
+    var cs = getComputedStyle(a), w = 0;
+    a.querySelectorAll('div.cell, div.highlight, div.cell_output, div.math').forEach(function(el){
+      if (visible(el)) w = Math.max(w, el.getBoundingClientRect().width); });
+    return {column: Math.round(a.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight)), block: Math.round(w)};
+  }
   function report(err){
     var mj = window.MathJax && window.MathJax.startup ? 'loaded ' + (window.MathJax.version || '') : 'not loaded';
     var math = [].slice.call(document.querySelectorAll('.math'));
@@ -114,6 +124,7 @@ PROBE = r"""<script>/* docs-check probe: added by tools/docs/check.py's server, 
       nav: [].map.call(document.querySelectorAll('nav.bd-docs-nav a.reference'), function(a){ return a.href; }),
       width: window.innerWidth,
       overflow: overflow(),
+      layout: column(),
       figures: [].map.call(document.querySelectorAll('article img'), function(im){
                  return {src: (im.currentSrc || im.src).split('/').pop(), alt: im.getAttribute('alt')}; }),
       api: [].map.call(document.querySelectorAll('[data-name][data-kind]'), function(o){
@@ -135,6 +146,7 @@ PROBE = r"""<script>/* docs-check probe: added by tools/docs/check.py's server, 
   window.addEventListener('load', function(){
     setTimeout(function(){
       var mj = (window.MathJax && window.MathJax.startup && window.MathJax.startup.promise) || Promise.resolve();
+      mj = mj.then(function(){ return window.emtheoryMathReady; });   /* the site's own line breaking and scaling */
       Promise.all([mj, images()]).then(function(){ setTimeout(function(){ report(null); }, 200); },
                                        function(e){ report('MathJax failed: ' + e); });
     }, 100);
@@ -154,6 +166,7 @@ FRAME = """<!doctype html><html><head><meta charset="utf-8"></head><body style="
 }})();
 </script></body></html>"""
 MIN_WINDOW = 500  # narrower pages are shown in an iframe of their width
+WIDE, MIN_COLUMN = 1400, 1000  # at a window this wide the text column (and the widest code/output/math) gets this much
 
 # ---- the server ------------------------------------------------------------------------------------------------------
 class Handler(http.server.SimpleHTTPRequestHandler):
@@ -333,6 +346,13 @@ def check_page(rel:str, r:dict, site:Path, origin:str, reports:dict, expected_na
         for o in rw.get('overflow', [])[:6]:
             probs.append(f"at {w} px a {o['what']} {o['how']}: {o['text'][:70]!r}")
         if len(rw.get('overflow', [])) > 6: probs.append(f"at {w} px {len(rw['overflow']) - 6} more blocks overflow")
+        lay = rw.get('layout')
+        if w and w >= WIDE and lay:
+            if lay['column'] < MIN_COLUMN:
+                probs.append(f"at {w} px the text column is {lay['column']} px wide (at least {MIN_COLUMN} px wanted)")
+            elif lay['block'] and lay['block'] < MIN_COLUMN:
+                probs.append(f"at {w} px the widest code cell, output or formula is {lay['block']} px wide, in a "
+                             f"{lay['column']} px column (at least {MIN_COLUMN} px wanted)")
     for rx, what in LEAKS:
         if (m := rx.search(r['alltext'])): probs.append(f"hidden cell shows: {what}: ...{snippet(r['alltext'], m.group(0))}...")
     for im in r['images']:
