@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from dataclasses import dataclass, replace
 from scipy.linalg import solve_triangular
-from scipy.linalg.blas import dgemm
+from scipy.linalg.blas import dsyrk
 from .core import weighted_scatter, MixtureModel, chunks, feature_form
 
 # %% auto #0
@@ -232,17 +232,18 @@ def stacked_log_joint(Xc:np.ndarray, # (B, D) rows, centred
 def stacked_stats(Xc:np.ndarray, # (B, D) rows, centred
                   R:np.ndarray, # (K, B) weighted responsibilities
                   out:np.ndarray=None, # statistics to add these to, in place (None: a new array)
-                 )->np.ndarray: # (K D D + K D + K,): sum r x x^T (K, D, D), sum r x (K, D), sum r (K,), flat
-    "The statistics of every component from one (K D, B) x (B, D) GEMM, without the features (`vech_stats` packs them)."
+                 )->np.ndarray: # (K D D + K D + K,): sum r x x^T (K, D, D; upper triangle), sum r x (K, D), sum r (K,), flat
+    "Every component's statistics without the features: a rank-B update (BLAS syrk, half a GEMM) per component for sum r x x^T."
     B, D = Xc.shape
     K = R.shape[0]
-    A = (R.T[:, :, None] * Xc[:, None, :]).reshape(B, K * D)
-    if out is None: out, beta = np.empty(K * D * D + K * D + K), 0.
+    if out is None: out, beta = np.zeros(K * D * D + K * D + K), 0.
     else: beta = 1.
-    C = out[:K * D * D].reshape(K * D, D).T   # Fortran-ordered (D, K D): BLAS adds Xc^T A into it, no temporary
     Xc = np.ascontiguousarray(Xc)
-    C2 = dgemm(1., Xc.T, A.T, beta=beta, c=C, trans_b=1, overwrite_c=1)
-    if not np.shares_memory(C2, out): C[...] = C2   # a BLAS wrapper that copied (never with these layouts)
+    S = np.sqrt(R)
+    for k in range(K):   # C_k += A^T A, A = sqrt(r_k) x: only the triangle `vech_stats` reads (upper, in C order)
+        C = out[k * D * D:(k + 1) * D * D].reshape(D, D).T   # Fortran-ordered: BLAS writes into it, no temporary
+        C2 = dsyrk(1., (S[k][:, None] * Xc).T, beta=beta, c=C, lower=1, overwrite_c=1)
+        if not np.shares_memory(C2, out): C[...] = C2   # a BLAS wrapper that copied (never with these layouts)
     if beta: out[K * D * D:-K] += (R @ Xc).ravel(); out[-K:] += R.sum(1)
     else: out[K * D * D:-K] = (R @ Xc).ravel(); out[-K:] = R.sum(1)
     return out
@@ -261,7 +262,7 @@ FORMS = ("features", "whitened")
 CHUNK_BYTES = 4 * 2**20   # working set of one row chunk of the E-step, whatever D and K are
 CACHE_RATIO = 16          # features are cached only if they take at most this many times the data's memory (M <= 16 D)
 # seconds per row of one E-step pass and unit of work, fitted to timings on this machine (see the table above)
-FORM_COSTS = dict(softmax=1.92e-08, phi=2.92e-09, features=2.09e-10, rows=6.04e-09, whitened=6.47e-11)
+FORM_COSTS = dict(softmax=1.18e-08, phi=2.54e-09, features=1.88e-10, rows=4.74e-09, whitened=5.01e-11)
 
 def form_costs(D:int, # data dimension
                K:int, # number of components
