@@ -1,6 +1,6 @@
 """The benchmark table: exact EM and CAVI against scikit-learn, per iteration, from the same start, in the same run.
 
-Each row is bench_em.run or bench_cavi.run (same start, tol=0, (t6 - t1) / 5 per iteration, median of 3 interleaved
+Each row is bench_em.run or bench_cavi.run (same start, tol=0, (t6 - t1) / 5 per iteration, median of 5 interleaved
 repeats; see bench/timing.py); the ratio is scikit-learn's time over ours; peak memory is tracemalloc's peak during a
 fit of 6 iterations (MiB, over the data). The E-step form chosen by the cost model is reported per case. The table is
 printed and written to bench/RESULTS.md, from which the speed table of the docs is taken.

@@ -4,7 +4,7 @@ Both start from the identical responsibilities (ours through resp_init, scikit-l
 _initialize_parameters hook to call its own _initialize with them), with the same hyperparameters
 (scikit-learn's defaults, weight_concentration_prior_type="dirichlet_distribution", reg_covar=0), and tol=0 so that
 max_iter=m performs exactly m iterations. Same process, interleaved (bench/timing.py). Per-iteration time is (time for 6 iterations
-- time for 1 iteration), median of 3 repeats, divided by 5; the ratio is scikit-learn's time over ours. The fitted
+- time for 1 iteration), median of 5 repeats, divided by 5; the ratio is scikit-learn's time over ours. The fitted
 factors of both after 6 iterations must agree (max relative difference printed).
 
     python bench/bench_cavi.py            # N=100,000, D=16, K=16 (about a minute on 2 cores)

@@ -2,7 +2,7 @@
 
 Both start from the identical initialisation (weights_init, means_init, precisions_init), run with tol=0 so that
 max_iter=m performs exactly m E-step/M-step pairs, in the same process, interleaved (bench/timing.py). Per-iteration
-time is (time for 6 iterations - time for 1 iteration) / 5, median of 3 repeats; the ratio is scikit-learn's time over
+time is (time for 6 iterations - time for 1 iteration) / 5, median of 5 repeats; the ratio is scikit-learn's time over
 ours. The final score of both must agree to 1e-9 relative. Peak memory is tracemalloc's peak during one fit of 6
 iterations, over the data itself.
 

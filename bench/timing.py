@@ -16,7 +16,7 @@ def timed(make, X, m):
         est.fit(X)
     return time.perf_counter() - t, est
 
-def per_iteration(makers:dict, X, reps:int=3):
+def per_iteration(makers:dict, X, reps:int=5):
     "name -> (median over reps of (t6 - t1) / 5, the estimator fitted with 6 iterations), interleaved."
     d = {k: [] for k in makers}
     last = {}
