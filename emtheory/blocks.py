@@ -263,7 +263,7 @@ class Blocked(MixtureModel):
 def _block_stats(model, state, Xb, wb, prev, chunk_size):
     "On a worker: one block's E-step, given its previous log responsibilities; (Stats fields, new log responsibilities)."
     Xb = np.ascontiguousarray(Xb, dtype=np.float64)
-    memory = {} if prev is None else {"log_resp": prev.copy()}
+    memory = {} if prev is None else {"log_resp": np.array(prev, order="F")}   # a copy, a column per component
     st = model.e_step(state, Xb, model.prepare(Xb, chunk_size, 0), wb, memory, 1, chunk_size)
     return (st.T, st.log_norm, st.entropy, st.n, st.kl), memory["log_resp"]
 
