@@ -139,13 +139,25 @@ class Stats:
 # %% ../nbs/11_core.ipynb #8f66a5f6
 CLAMP = -700.  # shifted log-probabilities below this are clamped before exp (exp(-700) ~ 1e-304; avoids slow subnormals)
 
+def _scratch(work:dict, # one thread's reusable arrays (None: allocate)
+             name:str, # which of them
+             like:np.ndarray, # (K, B): the shape wanted
+            )->np.ndarray: # a (K, B) array of undefined contents
+    "A scratch array shaped like `like`, reused chunk after chunk (fresh temporaries would push the chunk out of cache)."
+    if work is None: return np.empty_like(like, order="C")
+    K, B = like.shape
+    a = work.get(name)
+    if a is None or a.shape[0] != K or a.shape[1] < B: a = work[name] = np.empty((K, B))
+    return a[:, :B]
+
 def _chunk_responsibilities(L:np.ndarray, # (K, B) expected log joints, a row per component; overwritten by the log responsibilities
+                            work:dict=None, # one thread's scratch arrays: the responsibilities are then valid until its next chunk
                            ):
     "Responsibilities, log-sum-exp per point, entropy per point, log responsibilities (in place of `L`, never clamped)."
     m = L.max(axis=0)                  # in K x B layout every reduction over k runs along contiguous rows of B points
     L -= m
-    C = np.maximum(L, CLAMP)           # clamp only what goes into exp: L itself keeps the exact log responsibilities
-    R = np.exp(C)
+    C = np.maximum(L, CLAMP, out=_scratch(work, "tmp", L))   # clamp only what goes into exp: L keeps the exact logs
+    R = np.exp(C, out=_scratch(work, "R", L))
     s = R.sum(axis=0)
     R /= s
     rl = np.einsum('kb,kb->b', R, C)   # sum_k r_k (l_k - m), clamped terms contributing r_k CLAMP ~ 1e-301: the entropy
@@ -155,11 +167,16 @@ def _chunk_responsibilities(L:np.ndarray, # (K, B) expected log joints, a row pe
 
 def _kl_rows(old:np.ndarray, # (K, B) previous log responsibilities
              new:np.ndarray, # (K, B) new log responsibilities
+             work:dict=None, # one thread's scratch arrays
             )->np.ndarray: # (B,) KL(q_old || q_new) per point
     "KL per point from log responsibilities, a term with q_old = 0 contributing 0 (also where both logs are -inf)."
-    P = np.exp(old)
-    d = np.subtract(old, new, out=np.zeros_like(P), where=P > 0)
-    return np.einsum('kb,kb->b', P, d)
+    P = np.exp(old, out=_scratch(work, "tmp", old))
+    d = np.subtract(old, new, out=_scratch(work, "tmp2", old))
+    kl = np.einsum('kb,kb->b', P, d)
+    if np.isnan(kl).any():   # 0 * (-inf - x): a term with q_old = 0 is 0, whatever q_new is
+        d[P == 0] = 0.
+        kl = np.einsum('kb,kb->b', P, d)
+    return kl
 
 # %% ../nbs/11_core.ipynb #96b50e77
 def chunks(n:int, # number of rows
@@ -171,14 +188,15 @@ def chunks(n:int, # number of rows
 def _accumulate(parts, log_joint, suff_stats, weights, log_resp, has_prev):
     "E-step statistics over some chunks: (T, sum of log-normalisers, entropy, KL(q_prev || q))."
     T = None; log_norm = 0.; ent = 0.; kl = 0.
+    work = {}   # this thread's scratch arrays, reused by every chunk it takes
     for sl, part in parts:
         L, aux = log_joint(sl, part)
-        R, lse, h, logR = _chunk_responsibilities(L)
+        R, lse, h, logR = _chunk_responsibilities(L, work)
         w = None if weights is None else weights[sl]
         if log_resp is not None:
             old = log_resp[sl].T   # (K, B): a contiguous row per component when the buffer is Fortran-ordered
             if has_prev:
-                d = _kl_rows(old, logR)
+                d = _kl_rows(old, logR, work)
                 kl += d.sum() if w is None else w @ d
             old[...] = logR
         if w is None: log_norm += lse.sum(); ent += h.sum()
@@ -195,7 +213,7 @@ def _pool(n_threads:int)->ThreadPoolExecutor:
 
 def e_step_chunks(parts:list, # [(slice, part)]: row chunks in order, each with what `log_joint` reads
                   log_joint:Callable, # (slice, part) -> ((K, B) expected log joints l of those rows, what suff_stats reads)
-                  suff_stats:Callable, # (that, weighted responsibilities (K, B), statistics so far or None) -> their sum
+                  suff_stats:Callable, # (that, weighted responsibilities (K, B), statistics so far or None) -> their sum (R is reused by the next chunk)
                   weights:np.ndarray=None, # (N,) sample weights, or None
                   n_threads:int=1, # threads over chunks (numpy releases the GIL in BLAS and ufuncs)
                   log_resp:np.ndarray=None, # (N, K) buffer: previous log responsibilities in (if `has_prev`), new ones out
