@@ -57,12 +57,14 @@ def kl_normal_wishart(beta:np.ndarray, # (K,) mean precision scales β_k
                       m0:np.ndarray, # (D,) prior mean m_0
                       nu0:float, # prior degrees of freedom ν_0
                       W0_inv:np.ndarray, # (D, D) W_0⁻¹ (scikit-learn's covariance_prior)
+                      log_det_W:np.ndarray=None, # (K,) log |W_k|, if known (from a Cholesky factor); else computed
+                      log_det_W0:float=None, # log |W_0|, if known; else computed
                      )->np.ndarray: # (K,) KL(q(μ_k, Λ_k) ‖ p(μ_k, Λ_k))
     "KL divergence of Normal-Wishart factors from a Normal-Wishart prior, all constants included."
     D = means.shape[1]
     W = precisions / nu[:, None, None]
-    log_det_W = np.linalg.slogdet(W)[1]
-    log_det_W0 = -np.linalg.slogdet(W0_inv)[1]
+    if log_det_W is None: log_det_W = np.linalg.slogdet(W)[1]
+    if log_det_W0 is None: log_det_W0 = -np.linalg.slogdet(W0_inv)[1]
     d = means - m0
     gauss = 0.5*(D*beta0/beta - D + D*np.log(beta/beta0) + beta0*nu*np.einsum('ka,kab,kb->k', d, W, d))
     wishart = (log_wishart_norm(nu, log_det_W, D) - log_wishart_norm(nu0, log_det_W0, D)
@@ -136,7 +138,8 @@ class BayesianGaussianCAVI(GaussianModel):
                  )->float:
         "The global part of the ELBO: −KL(q(π) ‖ p(π)) (none for known weights) − Σ_k KL(q(μ_k, Λ_k) ‖ p(μ_k, Λ_k))."
         P = precisions_from_cholesky(q.precisions_cholesky, "full")
-        kl = kl_normal_wishart(q.beta, q.means, q.nu, P, self.beta0, self.m0, self.nu0, self.W0_inv)
+        kl = kl_normal_wishart(q.beta, q.means, q.nu, P, self.beta0, self.m0, self.nu0, self.W0_inv,
+                               self.log_det_W(q), self.log_det_W0)   # the log-determinants from the Cholesky factors
         kl_pi = kl_dirichlet(q.alpha, self.alpha0) if self.weights is None else 0.
         return -kl_pi - float(kl.sum())
 

@@ -206,6 +206,10 @@ def _accumulate(parts, log_joint, suff_stats, weights, log_resp, has_prev):
         T = suff_stats(aux, R, T)    # the first chunk allocates; the others add into it in place
     return T, log_norm, ent, kl
 
+def _blas_one_thread():
+    "BLAS held to one thread while the chunks run: their products are thin, and a second BLAS thread on a busy core stalls them."
+    return threadpool_limits(1, user_api='blas') if threadpool_limits is not None else nullcontext()
+
 @lru_cache(maxsize=None)
 def _pool(n_threads:int)->ThreadPoolExecutor:
     "A persistent pool of E-step threads (created once per thread count)."
@@ -221,8 +225,11 @@ def e_step_chunks(parts:list, # [(slice, part)]: row chunks in order, each with 
                  )->Stats:
     "One pass of q(z) = softmax(l) over row chunks, in threads: statistics, sum of log-normalisers, entropy, KL to the last q."
     if n_threads > 1 and len(parts) >= 2 * n_threads:   # small data: threads cost more than they save
-        res = list(_pool(n_threads).map(lambda g: _accumulate(g, log_joint, suff_stats, weights, log_resp, has_prev),
-                                        [parts[i::n_threads] for i in range(n_threads)]))
+        with _blas_one_thread():
+            res = list(_pool(n_threads).map(lambda g: _accumulate(g, log_joint, suff_stats, weights, log_resp, has_prev),
+                                            [parts[i::n_threads] for i in range(n_threads)]))
+    elif len(parts) > 1:
+        with _blas_one_thread(): res = [_accumulate(parts, log_joint, suff_stats, weights, log_resp, has_prev)]
     else: res = [_accumulate(parts, log_joint, suff_stats, weights, log_resp, has_prev)]
     T = res[0][0]
     for r in res[1:]: T += r[0]   # in place: no copy of the statistics per thread
@@ -377,9 +384,8 @@ def coordinate_ascent(model, # a model: `prepare`, `e_step`, `expected_log_joint
                      )->Fit:
     "Maximise F(q, globals) by alternating the global block (`model.m_step`) and the local block (`model.e_step`)."
     nt = default_threads() if n_threads is None else n_threads
-    with blas_single_thread(nt):
-        if data is None: data = model.prepare(X, chunk_size, cache_bytes)
-        return _ascend(model, X, data, state, weights, tol, max_iter, verbose, chunk_size, nt)
+    if data is None: data = model.prepare(X, chunk_size, cache_bytes)
+    return _ascend(model, X, data, state, weights, tol, max_iter, verbose, chunk_size, nt)   # BLAS: one thread in E-steps only
 
 def _ascend(model, X, data, state, weights, tol, max_iter, verbose, chunk_size, n_threads):
     memory = {}

@@ -6,8 +6,8 @@
 from __future__ import annotations
 import numpy as np
 from dataclasses import dataclass, replace
-from scipy.linalg import solve_triangular
 from scipy.linalg.blas import dsyrk
+from scipy.linalg.lapack import dtrtri
 from .core import weighted_scatter, MixtureModel, chunks, feature_form
 
 # %% auto #0
@@ -137,7 +137,7 @@ def precision_cholesky(covariances:np.ndarray, # full (K,D,D), tied (D,D), diag 
                 raise _not_pd(f"The covariance of component {k}" if covariance_type == "full" else "The tied covariance") from None
             if not (np.diag(C) > 0).all():
                 raise _not_pd(f"The covariance of component {k}" if covariance_type == "full" else "The tied covariance")
-            U[k] = solve_triangular(C, np.eye(D), lower=True).T
+            U[k] = dtrtri(C, lower=1)[0].T   # C^-T: LAPACK's triangular inverse, a third of a triangular solve against I
         return U if covariance_type == "full" else U[0]
     covariances = np.asarray(covariances)
     if (covariances <= 0).any() or not np.isfinite(covariances).all():
