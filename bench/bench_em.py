@@ -13,7 +13,7 @@ import sys, argparse
 import numpy as np
 from sklearn.mixture import GaussianMixture
 from emtheory.em import GaussianMixtureEM
-from timing import per_iteration, peak_mib
+from timing import repeats, ratio_range, peak_mib
 
 def make_data(N, D, K, seed=0):
     "A K-component Gaussian mixture sample with random means and covariances, and a start from a perturbed truth."
@@ -41,13 +41,15 @@ def run(N, D, K, ct, memory=False):
     ini = inits(X, sm, ct)
     ours = lambda m: GaussianMixtureEM(K, covariance_type=ct, tol=0, max_iter=m, reg_covar=1e-6, **ini)
     sk = lambda m: GaussianMixture(K, covariance_type=ct, tol=0, max_iter=m, reg_covar=1e-6, **ini)
-    t = per_iteration(dict(sklearn=sk, emtheory=ours), X)
+    reps = repeats(dict(sklearn=sk, emtheory=ours), X)
+    t = {k: (float(np.median(v)), e) for k, (v, e) in reps.items()}
     (t_sk, e_sk), (t_us, e_us) = t["sklearn"], t["emtheory"]
     s_sk, s_us = e_sk.score(X), e_us.score(X)
     rel = abs(s_us - s_sk) / abs(s_sk)
     par = max(np.abs(getattr(e_us, a) - getattr(e_sk, a)).max() / np.abs(getattr(e_sk, a)).max()
               for a in ("weights_", "means_", "covariances_"))
-    row = dict(N=N, D=D, K=K, cov=ct, sklearn_s=t_sk, emtheory_s=t_us, ratio=t_sk / t_us, score_rel=rel, param_rel=par,
+    row = dict(N=N, D=D, K=K, cov=ct, sklearn_s=t_sk, emtheory_s=t_us, ratio=t_sk / t_us,
+               ratio_range=ratio_range(reps, "sklearn", "emtheory"), score_rel=rel, param_rel=par,
                form=e_us._model.form_)
     if memory:
         row["sklearn_MiB"], row["emtheory_MiB"] = peak_mib(sk, X), peak_mib(ours, X)

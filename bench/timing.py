@@ -16,8 +16,8 @@ def timed(make, X, m):
         est.fit(X)
     return time.perf_counter() - t, est
 
-def per_iteration(makers:dict, X, reps:int=5):
-    "name -> (median over reps of (t6 - t1) / 5, the estimator fitted with 6 iterations), interleaved."
+def repeats(makers:dict, X, reps:int=5):
+    "name -> (the reps values of (t6 - t1) / 5 in order, the estimator fitted with 6 iterations), interleaved."
     d = {k: [] for k in makers}
     last = {}
     for _ in range(reps):
@@ -25,7 +25,16 @@ def per_iteration(makers:dict, X, reps:int=5):
             t1, _ = timed(make, X, 1)
             t6, last[k] = timed(make, X, 6)
             d[k].append((t6 - t1) / 5)
-    return {k: (float(np.median(v)), last[k]) for k, v in d.items()}
+    return {k: (v, last[k]) for k, v in d.items()}
+
+def per_iteration(makers:dict, X, reps:int=5):
+    "name -> (median over reps of (t6 - t1) / 5, the estimator fitted with 6 iterations), interleaved."
+    return {k: (float(np.median(v)), e) for k, (v, e) in repeats(makers, X, reps).items()}
+
+def ratio_range(times:dict, num:str, den:str)->tuple:
+    "(lowest, highest) of num's time over den's, repeat by repeat: the two were timed next to each other."
+    r = np.array(times[num][0]) / np.array(times[den][0])
+    return float(r.min()), float(r.max())
 
 def peak_mib(make, X, m=6):
     "tracemalloc's peak (MiB) during one fit of m iterations, over what existed before (the data)."
