@@ -31,26 +31,31 @@ def check_covariance_type(covariance_type:str, # the name to check
 def n_features_phi(D:int, # data dimension
                    covariance_type:str, # full, tied, diag or spherical
                   )->int: # M, the length of phi(x)
-    "Length of the Gaussian feature vector phi(x)."
-    return (D * (D + 1) // 2 if covariance_type in ("full", "tied") else D) + D + 1
+    "Length of the Gaussian feature vector phi(x): vech(x x^T), x * x (diag) or ||x||^2 (spherical), then x and 1."
+    return _n_second(D, covariance_type) + D + 1
+
+def _n_second(D, covariance_type):
+    "How many second-moment features: D(D+1)/2 (full, tied), D (diag), 1 (spherical)."
+    return D * (D + 1) // 2 if covariance_type in ("full", "tied") else D if covariance_type == "diag" else 1
 
 # %% ../nbs/12_gaussian.ipynb #c0628e33
 def gaussian_features(X:np.ndarray, # (B, D) rows
                       center:np.ndarray, # (D,) subtracted first
-                      covariance_type:str="full", # full/tied: vech(xx^T); diag/spherical: x*x
+                      covariance_type:str="full", # full/tied: vech(xx^T); diag: x*x; spherical: ||x||^2
                      )->np.ndarray: # (B, M) features [second moments, x, 1]
     "The Gaussian feature map phi(x - center)."
     Xc = X - center
     B, D = Xc.shape
     full = covariance_type in ("full", "tied")
-    q = D * (D + 1) // 2 if full else D
+    q = _n_second(D, covariance_type)
     Phi = np.empty((B, q + D + 1))
     if full:   # vech(x x^T) row by row of the upper triangle: x_a x_b for b >= a, in triu_indices order
         o = 0
         for a in range(D):
             np.multiply(Xc[:, a:a + 1], Xc[:, a:], out=Phi[:, o:o + D - a])
             o += D - a
-    else: np.multiply(Xc, Xc, out=Phi[:, :q])
+    elif covariance_type == "diag": np.multiply(Xc, Xc, out=Phi[:, :q])
+    else: Phi[:, 0] = np.einsum('bd,bd->b', Xc, Xc)   # a spherical precision sees only ||x||^2: M = D + 2
     Phi[:, q:q + D] = Xc
     Phi[:, -1] = 1.
     return Phi
@@ -77,7 +82,7 @@ def natural_params(const:np.ndarray, # (K,) c_k: everything constant in x except
         quad[:, iu[0] == iu[1]] *= 0.5
         Pm = np.einsum('kab,kb->ka', P, means)
     else:
-        quad = -0.5 * P
+        quad = -0.5 * (P if covariance_type == "diag" else P[:, :1])   # spherical: one coefficient, of ||x||^2
         Pm = P * means
     c = const - 0.5 * np.einsum('ka,ka->k', means, Pm)
     return np.hstack([quad, Pm, c[:, None]])
@@ -89,11 +94,11 @@ def moments(T:np.ndarray, # (K, M) statistics sum_i r_ik phi(x_i)
             source:tuple=None, # Stats.source: allows an exact second pass for components far from the centre
             center:np.ndarray=None, # (D,) the centre the features were taken about (needed with `source`)
             floor:float=10 * np.finfo(float).eps, # added to every count: an empty component gives finite numbers
-           )->tuple: # (Nk (K,), means (K, D), scatter: (K,D,D) full/tied, (K,D) diag/spherical)
+           )->tuple: # (Nk (K,), means (K, D), scatter: (K,D,D) full/tied, (K,D) diag, (K,D) spherical (each entry tr/D))
     "Count, mean and scatter sum_i r_ik (x_i - xbar_k)(x_i - xbar_k)^T of each component, from its statistics."
     K = T.shape[0]
     full = covariance_type in ("full", "tied")
-    q = D * (D + 1) // 2 if full else D
+    q = _n_second(D, covariance_type)
     Nk = T[:, -1] + floor      # as scikit-learn (floor 10 eps for unit weights): an empty component gives finite numbers
     S1 = T[:, q:q + D]
     means = S1 / Nk[:, None]
@@ -104,14 +109,19 @@ def moments(T:np.ndarray, # (K, M) statistics sum_i r_ik phi(x_i)
         S2[:, iu[1], iu[0]] = T[:, :q]
         for k in range(K): S2[k] -= np.outer(S1[k], means[k])   # one (D, D) temporary, not (K, D, D)
         scatter = S2
-    else: scatter = T[:, :q] - S1 * means
+    elif covariance_type == "diag": scatter = T[:, :q] - S1 * means
+    else:   # spherical: only the trace is in the statistics; each coordinate gets an equal share of it
+        scatter = np.repeat((T[:, 0] - np.einsum('ka,ka->k', S1, means))[:, None] / D, D, axis=1)
     if source is not None:
         # the one-pass scatter loses ~log10(N_k mean^2 / scatter) digits: redo such components about their own mean
         var = np.einsum('kaa->ka', scatter) if full else scatter
-        lost = (Nk[:, None] * means**2 > PRECISION_RATIO * np.abs(var)).any(1) & (T[:, -1] > 0)
+        if covariance_type == "spherical": lost = Nk * (means**2).sum(1) > PRECISION_RATIO * np.abs(var.sum(1))
+        else: lost = (Nk[:, None] * means**2 > PRECISION_RATIO * np.abs(var)).any(1)
+        lost &= T[:, -1] > 0
         if lost.any():
             k = np.flatnonzero(lost)
-            scatter[k] = weighted_scatter(source, k, means[k] + center, diag=not full)
+            S = weighted_scatter(source, k, means[k] + center, diag=not full)
+            scatter[k] = S.mean(1, keepdims=True) if covariance_type == "spherical" else S
     return Nk, means, scatter
 
 # %% ../nbs/12_gaussian.ipynb #2f182b2c
@@ -280,7 +290,7 @@ def choose_form(D:int, # data dimension
                 covariance_type:str, # one of COVARIANCE_TYPES: "full", "tied", "diag", "spherical"
                 cached:bool=False, # the features of every row are cached
                )->str:
-    "The cheaper form by the measured cost model (diag/spherical: always features, M = 2D + 1)."
+    "The cheaper form by the measured cost model (diag/spherical: always features, M = 2D + 1 or D + 2)."
     c = form_costs(D, K, covariance_type, cached)
     return min(c, key=c.get)
 

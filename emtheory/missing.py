@@ -10,7 +10,7 @@ import numpy as np
 from scipy.special import logsumexp, entr
 from scipy.linalg import solve_triangular
 from .core import Stats
-from .gaussian import gaussian_features, full_covariances
+from .gaussian import gaussian_features, full_covariances, n_features_phi
 from .em import GaussianEM
 from .map_em import GaussianMAP
 
@@ -141,7 +141,7 @@ class GaussianMissingEM(GaussianEM):
         K, D, ct = len(state.weights), self.D, self.covariance_type
         full = ct in ("full", "tied")
         iu = np.triu_indices(D)
-        T = np.zeros((K, len(iu[0]) + D + 1 if full else 2 * D + 1))
+        T = np.zeros((K, n_features_phi(D, ct)))
         log_norm = ent = kl = 0.
         has_prev = memory is not None and "missing" in memory
         new_memory = []
@@ -163,7 +163,8 @@ class GaussianMissingEM(GaussianEM):
                 if full:
                     C = np.zeros((D, D)); C[np.ix_(m, m)] = ccov[k]
                     T[k, :len(iu[0])] += Nk[k] * C[iu]
-                else: T[k, m] += Nk[k] * ccov[k]
+                elif ct == "diag": T[k, m] += Nk[k] * ccov[k]
+                else: T[k, 0] += Nk[k] * ccov[k].sum()   # spherical: the feature is ||x||^2
             if has_prev:   # KL(q_t || q_t+1) of (z, x_m): that of z, plus the old-q-weighted KL of the conditional Gaussians
                 old_logR, old_mean, old_cov = memory["missing"][j]
                 P = np.exp(old_logR)
