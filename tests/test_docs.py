@@ -221,6 +221,11 @@ def test_api_reference_reads_the_code():
     # raises read from the function and from the package functions it calls (_validate's, check_weights')
     assert 'ValueError' in rs and any('precisions_init must be positive' in m for m in rs['ValueError'])
     assert any('sample_weight must be numbers' in m for m in rs.get('DataTypeError', []))
+    # GaussianMixtureEM.fit itself: through super().fit, and _check_X_new's super() passed on as a callable
+    assert any('precisions_init must be positive' in m for m in apiref.raises(GaussianMixtureEM.fit, 'emtheory', GaussianMixtureEM)['ValueError'])
+    assert 'ValueError' in apiref.raises(GaussianMixtureEM.predict, 'emtheory', GaussianMixtureEM)
+    from emtheory.cli import main
+    assert apiref.raises(main, 'emtheory') == {}        # it catches every Exception: exit codes, not raises
     assert {'weights_', 'converged_', 'history_'} <= set(apiref.fitted_attributes(GaussianMixtureEM, 'emtheory'))
     assert {'weights_', 'history_'} <= set(apiref.attributes(GaussianMixtureEM, 'emtheory'))   # _attributes, bases merged
     assert apiref.returns_self(GaussianMixtureEM.fit) and not apiref.returns_self(check_array)
