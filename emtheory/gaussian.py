@@ -8,7 +8,7 @@ import numpy as np
 from dataclasses import dataclass, replace
 from scipy.linalg import solve_triangular
 from scipy.linalg.blas import dsyrk
-from .core import weighted_scatter, MixtureModel, chunks, feature_form
+from .core import weighted_scatter, MixtureModel, Stats, chunks, feature_form
 
 # %% auto #0
 __all__ = ['COVARIANCE_TYPES', 'PRECISION_RATIO', 'EXACT_DIGITS', 'FORMS', 'CHUNK_BYTES', 'CACHE_RATIO', 'FORM_COSTS',

@@ -194,7 +194,7 @@ class Selection:
     def plot(self, ax=None, # matplotlib Axes (default: a new figure)
              criterion:str=None, # "bic", "aic" or "icl" (default: the selection's)
              mclust_sign:bool=True, # plot -criterion, as mclust does (higher is better)
-            )->matplotlib.axes.Axes: # the Axes drawn on
+            )->object: # the matplotlib Axes drawn on (`ax`, or a new figure's)
         "mclust's BIC plot: the criterion against K, one line per covariance type, the best marked by a star."
         import matplotlib.pyplot as plt
         from matplotlib.ticker import MaxNLocator

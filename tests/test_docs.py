@@ -185,6 +185,15 @@ class C:
     r = subprocess.run([sys.executable, 'tools/docs/check.py', '--returns'], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr        # the package itself: every return is described
 
+def test_annotations_evaluate():
+    "nbdev's show_doc evaluates the annotations (`from __future__ import annotations` makes them strings): each must be a name the module has."
+    import check, inspect
+    bad = []
+    for q, f in check.public_callables(check.public_api('emtheory'), 'emtheory'):
+        try: inspect.signature(f, eval_str=True)
+        except Exception as e: bad.append(f'{q}: {e}')
+    assert not bad, bad
+
 def test_display_math_is_read_as_pandoc_reads_it():
     "A formula line starting with `- ` must not become a list item (CommonMark) inside $$...$$ (pandoc/Quarto)."
     md = 'so\n$$\\log p = a\n- \\tfrac D2.$$\n\n```py\ns = "$$a\n- b$$"\n```\nand $$u\n% c\n- v$$'
