@@ -78,7 +78,7 @@ class ArrayBlocks(BlockSource):
 
 def memmap_blocks(path, # a .npy file
                   block_rows:int=65536, # rows per block
-                 )->ArrayBlocks:
+                 )->ArrayBlocks: # the memory-mapped array as a block source
     "A .npy file memory-mapped (`np.load(path, mmap_mode='r')`), read a block at a time."
     return ArrayBlocks(np.load(path, mmap_mode="r"), block_rows)
 
@@ -109,7 +109,7 @@ def _csv_layout(path):
 
 def csv_blocks(path, # a numeric CSV file (comma, semicolon, tab or whitespace separated; an optional header line)
                chunk_rows:int=100000, # rows per block
-              )->IterBlocks:
+              )->IterBlocks: # a block source that re-reads the file on every pass (its `columns` from the header, if any)
     "A CSV read `chunk_rows` lines at a time, from the start on every pass (nothing but one block in memory)."
     path = str(path)
     if not Path(path).is_file(): raise ValueError(f"No such file: {path}")
@@ -148,7 +148,7 @@ def _X_numblocks(X): return X.numblocks[0]
 
 def as_source(X, # an array, np.memmap, .npy or .csv path, dask array, callable or iterable of blocks, or a BlockSource
               block_rows:int=65536, # rows per block (arrays, memmaps and CSV files)
-             )->BlockSource:
+             )->BlockSource: # `X` itself if it is one, else a new block source over it
     "The block source for any supported kind of data."
     if isinstance(X, BlockSource): return X
     if _is_dask(X): return DaskBlocks(X)
@@ -201,27 +201,27 @@ class Blocked(MixtureModel):
         self._tmp = None
 
     def features(self, X, # (B, D) rows
-                ):
+                )->np.ndarray: # (B, M) the inner model's features
         return self.model.features(X)
     def natural_params(self, state, # the globals
-                      ):
+                      )->np.ndarray: # (K, M) the inner model's natural parameters
         return self.model.natural_params(state)
     def m_step(self, stats, # an E-step's statistics of q
                old, # the previous globals (None at initialisation)
-              ):
+              )->object: # the inner model's new globals
         return self.model.m_step(stats, old)
     def log_prior(self, state, # the globals
-                 ):
+                 )->float: # the inner model's log prior, nats
         return self.model.log_prior(state)
     def expected_log_joint(self, stats, # an E-step's statistics of q
                            state, # the globals
-                          ):
+                          )->float: # the inner model's E_q[log p(x, z | state)], nats
         return self.model.expected_log_joint(stats, state)
 
     def prepare(self, X, # the BlockSource (ignored: the blocks are read on every pass)
                 chunk_size:int=4096, # rows per chunk
                 cache_bytes:float=0., # ignored: nothing is cached
-               ):
+               )->None: # None: nothing is cached
         "Nothing is cached: the blocks are read again on every pass."
         return None
 
@@ -239,7 +239,7 @@ class Blocked(MixtureModel):
                memory:dict=None, # per-fit buffers kept between passes (the log responsibilities); None: no KL
                n_threads:int=1, # E-step threads
                chunk_size:int=4096, # rows per chunk (when `prepare` left the chunking open)
-              )->Stats:
+              )->Stats: # the sums of the blocks' statistics, log-normalisers, entropies, weights and KLs
         "The inner E-step on every block, with that block's own memory; the sums of the block statistics."
         total, offset, parts = None, 0, []
         keep = memory is not None and self.keep_resp is not None
@@ -290,7 +290,7 @@ class DaskBlocked(Blocked):
     def prepare(self, X, # the DaskBlocks source
                 chunk_size:int=4096, # rows per chunk
                 cache_bytes:float=0., # ignored: the chunks are persisted, not cached as features
-               ):
+               )->None: # None: the chunks are held by the adapter
         "The data's chunks, persisted on the workers (a distributed Client) or in this process (dask's threads)."
         import dask
         Xd = self.source.X.persist() if self.source.persist else self.source.X
@@ -313,7 +313,7 @@ class DaskBlocked(Blocked):
                memory:dict=None, # per-fit buffers kept between passes (the log responsibilities); None: no KL
                n_threads:int=1, # E-step threads
                chunk_size:int=4096, # rows per chunk (when `prepare` left the chunking open)
-              )->Stats:
+              )->Stats: # the sums of the blocks' statistics, log-normalisers, entropies, weights and KLs
         "Send the model and globals, compute every block's statistics on its worker, bring back the K x M sum."
         import dask
         if self._blocks is None: self.prepare(X, chunk_size)
@@ -444,7 +444,7 @@ def fit_blocks(est, # a GaussianMixtureEM, GaussianMixtureMAP or GaussianMixture
                init_sample:int=100000, # rows of the uniform sample that the initialisation (k-means) sees
                chunk_size:int=4096, # rows per E-step chunk inside a block
                sample_seed:int=0, # seed of the rows' keys that choose the sample (not drawn from random_state)
-              ):
+              )->object: # `est`, fitted
     "The estimator's `fit` for data read in blocks: one summary pass, a start from a row sample, the one loop on `Blocked`."
     _check_shell(est)
     source = as_source(X, block_rows)
@@ -495,7 +495,7 @@ def fit_blocks(est, # a GaussianMixtureEM, GaussianMixtureMAP or GaussianMixture
 def step_size(t:int, # the step's number, 1, 2, ...
               t0:float=2., # delay: larger is more cautious early
               kappa:float=0.6, # forgetting exponent in (0.5, 1]
-             )->float:
+             )->float: # rho_t in (0, 1)
     "The stepwise-EM step rho_t = (t + t0)^(-kappa) (Cappe & Moulines 2009)."
     return (t + t0) ** (-kappa)
 
@@ -504,7 +504,7 @@ def partial_fit(est, # a GaussianMixtureEM, GaussianMixtureMAP or GaussianMixtur
                 sample_weight=None, # (B,) weights
                 kappa:float=0.6, # step exponent, in (0.5, 1]
                 t0:float=2., # step delay, >= 0
-               ):
+               )->object: # `est`, updated by this batch
     "Stepwise EM: s <- (1 - rho_t) s + rho_t s_hat(batch), globals from s; the first call initialises from its batch."
     _check_shell(est)
     if not (isinstance(kappa, numbers.Real) and 0.5 < kappa <= 1): raise ValueError(f"kappa must be in (0.5, 1]; got {kappa!r}.")

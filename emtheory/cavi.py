@@ -102,7 +102,7 @@ class BayesianGaussianCAVI(GaussianModel):
         self.covariance_type = "full"
 
     def log_det_W(self, q:VariationalParams, # the variational globals
-                 )->np.ndarray:
+                 )->np.ndarray: # (K,) log |W_k|
         "log |W_k| from the Cholesky factor of ν_k W_k."
         return 2*log_det_cholesky(q.precisions_cholesky, "full", self.D) - self.D*np.log(q.nu)
 
@@ -112,7 +112,7 @@ class BayesianGaussianCAVI(GaussianModel):
         return expected_log_pi(q.alpha) if self.weights is None else np.log(self.weights)
 
     def quadratic(self, q:VariationalParams, # the variational globals
-                 )->Quadratic:
+                 )->Quadratic: # the (K,) constants c_k, means m_k and Cholesky factors of ν_k W_k
         "ℓ_k(x) = E[log π_k] + E[log N(x | μ_k, Λ_k⁻¹)] = c_k − ½ ν_k (x − m_k)ᵀ W_k (x − m_k) (Bishop 10.46, 10.64–10.66)."
         D = self.D
         c = (self.expected_log_weights(q) + 0.5*expected_log_det_precision(q.nu, self.log_det_W(q), D)
@@ -121,7 +121,7 @@ class BayesianGaussianCAVI(GaussianModel):
 
     def m_step(self, stats, # an E-step's statistics of q
                old:VariationalParams|None=None, # the previous globals (None at initialisation)
-              )->VariationalParams:
+              )->VariationalParams: # the new factors: alpha (None for known weights), beta, means, nu, covariances W_k⁻¹/ν_k and their precision Cholesky factors
         "Factor updates q(π) (none for known weights) and q(μ_k, Λ_k) from the E-step statistics (Bishop 10.58, 10.60–10.63)."
         Nk, xbar, scatter = moments(stats.T, self.D, "full", stats.source, self.center)
         if self.reg_covar: scatter = scatter + self.reg_covar*Nk[:, None, None]*np.eye(self.D)
@@ -135,7 +135,7 @@ class BayesianGaussianCAVI(GaussianModel):
         return VariationalParams(alpha, beta, means, nu, covs, precision_cholesky(covs, "full"))
 
     def log_prior(self, q:VariationalParams, # the variational globals
-                 )->float:
+                 )->float: # −KL(q(π) ‖ p(π)) − Σ_k KL(q(μ_k, Λ_k) ‖ p(μ_k, Λ_k)), nats
         "The global part of the ELBO: −KL(q(π) ‖ p(π)) (none for known weights) − Σ_k KL(q(μ_k, Λ_k) ‖ p(μ_k, Λ_k))."
         P = precisions_from_cholesky(q.precisions_cholesky, "full")
         kl = kl_normal_wishart(q.beta, q.means, q.nu, P, self.beta0, self.m0, self.nu0, self.W0_inv,
@@ -345,7 +345,8 @@ def _predictive(self:GaussianMixtureCAVI):
     scale = dof*self.mean_precision_/((1 + self.mean_precision_)*self.degrees_of_freedom_)   # L_k = scale_k ν_k W_k
     return np.log(self.weights_), dof, scale
 
-def _score_samples(self:GaussianMixtureCAVI, X)->np.ndarray:
+def _score_samples(self:GaussianMixtureCAVI, X
+                  )->np.ndarray: # (n_samples,) log posterior predictive density of each sample, nats
     "Log density of each sample under the posterior predictive, a mixture of Student-t (Bishop 10.81)."
     X = self._check_X_new(X)
     model, D = self._model, self.n_features_in_
@@ -360,7 +361,7 @@ def _score_samples(self:GaussianMixtureCAVI, X)->np.ndarray:
     return out
 
 def _sample(self:GaussianMixtureCAVI, n_samples:int=1, # number of points to draw
-           )->tuple:
+           )->tuple: # (X (n_samples, n_features) sorted by component, labels (n_samples,))
     "Draw (X, labels) from the posterior predictive Student-t mixture."
     self._check_fitted()
     if not (isinstance(n_samples, (int, np.integer)) and n_samples >= 1):
@@ -439,10 +440,12 @@ class NormalGammaModel(MixtureModel):
                 ):
         self.center, self.mu0, self.lambda0, self.a0, self.b0 = np.array([center]), mu0 - center, lambda0, a0, b0
 
-    def features(self, X): return gaussian_features(X, self.center, "spherical")   # [x², x, 1]
+    def features(self, X, # (B, 1) rows
+                )->np.ndarray: # (B, 3) features [x², x, 1] of the centred rows
+        return gaussian_features(X, self.center, "spherical")
 
     def natural_params(self, q:NormalGammaParams, # the factors q(μ), q(τ)
-                      )->np.ndarray:
+                      )->np.ndarray: # (1, 3) natural parameters Θ
         "Θ with Θ · φ(x) = E[log N(x | μ, τ⁻¹)] under q(μ) q(τ)."
         E_tau, E_log_tau = q.a/q.b, digamma(q.a) - np.log(q.b)
         c = 0.5*E_log_tau - 0.5*np.log(2*np.pi) - 0.5*E_tau/q.l
@@ -450,7 +453,7 @@ class NormalGammaModel(MixtureModel):
 
     def m_step(self, stats, # an E-step's statistics
                q:NormalGammaParams, # the current factors q(μ), q(τ)
-              )->NormalGammaParams:
+              )->NormalGammaParams: # the new factors q(μ) = N(m, 1/l), q(τ) = Gamma(a, b)
         "One sweep of the factor updates: q(μ) given q(τ), then q(τ) given the new q(μ)."
         S_xx, S_x, N = stats.T[0]
         m, l = update_q_mu(N, S_x, self.mu0, self.lambda0, q.a/q.b)
@@ -458,7 +461,7 @@ class NormalGammaModel(MixtureModel):
         return NormalGammaParams(m, l, a, b)
 
     def log_prior(self, q:NormalGammaParams, # the factors q(μ), q(τ)
-                 )->float:
+                 )->float: # the global part of the ELBO, nats
         "Global part of the ELBO: E[log p(μ | τ) + log p(τ)] + H[q(μ)] + H[q(τ)], all constants included."
         E_tau, E_log_tau = q.a/q.b, digamma(q.a) - np.log(q.b)
         log_p_mu = 0.5*(np.log(self.lambda0) + E_log_tau - np.log(2*np.pi)) \

@@ -89,7 +89,7 @@ def _make_estimator(method:str, k:int, covariance_type:str="full", seed:int=0, t
 def summarize(method:str, # the method name, one of METHODS
               est, # the fitted estimator
               X:np.ndarray, # (N, D) the data it was fitted on
-             )->dict:
+             )->dict: # {method, title, n_components, ..., objective_trace} in plain Python types
     "The numbers the report shows for one fitted estimator (plain Python types, ready for JSON)."
     h = est.history_
     N, D = X.shape
@@ -107,7 +107,7 @@ def summarize(method:str, # the method name, one of METHODS
 # %% ../nbs/30_cli.ipynb #d0921027
 def format_report(r:dict, # a `summarize` result
                   columns, # the names of the data columns
-                 )->str:
+                 )->str: # the report's lines, joined by newlines
     "A readable block for one method's summary."
     w = max(len(c) for c in columns)
     lines = [f"== {r['title']} ==",
@@ -361,7 +361,7 @@ def _fit_command(args)->int:
     return 2 if failed else 0   # a method that refused the input makes the exit code 2; the others are reported
 
 def main(argv=None, # the command-line arguments (default: sys.argv[1:])
-        )->int:
+        )->int: # the exit code: 0 on success, 2 on a usage or input error, 1 on an unexpected error, 130 when interrupted
     "Entry point of the `emtheory` command; returns the exit code."
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["select"]:

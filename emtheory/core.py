@@ -6,7 +6,7 @@
 from __future__ import annotations
 import inspect, numbers, os, sys, warnings
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from functools import lru_cache
 from dataclasses import dataclass, field, replace
 from typing import Callable
@@ -37,14 +37,14 @@ def _with_sklearn_base(base:type)->type:
     return type("NotFittedError", (NotFittedError, base), {"__module__": __name__, "__doc__": NotFittedError.__doc__})
 
 def not_fitted_error(message:str, # the error message
-                    )->NotFittedError:
+                    )->NotFittedError: # the exception, to be raised
     "A `NotFittedError` that is also scikit-learn's when scikit-learn is loaded (so `except` clauses of either catch it)."
     sk = sys.modules.get("sklearn.exceptions")
     return (NotFittedError if sk is None else _with_sklearn_base(sk.NotFittedError))(message)
 
 # %% ../nbs/11_core.ipynb #291c01c6
 def feature_names(X, # the data as given to `fit`
-                 )->np.ndarray|None:
+                 )->np.ndarray|None: # (n_features,) object array of the column names, or None
     "Column names of a DataFrame-like `X` (all strings), as scikit-learn's `feature_names_in_`; else None."
     cols = getattr(X, "columns", None)
     if cols is None or not hasattr(X, "dtypes"): return None
@@ -120,7 +120,7 @@ def check_weights(sample_weight, # None or array-like of shape (n_samples,)
 
 # %% ../nbs/11_core.ipynb #d729268d
 def as_generator(random_state, # None, an int seed, a numpy Generator or a RandomState
-                )->np.random.Generator:
+                )->np.random.Generator: # `random_state` itself if it is a Generator, else a new one seeded from it
     "A numpy Generator from None, an int, a Generator or a legacy RandomState."
     if isinstance(random_state, np.random.RandomState): return np.random.default_rng(random_state.randint(2**31))
     return np.random.default_rng(random_state)
@@ -181,7 +181,7 @@ def _kl_rows(old:np.ndarray, # (K, B) previous log responsibilities
 # %% ../nbs/11_core.ipynb #96b50e77
 def chunks(n:int, # number of rows
            size:int, # rows per chunk
-          ):
+          )->list: # [slice(0, size), slice(size, 2 size), ...], the last one ending at n
     "Row slices that cover range(n) in order."
     return [slice(s, min(s + size, n)) for s in range(0, n, size)]
 
@@ -222,7 +222,7 @@ def e_step_chunks(parts:list, # [(slice, part)]: row chunks in order, each with 
                   n_threads:int=1, # threads over chunks (numpy releases the GIL in BLAS and ufuncs)
                   log_resp:np.ndarray=None, # (N, K) buffer: previous log responsibilities in (if `has_prev`), new ones out
                   has_prev:bool=False, # whether `log_resp` holds the previous pass's values (then KL(q_prev || q) is computed)
-                 )->Stats:
+                 )->Stats: # the statistics T, summed log-normalisers, entropy, total weight n, KL to the previous q (NaN without `has_prev`)
     "One pass of q(z) = softmax(l) over row chunks, in threads: statistics, sum of log-normalisers, entropy, KL to the last q."
     if n_threads > 1 and len(parts) >= 2 * n_threads:   # small data: threads cost more than they save
         with _blas_one_thread():
@@ -245,7 +245,7 @@ def e_step(Theta:np.ndarray, # (K, M) natural parameters: l_ik = Theta_k . phi(x
            n_threads:int=1, # threads over chunks (numpy releases the GIL in BLAS and ufuncs)
            log_resp:np.ndarray=None, # (N, K) buffer: previous log responsibilities in (if `has_prev`), new ones out
            has_prev:bool=False, # whether `log_resp` holds the previous pass's values (then KL(q_prev || q) is computed)
-          )->Stats:
+          )->Stats: # the statistics T, summed log-normalisers, entropy, total weight n, KL to the previous q (NaN without `has_prev`)
     "One pass of q(z) = softmax(Phi Theta^T): expected sufficient statistics T = R^T Phi, log-normalisers, entropy (and KL)."
     parts = X if isinstance(X, list) else [(sl, None) for sl in chunks(len(X), chunk_size)]
     return e_step_chunks(parts, *feature_form(Theta, X, features), weights, n_threads, log_resp, has_prev)
@@ -270,7 +270,7 @@ def feature_chunks(X:np.ndarray, # (N, D) data
                    features:Callable, # phi
                    chunk_size:int=4096, # rows per chunk
                    max_bytes:float=256*2**20, # cache the features only if they fit in this many bytes
-                  ):
+                  )->list|np.ndarray: # [(slice, (B, M) features)] per chunk, or `X` itself when they would not fit
     "Features of every chunk computed once (a list for `e_step`), or `X` itself when they would not fit in `max_bytes`."
     M = features(X[:1]).shape[1]
     if X.shape[0] * M * 8 > max_bytes: return X
@@ -284,12 +284,12 @@ class MixtureModel:
     def prepare(self, X:np.ndarray, # (N, D) data
                 chunk_size:int=4096, # rows per chunk
                 cache_bytes:float=256*2**20, # cache the features in memory up to this size
-               ):
+               )->list|np.ndarray: # [(slice, (B, M) features)] per chunk, or `X` itself when they would not fit
         "What every E-step pass reads: the feature chunks computed once, or X itself."
         return feature_chunks(X, self.features, chunk_size, cache_bytes)
 
     def n_components(self, state, # the globals
-                    )->int:
+                    )->int: # K, the number of rows of the natural parameters
         "K, the number of components of these globals."
         return len(self.natural_params(state))
 
@@ -321,7 +321,7 @@ class MixtureModel:
                memory:dict=None, # per-fit buffers kept between passes (the log responsibilities); None: no KL
                n_threads:int=1, # E-step threads
                chunk_size:int=4096, # rows per chunk (when `prepare` left the chunking open)
-              )->Stats:
+              )->Stats: # the statistics T, summed log-normalisers, entropy, total weight n, KL to the previous q
         "q(z) = p(z | x, state) (or its mean-field factor): the statistics, log-normaliser, entropy and KL to the last q."
         parts, log_joint, suff_stats = self.plan(state, X, data, chunk_size)
         if memory is None: return e_step_chunks(parts, log_joint, suff_stats, weights, n_threads)
@@ -332,7 +332,7 @@ class MixtureModel:
 
     def expected_log_joint(self, stats:Stats, # an E-step's statistics of q
                            state, # globals
-                          )->float:
+                          )->float: # E_q[log p(x, z | state)] summed over points, nats
         "E_q[log p(x, z | state)] = sum_k Theta_k . T_k: linear in the statistics, so free for any new globals."
         return float(np.vdot(self.natural_params(state), stats.T))
 
@@ -349,12 +349,13 @@ class MixtureModel:
         return lse, R
 
 # %% ../nbs/11_core.ipynb #2a2c6d58
-def default_threads()->int:
+def default_threads(
+)->int: # the number of E-step threads: `os.cpu_count()` with threadpoolctl, else 1
     "Threads for the E-step: one per core when BLAS can be held to one thread each (threadpoolctl), else 1."
     return (os.cpu_count() or 1) if threadpool_limits is not None else 1
 
 def blas_single_thread(n_threads:int, # Python threads that will share the chunks
-                      ):
+                      )->AbstractContextManager: # threadpoolctl's limit to one BLAS thread, or a `nullcontext` when one thread runs
     "A context that limits BLAS to one thread while `n_threads` > 1 Python threads share the chunks."
     return threadpool_limits(1, user_api='blas') if n_threads > 1 and threadpool_limits is not None else nullcontext()
 
@@ -381,7 +382,7 @@ def coordinate_ascent(model, # a model: `prepare`, `e_step`, `expected_log_joint
                       cache_bytes:float=256*2**20, # cache features in memory up to this size
                       n_threads:int=None, # E-step threads (default: `default_threads()`)
                       data=None, # `model.prepare(X, chunk_size, cache_bytes)`, if already computed
-                     )->Fit:
+                     )->Fit: # the last globals and E-step, objective F (nats), per-iteration history, converged, n_iter
     "Maximise F(q, globals) by alternating the global block (`model.m_step`) and the local block (`model.e_step`)."
     nt = default_threads() if n_threads is None else n_threads
     if data is None: data = model.prepare(X, chunk_size, cache_bytes)
@@ -466,7 +467,7 @@ def stats_from_resp(model, # a core model
                     R:np.ndarray, # (N, K) responsibilities
                     weights:np.ndarray=None, # (N,) sample weights
                     chunk_size:int=4096, # rows per chunk
-                   )->Stats:
+                   )->Stats: # the statistics T, total weight n and `source` of `R` (NaN log-normaliser and entropy)
     "The statistics T = sum_i w_i r_ik phi(x_i) of given responsibilities (for initialisation)."
     if hasattr(model, "statistics"): T = model.statistics(X, R, weights, chunk_size)
     else:
@@ -505,7 +506,7 @@ class Params:
         return sorted(p.name for p in sig.parameters.values() if p.name != 'self' and p.kind != p.VAR_KEYWORD)
 
     def get_params(self, deep:bool=True, # scikit-learn's flag; these estimators have no sub-estimators
-                  )->dict:
+                  )->dict: # {parameter name: value} of the constructor's parameters
         "The constructor's parameters as a dict."
         return {k: getattr(self, k) for k in self._get_param_names()}
 
@@ -584,7 +585,7 @@ class MixtureEstimator(Params):
     def fit(self, X, # (n_samples, n_features) data
             y=None, # ignored (scikit-learn convention)
             sample_weight=None, # (n_samples,) non-negative weights: each point's contribution is scaled by its weight
-           ):
+           )->MixtureEstimator: # self, fitted (so that calls chain)
         "Fit by coordinate ascent from `n_init` starts and keep the best; returns self."
         from emtheory.blocks import _is_block_source, fit_blocks   # at call time: emtheory.blocks imports this module
         if _is_block_source(X): return fit_blocks(self, X, sample_weight)   # a memmap, path, dask array or stream of blocks
@@ -625,12 +626,13 @@ class MixtureEstimator(Params):
     def partial_fit(self, X, # (n_samples, n_features) one batch of a stream
                     y=None, # ignored (scikit-learn convention)
                     sample_weight=None, # (n_samples,) weights of the batch
-                   ):
+                   )->MixtureEstimator: # self, updated by this batch (so that calls chain)
         "Stepwise (online) EM on one batch (`emtheory.blocks.partial_fit`); the first call initialises from its batch."
         from emtheory.blocks import partial_fit
         return partial_fit(self, X, sample_weight)
 
-    def fit_predict(self, X, y=None, sample_weight=None):
+    def fit_predict(self, X, y=None, sample_weight=None
+                   )->np.ndarray: # (n_samples,) the most probable component of each sample
         "Fit, then the most probable component of each sample."
         return self.fit(X, sample_weight=sample_weight).predict(X)
 
@@ -638,31 +640,35 @@ class MixtureEstimator(Params):
         "Per row: log sum_k exp(l_ik) and the responsibilities, at the fitted globals."
         return self._model.responsibilities(self._state(self._model), X)
 
-    def predict_proba(self, X)->np.ndarray:
+    def predict_proba(self, X
+                     )->np.ndarray: # (n_samples, n_components) responsibilities, rows sum to 1
         "Posterior probability of each component for each sample, shape (n_samples, n_components)."
         return self._estep_rows(self._check_X_new(X))[1]
 
-    def predict(self, X)->np.ndarray:
+    def predict(self, X
+               )->np.ndarray: # (n_samples,) the most probable component of each sample
         "The most probable component of each sample."
         return self.predict_proba(X).argmax(1)
 
-    def score_samples(self, X)->np.ndarray:
+    def score_samples(self, X
+                     )->np.ndarray: # (n_samples,) log density of each sample, nats
         "Log density of each sample under the fitted model."
         return self._estep_rows(self._check_X_new(X))[0]
 
-    def score(self, X, y=None)->float:
+    def score(self, X, y=None
+             )->float: # the mean log density per sample, nats
         "Mean log density per sample (higher is better; what GridSearchCV maximises)."
         return float(self.score_samples(X).mean())
 
 class InformationCriteria:
     "BIC and AIC of a point estimate, from its `score` and its count of free parameters `_n_parameters()`."
     def bic(self, X, # (n_samples, n_features) data
-           )->float:
+           )->float: # the BIC on X (lower is better)
         "Bayesian information criterion on X: -2 log-likelihood + n_parameters log n_samples (lower is better)."
         return -2 * self.score(X) * len(X) + self._n_parameters() * np.log(len(X))
 
     def aic(self, X, # (n_samples, n_features) data
-           )->float:
+           )->float: # the AIC on X (lower is better)
         "Akaike information criterion on X: -2 log-likelihood + 2 n_parameters (lower is better)."
         return -2 * self.score(X) * len(X) + 2 * self._n_parameters()
 

@@ -38,7 +38,7 @@ class GaussianEM(GaussianModel):
         self.monotone = reg_covar == 0   # with reg_covar the M-step is a near-maximiser: tiny decreases can happen
 
     def quadratic(self, p:GaussianParams, # the globals
-                 )->Quadratic:
+                 )->Quadratic: # the (K,) constants, (K, D) means and precision Cholesky factors of the l_k
         "l_k(x) = log pi_k + log N(x | mu_k, Sigma_k) = const_k - ||U_k^T (x - mu_k)||^2 / 2."
         ct, D = self.covariance_type, self.D
         with np.errstate(divide='ignore'):   # a zero weight: l_k = -inf, q(z = k) = 0
@@ -47,7 +47,7 @@ class GaussianEM(GaussianModel):
 
     def covariances(self, Nk:np.ndarray, # (K,) counts
                     scatter:np.ndarray, # sum_i r_ik (x_i - xbar_k)(x_i - xbar_k)^T: (K, D, D) or (K, D) diagonal
-                   )->np.ndarray:
+                   )->np.ndarray: # the covariances in the layout of the covariance type: (K, D, D), (D, D), (K, D) or (K,)
         "The maximising covariances S_k / N_k (pooled for tied, averaged over dimensions for spherical) + reg_covar."
         ct, r = self.covariance_type, self.reg_covar
         if ct == "full":
@@ -60,7 +60,7 @@ class GaussianEM(GaussianModel):
 
     def m_step(self, stats, # an E-step's statistics of q
                old:GaussianParams|None, # the previous globals (None at initialisation)
-              )->GaussianParams:
+              )->GaussianParams: # the new weights, means, covariances and precision Cholesky factors
         "theta = argmax L(q, theta) over the blocks not frozen: weights, means, covariances from the statistics."
         ct, fz = self.covariance_type, (self.frozen if old is not None else frozenset())
         Nk, means, scatter = moments(stats.T, self.D, ct, stats.source, self.center,
@@ -79,7 +79,7 @@ class GaussianEM(GaussianModel):
         return GaussianParams(old.weights if "weights" in fz else Nk / Nk.sum(), means, covs, U)
 
     def log_prior(self, p:GaussianParams, # the globals
-                 )->float:
+                 )->float: # 0: maximum likelihood has no prior
         return 0.
 
 def scatter_about(Nk:np.ndarray, # (K,) counts
@@ -212,7 +212,7 @@ class GaussianMixtureEM(InformationCriteria, MixtureEstimator):
 
     def impute(self, X,
                return_variance:bool=False, # also return the conditional variances (0 where observed)
-              ):
+              )->np.ndarray|tuple: # (n_samples, n_features) X with the NaNs filled; with `return_variance`, (that, the conditional variances)
         "X with each NaN replaced by its conditional mean E[x_m | x_o] under the fit (and the conditional variances)."
         from emtheory.missing import impute
         return impute(self, X, return_variance)

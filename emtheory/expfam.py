@@ -48,7 +48,7 @@ class ExpFamily:
 
     def check(self, X:np.ndarray, # (B, D) data
               name:str="X", # how to call it in messages
-             )->np.ndarray:
+             )->np.ndarray: # `X` itself
         "`X` unchanged, or a ValueError naming the column and the first row whose value lies outside the support."
         bad = self.outside(X)
         if bad.any():
@@ -62,11 +62,11 @@ class ExpFamily:
         "The family adapted to training data that passed `check` (e.g. the number of categories); by default itself."
         return self
     def n_statistics(self, D:int, # number of features
-                    )->int:
+                    )->int: # S = D (one statistic per feature)
         "S, the length of T(x) for D features."
         return D
     def n_free(self, D:int, # number of features
-              )->int:
+              )->int: # S, the free parameters of one component
         "Free parameters of one component."
         return self.n_statistics(D)
     def check_means(self, mu:np.ndarray, # (K, S) mean parameters E[T(x)]
@@ -85,24 +85,24 @@ class Bernoulli(ExpFamily):
     "Independent binary features: T(x) = x, eta = logit(mu), A(eta) = log(1 + e^eta)."
     name, support = "bernoulli", "the values 0 and 1"
     def statistic(self, X, # (B, D) data rows
-                 ):
+                 )->np.ndarray: # (B, D) T(x) = x as float64
         return np.asarray(X, dtype=np.float64)
     def log_partition(self, eta, # (K, S) natural parameters
-                     ):
+                     )->np.ndarray: # (K,) A(eta) = sum_d log(1 + e^eta_d)
         return np.logaddexp(0., eta).sum(1)
     def natural(self, mu, # (K, S) mean parameters E[T(x)]
-               ):
+               )->np.ndarray: # (K, S) logit(mu), mu clipped into (0, 1)
         return np.log(np.maximum(mu, TINY)) - np.log(np.maximum(1. - mu, TINY))
     def log_base(self, X, # (B, D) data rows
-                ):
+                )->np.ndarray: # (B,) zeros: h(x) = 1
         return np.zeros(len(X))
     def outside(self, X, # (B, D) data rows
-               ):
+               )->np.ndarray: # (B, D) booleans: values other than 0 and 1
         return (X != 0) & (X != 1)
     def sample(self, mu, # (S,) one component's mean parameters
                n, # number of draws
                rng, # random numbers
-              ):
+              )->np.ndarray: # (n, D) draws of 0.0 and 1.0
         return (rng.uniform(size=(n, len(mu))) < mu).astype(np.float64)
 
 # %% ../nbs/16_expfam.ipynb #b6d767d2
@@ -112,24 +112,24 @@ class Poisson(ExpFamily):
     "Independent counts: T(x) = x, h(x) = 1/x!, eta = log(lambda), A(eta) = e^eta."
     name, support = "poisson", "non-negative integers"
     def statistic(self, X, # (B, D) data rows
-                 ):
+                 )->np.ndarray: # (B, D) T(x) = x as float64
         return np.asarray(X, dtype=np.float64)
     def log_partition(self, eta, # (K, S) natural parameters
-                     ):
+                     )->np.ndarray: # (K,) A(eta) = sum_d e^eta_d
         return np.exp(eta).sum(1)
     def natural(self, mu, # (K, S) mean parameters E[T(x)]
-               ):
+               )->np.ndarray: # (K, S) log mu, mu clipped above 0
         return np.log(np.maximum(mu, TINY))
     def log_base(self, X, # (B, D) data rows
-                ):
+                )->np.ndarray: # (B,) -sum_d log x_d!
         return -gammaln(X + 1.).sum(1)
     def outside(self, X, # (B, D) data rows
-               ):
+               )->np.ndarray: # (B, D) booleans: negative or non-integer values
         return (X < 0) | _not_integer(X)
     def sample(self, mu, # (S,) one component's mean parameters
                n, # number of draws
                rng, # random numbers
-              ):
+              )->np.ndarray: # (n, D) counts as float64
         return rng.poisson(mu, size=(n, len(mu))).astype(np.float64)
 
 # %% ../nbs/16_expfam.ipynb #02e74f10
@@ -137,20 +137,20 @@ class Exponential(ExpFamily):
     "Independent non-negative values: T(x) = x, eta = -rate = -1/mu, A(eta) = -log(-eta)."
     name, support = "exponential", "non-negative numbers"
     def statistic(self, X, # (B, D) data rows
-                 ):
+                 )->np.ndarray: # (B, D) T(x) = x as float64
         return np.asarray(X, dtype=np.float64)
     def log_partition(self, eta, # (K, S) natural parameters
-                     ):
+                     )->np.ndarray: # (K,) A(eta) = -sum_d log(-eta_d)
         return -np.log(-eta).sum(1)
     def natural(self, mu, # (K, S) mean parameters E[T(x)]
-               ):
+               )->np.ndarray: # (K, S) eta = -1/mu (minus the rates)
         self.check_means(mu)
         return -1. / mu
     def log_base(self, X, # (B, D) data rows
-                ):
+                )->np.ndarray: # (B,) zeros: h(x) = 1
         return np.zeros(len(X))
     def outside(self, X, # (B, D) data rows
-               ):
+               )->np.ndarray: # (B, D) booleans: negative values
         return X < 0
     def check_means(self, mu, # (K, S) mean parameters E[T(x)]
                    ):
@@ -162,7 +162,7 @@ class Exponential(ExpFamily):
     def sample(self, mu, # (S,) one component's mean parameters
                n, # number of draws
                rng, # random numbers
-              ):
+              )->np.ndarray: # (n, D) draws with means mu
         return rng.exponential(mu, size=(n, len(mu)))
 
 # %% ../nbs/16_expfam.ipynb #c16a5320
@@ -182,23 +182,23 @@ class Categorical(ExpFamily):
         return np.concatenate([[0], np.cumsum(self.n_categories)])
 
     def statistic(self, X, # (B, D) data rows
-                 ):
+                 )->np.ndarray: # (B, S) one-hot indicators, one block of C_d columns per feature
         off = self._offsets()
         T = np.zeros((len(X), off[-1]))
         T[np.arange(len(X))[:, None], off[:-1] + X.astype(np.intp)] = 1.
         return T
     def log_partition(self, eta, # (K, S) natural parameters
-                     ):
+                     )->np.ndarray: # (K,) A(eta) = sum_d log sum_c e^eta_dc
         off = self._offsets()
         return sum(np.logaddexp.reduce(eta[:, a:b], axis=1) for a, b in zip(off[:-1], off[1:]))
     def natural(self, mu, # (K, S) mean parameters E[T(x)]
-               ):
+               )->np.ndarray: # (K, S) log mu, mu clipped above 0
         return np.log(np.maximum(mu, TINY))
     def log_base(self, X, # (B, D) data rows
-                ):
+                )->np.ndarray: # (B,) zeros: h(x) = 1
         return np.zeros(len(X))
     def outside(self, X, # (B, D) data rows
-               ):
+               )->np.ndarray: # (B, D) booleans: negative, non-integer or too large values
         bad = (X < 0) | _not_integer(X)
         if self.n_categories is not None:
             if X.shape[1] != len(self.n_categories):
@@ -206,19 +206,19 @@ class Categorical(ExpFamily):
             bad |= X >= np.array(self.n_categories)
         return bad
     def prepare(self, X, # (N, D) training data: integer categories 0, 1, ...
-               ):
+               )->Categorical: # self when `n_categories` is given, else a Categorical with max + 1 categories per feature
         if self.n_categories is not None: return self
         return Categorical((X.max(0) + 1).astype(int))
     def n_statistics(self, D, # number of features
-                    ):
+                    )->int: # S = sum_d C_d, the number of indicator columns
         return int(self._offsets()[-1])
     def n_free(self, D, # number of features
-              ):
+              )->int: # sum_d (C_d - 1), the free parameters of one component
         return int(self._offsets()[-1]) - len(self.n_categories)
     def sample(self, mu, # (S,) one component's mean parameters
                n, # number of draws
                rng, # random numbers
-              ):
+              )->np.ndarray: # (n, D) category indices as float64
         off = self._offsets()
         cols = [rng.choice(b - a, size=n, p=mu[a:b] / mu[a:b].sum()) for a, b in zip(off[:-1], off[1:])]
         return np.stack(cols, 1).astype(np.float64)
@@ -229,27 +229,27 @@ class DiagonalGaussian(ExpFamily):
     "Independent Gaussian features: T(x) = (x, x^2), eta = (m/s^2, -1/(2 s^2)), A = -eta1^2/(4 eta2) - log(-2 eta2)/2."
     name, support = "gaussian", "finite numbers"
     def statistic(self, X, # (B, D) data rows
-                 ):
+                 )->np.ndarray: # (B, 2D) T(x) = [x, x²]
         return np.hstack([X, X * X])
     def log_partition(self, eta, # (K, S) natural parameters
-                     ):
+                     )->np.ndarray: # (K,) A(eta) = sum_d (-eta1²/(4 eta2) - log(-2 eta2)/2)
         D = eta.shape[1] // 2
         e1, e2 = eta[:, :D], eta[:, D:]
         return (-e1 * e1 / (4 * e2) - 0.5 * np.log(-2 * e2)).sum(1)
     def natural(self, mu, # (K, S) mean parameters E[T(x)]
-               ):
+               )->np.ndarray: # (K, 2D) [mean/var, -1/(2 var)]
         D = mu.shape[1] // 2
         var = mu[:, D:] - mu[:, :D]**2
         self.check_means(mu)
         return np.hstack([mu[:, :D] / var, -0.5 / var])
     def log_base(self, X, # (B, D) data rows
-                ):
+                )->np.ndarray: # (B,) -D log(2π)/2
         return np.full(len(X), -0.5 * X.shape[1] * np.log(2 * np.pi))
     def outside(self, X, # (B, D) data rows
-               ):
+               )->np.ndarray: # (B, D) booleans: NaN or infinite values
         return ~np.isfinite(X)
     def n_statistics(self, D, # number of features
-                    ):
+                    )->int: # S = 2D (x and x² per feature)
         return 2 * D
     def check_means(self, mu, # (K, S) mean parameters E[T(x)]
                    ):
@@ -264,7 +264,7 @@ class DiagonalGaussian(ExpFamily):
     def sample(self, mu, # (S,) one component's mean parameters
                n, # number of draws
                rng, # random numbers
-              ):
+              )->np.ndarray: # (n, D) normal draws
         D = len(mu) // 2
         return mu[:D] + np.sqrt(mu[D:] - mu[:D]**2) * rng.standard_normal((n, D))
 
@@ -274,7 +274,7 @@ _FAMILY_CLASSES = dict(bernoulli=Bernoulli, poisson=Poisson, categorical=Categor
 FAMILIES = tuple(_FAMILY_CLASSES)   # the names get_family knows
 
 def get_family(family, # a name in FAMILIES or an ExpFamily instance
-              )->ExpFamily:
+              )->ExpFamily: # `family` itself, or a new instance of the named family
     "The family object for a name or an instance."
     if isinstance(family, ExpFamily): return family
     if isinstance(family, str) and family in FAMILIES: return _FAMILY_CLASSES[family]()
@@ -297,12 +297,12 @@ class ExpFamilyEM(MixtureModel):
         self.family = family
 
     def features(self, X, # (B, D) rows
-                ):
+                )->np.ndarray: # (B, S + 2) features [T(x), 1, log h(x)]
         "phi(x) = [T(x), 1, log h(x)]."
         return np.hstack([self.family.statistic(X), np.ones((len(X), 1)), self.family.log_base(X)[:, None]])
 
     def natural_params(self, p:ExpFamilyParams, # the globals
-                      )->np.ndarray:
+                      )->np.ndarray: # (K, S + 2) natural parameters Theta
         "Theta_k = [eta_k, log pi_k - A(eta_k), 1], so that Theta_k . phi(x) = log pi_k + log p(x | eta_k)."
         K = len(p.weights)
         with np.errstate(divide='ignore'):
@@ -310,7 +310,7 @@ class ExpFamilyEM(MixtureModel):
         return np.hstack([p.natural, c[:, None], np.ones((K, 1))])
 
     def counts_and_sums(self, stats, # an E-step's statistics of q
-                       ):
+                       )->tuple: # ((K,) counts N_k, (K, S) sums S_k)
         "N_k (with scikit-learn's 10 eps, so that an empty component gives finite numbers) and S_k."
         S = stats.T.shape[1] - 2
         return stats.T[:, S] + 10 * np.finfo(float).eps, stats.T[:, :S]
@@ -319,7 +319,7 @@ class ExpFamilyEM(MixtureModel):
                means, # (K, S) new mean parameters
                old, # the previous globals, or None
                stats, # the E-step's statistics (they tell which components are empty)
-              ):
+              )->ExpFamilyParams: # the weights, (K, S) means and their natural parameters
         "Parameters from new weights and means; an empty component keeps its old means."
         empty = stats.T[:, -2] <= 1e-12 * stats.n
         if empty.any() and old is not None: means = np.where(empty[:, None], old.means, means)
@@ -327,13 +327,13 @@ class ExpFamilyEM(MixtureModel):
 
     def m_step(self, stats, # an E-step's statistics of q
                old:ExpFamilyParams|None, # the previous globals (None at initialisation)
-              )->ExpFamilyParams:
+              )->ExpFamilyParams: # the new weights, means and natural parameters
         "Moment matching: pi_k = N_k / N, mu_k = S_k / N_k, eta_k = (grad A)^-1(mu_k)."
         Nk, Sk = self.counts_and_sums(stats)
         return self.params(Nk / Nk.sum(), Sk / Nk[:, None], old, stats)
 
     def log_prior(self, p:ExpFamilyParams, # the globals
-                 )->float:
+                 )->float: # 0: maximum likelihood has no prior
         return 0.
 
 # %% ../nbs/16_expfam.ipynb #d9d4f495
@@ -400,7 +400,7 @@ class ExpFamilyMixtureEM(InformationCriteria, MixtureEstimator):
         return self.n_components - 1 + self.n_components * self.family_.n_free(self.n_features_in_)
 
     def sample(self, n_samples:int=1, # number of points to draw
-              )->tuple:
+              )->tuple: # (X (n_samples, n_features) sorted by component, labels (n_samples,))
         "Draw (X, labels) from the fitted mixture."
         self._check_fitted()
         rng = as_generator(self.random_state)
@@ -438,11 +438,11 @@ class BetaPrior:
     def map_means(self, fam, # the exponential family the prior is on
                   Nk, # (K,) responsibility-weighted counts N_k
                   Sk, # (K, S) responsibility-weighted sums of T(x), S_k
-                 ):
+                 )->np.ndarray: # (K, S) posterior-mode means (S_k + a - 1) / (N_k + a + b - 2)
         return (Sk + self.a - 1) / (Nk[:, None] + self.a + self.b - 2)
     def log_prior(self, fam, # the exponential family the prior is on
                   mu, # (K, S) mean parameters
-                 ):
+                 )->float: # log Beta(mu | a, b) summed over all means, nats
         return float((xlogy(self.a - 1, mu) + xlogy(self.b - 1, 1 - mu)).sum() - mu.size * betaln(self.a, self.b))
 
 class GammaRatePrior:
@@ -454,12 +454,12 @@ class GammaRatePrior:
     def map_means(self, fam, # the exponential family the prior is on
                   Nk, # (K,) responsibility-weighted counts N_k
                   Sk, # (K, S) responsibility-weighted sums of T(x), S_k
-                 ):
+                 )->np.ndarray: # (K, S) posterior-mode mean parameters
         if isinstance(fam, Exponential): return (Sk + self.b) / (Nk[:, None] + self.a - 1)
         return (Sk + self.a - 1) / (Nk[:, None] + self.b)
     def log_prior(self, fam, # the exponential family the prior is on
                   mu, # (K, S) mean parameters
-                 ):
+                 )->float: # log Gamma(rate | a, b) summed over all rates, nats
         rate = 1 / mu if isinstance(fam, Exponential) else mu
         return float((xlogy(self.a - 1, rate) - self.b * rate).sum() + rate.size * (self.a * np.log(self.b) - gammaln(self.a)))
 
@@ -471,12 +471,12 @@ class DirichletPrior:
     def map_means(self, fam, # the exponential family the prior is on
                   Nk, # (K,) responsibility-weighted counts N_k
                   Sk, # (K, S) responsibility-weighted sums of T(x), S_k
-                 ):
+                 )->np.ndarray: # (K, S) posterior-mode category probabilities
         C = np.repeat(fam.n_categories, fam.n_categories)      # C_d for each statistic column
         return (Sk + self.alpha - 1) / (Nk[:, None] + C * (self.alpha - 1))
     def log_prior(self, fam, # the exponential family the prior is on
                   mu, # (K, S) mean parameters
-                 ):
+                 )->float: # log Dir(mu | alpha) summed over components and features, nats
         C = np.array(fam.n_categories)
         const = (gammaln(C * self.alpha) - C * gammaln(self.alpha)).sum()
         return float(xlogy(self.alpha - 1, mu).sum() + len(mu) * const)
@@ -495,7 +495,7 @@ class ExpFamilyMAP(ExpFamilyEM):
 
     def m_step(self, stats, # an E-step's statistics of q
                old:ExpFamilyParams|None, # the previous globals (None at initialisation)
-              )->ExpFamilyParams:
+              )->ExpFamilyParams: # the posterior-mode weights, means and natural parameters
         "The posterior mode given q(z): pseudo-counts added to N_k and S_k."
         Nk, Sk = self.counts_and_sums(stats)
         K = len(Nk)
@@ -503,7 +503,7 @@ class ExpFamilyMAP(ExpFamilyEM):
         return self.params(w, self.prior.map_means(self.family, Nk, Sk), old, stats)
 
     def log_prior(self, p:ExpFamilyParams, # the globals
-                 )->float:
+                 )->float: # log p(theta), nats
         "log Dirichlet(pi | alpha_pi) + log prior of the mean parameters, with every normalising constant."
         K = len(p.weights)
         lw = gammaln(K * self.alpha) - K * gammaln(self.alpha) + xlogy(self.alpha - 1, p.weights).sum()

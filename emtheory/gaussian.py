@@ -8,7 +8,7 @@ import numpy as np
 from dataclasses import dataclass, replace
 from scipy.linalg.blas import dsyrk
 from scipy.linalg.lapack import dtrtri
-from .core import weighted_scatter, MixtureModel, chunks, feature_form
+from .core import weighted_scatter, MixtureModel, Stats, chunks, feature_form
 
 # %% auto #0
 __all__ = ['COVARIANCE_TYPES', 'PRECISION_RATIO', 'EXACT_DIGITS', 'FORMS', 'CHUNK_BYTES', 'CACHE_RATIO', 'FORM_COSTS',
@@ -22,7 +22,7 @@ __all__ = ['COVARIANCE_TYPES', 'PRECISION_RATIO', 'EXACT_DIGITS', 'FORMS', 'CHUN
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
 def check_covariance_type(covariance_type:str, # the name to check
-                         )->str:
+                         )->str: # `covariance_type` unchanged
     "Validate a covariance type name."
     if covariance_type not in COVARIANCE_TYPES:
         raise ValueError(f"covariance_type must be one of {COVARIANCE_TYPES}; got {covariance_type!r}.")
@@ -157,7 +157,7 @@ def precision_cholesky(covariances:np.ndarray, # full (K,D,D), tied (D,D), diag 
 
 def precisions_from_cholesky(U:np.ndarray, # Cholesky factors of the precisions: full (K,D,D), tied (D,D), diag (K,D), spherical (K,)
                              covariance_type:str="full", # one of COVARIANCE_TYPES: "full", "tied", "diag", "spherical"
-                            )->np.ndarray:
+                            )->np.ndarray: # the precisions, in the layout of `U`: (K, D, D), (D, D), (K, D) or (K,)
     "Precisions P = U U^T (full/tied) or U^2 (diag/spherical)."
     if covariance_type == "full": return U @ U.transpose(0, 2, 1)
     if covariance_type == "tied": return U @ U.T
@@ -166,7 +166,7 @@ def precisions_from_cholesky(U:np.ndarray, # Cholesky factors of the precisions:
 def log_det_cholesky(U:np.ndarray, # Cholesky factors of the precisions: full (K,D,D), tied (D,D), diag (K,D), spherical (K,)
                      covariance_type:str, # one of COVARIANCE_TYPES: "full", "tied", "diag", "spherical"
                      D:int, # data dimension
-                    )->np.ndarray:
+                    )->np.ndarray: # (K,) log |U_k| (a scalar for tied)
     "log |U| per component = half the log determinant of the precision."
     if covariance_type == "full": return np.log(np.einsum('kaa->ka', U)).sum(1)
     if covariance_type == "tied": return np.log(np.diag(U)).sum()
@@ -289,7 +289,7 @@ def choose_form(D:int, # data dimension
                 K:int, # number of components
                 covariance_type:str, # one of COVARIANCE_TYPES: "full", "tied", "diag", "spherical"
                 cached:bool=False, # the features of every row are cached
-               )->str:
+               )->str: # "features" or "whitened", whichever the cost model finds cheaper
     "The cheaper form by the measured cost model (diag/spherical: always features, M = 2D + 1 or D + 2)."
     c = form_costs(D, K, covariance_type, cached)
     return min(c, key=c.get)
@@ -298,7 +298,7 @@ def cache_features(N:int, # number of rows
                    D:int, # data dimension
                    covariance_type:str, # one of COVARIANCE_TYPES: "full", "tied", "diag", "spherical"
                    cache_bytes:float, # the most bytes the cache may take
-                  )->bool:
+                  )->bool: # True when the (N, M) features are to be cached
     "Whether the features of all N rows are kept: they fit in `cache_bytes` and in CACHE_RATIO times the data."
     M = n_features_phi(D, covariance_type)
     return N * M * 8 <= cache_bytes and M <= CACHE_RATIO * D
@@ -308,7 +308,7 @@ def chunk_rows(form:str, # "features" or "whitened"
                K:int, # number of components
                covariance_type:str, # one of COVARIANCE_TYPES: "full", "tied", "diag", "spherical"
                max_rows:int=4096, # the most rows per chunk
-              )->int:
+              )->int: # rows per chunk: at most `max_rows` (and at least 16)
     "Rows per chunk so that a chunk's working set stays near CHUNK_BYTES: (B, M) features or (B, K D) whitened rows."
     per_row = 8 * ((n_features_phi(D, covariance_type) + 2 * K) if form == "features" else (D + 2 * K * D + 2 * K))
     return int(max(16, min(max_rows, CHUNK_BYTES // per_row)))
@@ -352,23 +352,23 @@ class GaussianModel(MixtureModel):
         raise NotImplementedError
 
     def features(self, X, # (B, D) rows, centred
-                ):
+                )->np.ndarray: # (B, M) features phi(x - center)
         return gaussian_features(X, self.center, self.covariance_type)
 
     def natural_params(self, state, # the globals
-                      )->np.ndarray:
+                      )->np.ndarray: # (K, M) natural parameters Theta
         "Theta with Theta_k . phi(x - c) = l_k(x)."
         q = self.quadratic(state)
         return natural_params(q.const, q.means, q.precisions, q.covariance_type)
 
     def n_components(self, state, # the globals
-                    )->int:
+                    )->int: # K, the number of components of these globals
         return len(self.quadratic(state).const)
 
     def prepare(self, X, # (N, D) data
                 chunk_size:int=4096, # rows per chunk
                 cache_bytes:float=256*2**20, # cache the features in memory up to this size
-               )->_GaussianData:
+               )->_GaussianData: # the data holder; its form and chunks are fixed at the first E-step
         "The data for every E-step pass; the form and the chunks are chosen at the first pass, when K is known."
         return _GaussianData(self, X, chunk_size, cache_bytes)
 
@@ -376,7 +376,7 @@ class GaussianModel(MixtureModel):
                    R:np.ndarray, # (N, K) responsibilities
                    weights:np.ndarray=None, # (N,) sample weights, or None
                    chunk_size:int=4096, # rows per chunk
-                  )->np.ndarray:
+                  )->np.ndarray: # (K, M) statistics T in the feature layout
         "T = sum_i w_i r_ik phi(x_i) of given responsibilities, in byte-sized chunks (no (B, M) features for full/tied)."
         ct, (N, D), K = self.covariance_type, X.shape, R.shape[1]
         full = ct in ("full", "tied")
@@ -393,7 +393,7 @@ class GaussianModel(MixtureModel):
                memory=None, # per-fit buffers kept between passes (the log responsibilities); None: no KL
                n_threads=1, # E-step threads
                chunk_size=4096, # rows per chunk (when `prepare` left the chunking open)
-              ):
+              )->Stats: # the shared E-step's statistics, T packed to the feature layout
         "The shared E-step; the whitened form's statistics are packed to the feature layout once, at the end."
         st = super().e_step(state, X, data, weights, memory, n_threads, chunk_size)
         return replace(st, T=vech_stats(st.T, X.shape[1])) if data.form == "whitened" else st
@@ -402,7 +402,7 @@ class GaussianModel(MixtureModel):
              X, # (N, D) data
              data, # `prepare(X)`
              chunk_size:int=4096, # rows per chunk, if `data` is not chunked yet
-            )->tuple:
+            )->tuple: # (parts, log_joint, suff_stats) for `e_step_chunks`
         "Row chunks and chunk functions of the chosen form; a component losing > EXACT_DIGITS digits is whitened exactly."
         q = self.quadratic(state)
         parts = data.parts(len(q.const))
@@ -424,7 +424,7 @@ class GaussianModel(MixtureModel):
 
     def expected_log_joint(self, stats, # an E-step's statistics of q
                            state, # the globals
-                          )->float:
+                          )->float: # E_q[sum_i l_z(x_i)] summed over points, nats
         "E_q[sum_i l_z(x_i)] = sum_k N_k const_k - (tr(P_k S_k) + N_k (xbar_k - mu_k)^T P_k (xbar_k - mu_k)) / 2, exactly."
         q, ct = self.quadratic(state), self.covariance_type
         K, D = q.means.shape
@@ -445,7 +445,7 @@ class GaussianModel(MixtureModel):
 def n_parameters(K:int, # number of components
                  D:int, # data dimension
                  covariance_type:str, # one of COVARIANCE_TYPES: "full", "tied", "diag", "spherical"
-                )->int:
+                )->int: # the free parameters: covariance entries + K D means + K - 1 weights
     "Number of free parameters of a K-component Gaussian mixture (for BIC and AIC)."
     cov = dict(full=K * D * (D + 1) // 2, tied=D * (D + 1) // 2, diag=K * D, spherical=K)[covariance_type]
     return cov + K * D + K - 1
@@ -454,7 +454,7 @@ def full_covariances(covariances:np.ndarray, # full (K,D,D), tied (D,D), diag (K
                      K:int, # number of components
                      D:int, # data dimension
                      covariance_type:str, # one of COVARIANCE_TYPES: "full", "tied", "diag", "spherical"
-                    )->np.ndarray:
+                    )->np.ndarray: # (K, D, D) covariances (a broadcast view for tied)
     "Covariances as a (K, D, D) stack, whatever the covariance type."
     if covariance_type == "full": return covariances
     if covariance_type == "tied": return np.broadcast_to(covariances, (K, D, D))
@@ -467,7 +467,7 @@ def sample_mixture(weights:np.ndarray, # (K,) mixing weights
                    covariance_type:str, # one of COVARIANCE_TYPES: "full", "tied", "diag", "spherical"
                    n_samples:int, # number of points to draw
                    rng:np.random.Generator, # random numbers
-                  )->tuple:
+                  )->tuple: # (X (n_samples, D) sorted by component, labels (n_samples,))
     "Draw (X, labels) from a Gaussian mixture."
     if not (isinstance(n_samples, (int, np.integer)) and n_samples >= 1):
         raise ValueError(f"n_samples must be an integer >= 1; got {n_samples!r}.")

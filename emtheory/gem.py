@@ -42,7 +42,7 @@ def gamma_features(X:np.ndarray, # (B, D) positive rows
     return np.hstack([X, np.log(X), np.ones((len(X), 1))])
 
 def gamma_natural_params(p:GammaParams, # the mixture parameters
-                        )->np.ndarray:
+                        )->np.ndarray: # (K, 2D + 1) natural parameters [-b, a - 1, const]
     "Theta with Theta_k . phi(x) = log pi_k + sum_d log Gamma(x_d | a_kd, b_kd)."
     const = np.log(p.weights) + (p.shapes * np.log(p.rates) - gammaln(p.shapes)).sum(1)
     return np.hstack([-p.rates, p.shapes - 1, const[:, None]])
@@ -59,7 +59,7 @@ def gamma_bound(a, # (K, D) shapes a_kd > 0
                 b, # (K, D) rates b_kd > 0
                 mx, # (K, D) responsibility-weighted means of x
                 ml, # (K, D) responsibility-weighted means of log x
-               ):
+               )->np.ndarray: # (K, D) g(a, b), nats per unit weight
     "g(a, b) = E_r[log Gamma(x | a, b)] per unit weight: (a-1) mean log x - b mean x + a log b - log Gamma(a)."
     return (a - 1) * ml - b * mx + a * np.log(b) - gammaln(a)
 
@@ -67,7 +67,7 @@ def gamma_bound_grad(a, # (K, D) shapes a_kd > 0
                      b, # (K, D) rates b_kd > 0
                      mx, # (K, D) responsibility-weighted means of x
                      ml, # (K, D) responsibility-weighted means of log x
-                    ):
+                    )->tuple: # (dg/d log a, dg/d log b), each (K, D)
     "The gradient of g in the log parameters (log a, log b)."
     return a * (ml + np.log(b) - digamma(a)), a - b * mx
 
@@ -105,13 +105,13 @@ class GammaMixtureModel(MixtureModel):
     "A mixture of products of Gammas on the coordinate-ascent core; subclasses differ only in their M-step."
     monotone = True
     def features(self, X, # (B, D) positive rows
-                ):
+                )->np.ndarray: # (B, 2D + 1) features [x, log x, 1]
         return gamma_features(X)
     def natural_params(self, p:GammaParams, # the globals
-                      )->np.ndarray:
+                      )->np.ndarray: # (K, 2D + 1) natural parameters Theta
         return gamma_natural_params(p)
     def log_prior(self, p:GammaParams, # the globals
-                 )->float:
+                 )->float: # 0: maximum likelihood has no prior
         return 0.
     def update(self, a, # (K, D) current shapes a_kd (None at initialisation)
                b, # (K, D) current rates b_kd (None at initialisation)
@@ -122,7 +122,7 @@ class GammaMixtureModel(MixtureModel):
         raise NotImplementedError
     def m_step(self, stats, # an E-step's statistics of q
                old:GammaParams|None, # the previous globals (None at initialisation)
-              )->GammaParams:
+              )->GammaParams: # the new weights, (K, D) shapes and rates
         "pi_k = N_k / N, then shapes and rates from `update` (old values kept for empty components)."
         Nk, mx, ml = gamma_moments(stats.T)
         if old is None: a, b = GammaEM.update(self, None, None, mx, ml)
@@ -138,7 +138,7 @@ class GammaEM(GammaMixtureModel):
                b, # (K, D) current rates b_kd (None at initialisation)
                mx, # (K, D) responsibility-weighted means of x
                ml, # (K, D) responsibility-weighted means of log x
-              ):
+              )->tuple: # ((K, D) shapes, (K, D) rates): the exact joint maximiser
         a = shape_mle(np.log(mx) - ml)
         return a, a / mx
 
@@ -148,7 +148,7 @@ class GammaECM(GammaMixtureModel):
                b, # (K, D) current rates b_kd (None at initialisation)
                mx, # (K, D) responsibility-weighted means of x
                ml, # (K, D) responsibility-weighted means of log x
-              ):
+              )->tuple: # ((K, D) shapes, (K, D) rates): rates given the old shapes, then shapes given those
         b = a / mx
         return inverse_digamma(ml + np.log(b)), b
 
@@ -165,7 +165,7 @@ class GammaGEM(GammaMixtureModel):
                b, # (K, D) current rates b_kd (None at initialisation)
                mx, # (K, D) responsibility-weighted means of x
                ml, # (K, D) responsibility-weighted means of log x
-              ):
+              )->tuple: # ((K, D) shapes, (K, D) rates) after `n_steps` ascent steps
         u, v = np.log(a), np.log(b)
         for _ in range(self.n_steps): u, v = self.ascent_step(u, v, mx, ml)
         return np.exp(u), np.exp(v)
@@ -173,7 +173,7 @@ class GammaGEM(GammaMixtureModel):
                     v, # (K, D) log rates
                     mx, # (K, D) responsibility-weighted means of x
                     ml, # (K, D) responsibility-weighted means of log x
-                   ):
+                   )->tuple: # ((K, D) new log shapes, (K, D) new log rates)
         "One gradient step per (component, feature), each with its own backtracked length."
         f0 = gamma_bound(np.exp(u), np.exp(v), mx, ml)
         gu, gv = gamma_bound_grad(np.exp(u), np.exp(v), mx, ml)
@@ -245,7 +245,7 @@ class GammaMixtureGEM(InformationCriteria, MixtureEstimator):
     def _n_parameters(self)->int: return self.n_components * (2 * self.n_features_in_ + 1) - 1
 
     def sample(self, n_samples:int=1, # number of points to draw
-              )->tuple:
+              )->tuple: # (X (n_samples, n_features), labels (n_samples,))
         "Draw (X, labels) from the fitted mixture."
         self._check_fitted()
         if not (isinstance(n_samples, numbers.Integral) and n_samples >= 1):

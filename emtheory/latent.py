@@ -48,7 +48,7 @@ def exact_elbo_grad(X:np.ndarray, # (N, D) centred data
 
 # %% ../nbs/19a_vae.ipynb #f984ece0
 def optimal_encoder(p:PPCAParams, # the decoder: W (D, q) and sigma^2
-                   )->dict:
+                   )->dict: # {W, log_sigma2, A (q, D), b (q,), log_s (q,)}: the decoder and its best encoder
     "The best linear encoder for a decoder: A = M^-1 W^T, b = 0, s_j^2 = sigma^2 / M_jj (as a parameter dict)."
     M = posterior_precision(p)
     return dict(W=p.W, log_sigma2=np.array(np.log(p.sigma2)), A=np.linalg.solve(M, p.W.T), b=np.zeros(len(M)),
@@ -64,7 +64,7 @@ class AmortizedPPCA(PPCAModel):
     def prepare(self, X:np.ndarray, # (N, D) data
                 chunk_size:int=4096, # rows per chunk
                 cache_bytes:float=None, # ignored: only the squared row norms are kept
-               ):
+               )->None: # None: the moments are computed in the E-step
         return None
 
     def _moments(self, X, weights, memory):
@@ -79,7 +79,7 @@ class AmortizedPPCA(PPCAModel):
                         p:PPCAParams, # the globals: W (D, q) and sigma^2
                         C:np.ndarray, # (D, D) weighted second moment sum_i w_i x_i x_i^T
                         n:float, # total weight
-                       )->float:
+                       )->float: # the summed KL, nats
         "sum_i KL(q(z_i | x_i) || p(z_i | x_i, theta)) in closed form from the second moment C."
         A, b, s2 = enc
         M = posterior_precision(p)
@@ -94,7 +94,7 @@ class AmortizedPPCA(PPCAModel):
                memory:dict=None, # per-fit buffers kept between passes (the log responsibilities); None: no KL
                n_threads:int=1, # E-step threads
                chunk_size:int=4096, # rows per chunk (when `prepare` left the chunking open)
-              )->Stats:
+              )->Stats: # the statistics, ELBO, entropy, total weight and the KL decrease from the last encoder
         "Gradient ascent on the encoder's mean map with step 1/curvature, from the encoder in `memory`; s^2 = sigma^2/M_jj."
         C, n = self._moments(X, weights, memory)
         M = posterior_precision(p)
@@ -148,7 +148,7 @@ class Adam:
     def step(self, params:dict, # {name: array}: the current parameters
              grads:dict, # {name: array}: the gradients of the objective, same shapes
              lr:float=None, # step length for this step (default: the one given at construction)
-            )->dict:
+            )->dict: # {name: array} the new parameters
         "New parameters: params + lr * m_hat / (sqrt(v_hat) + eps), with bias-corrected moment estimates."
         self.t += 1
         lr = self.lr if lr is None else lr
@@ -250,26 +250,31 @@ class LinearVAE(LatentEstimator):
         return dict(W=self.loadings_.T, log_sigma2=np.array(np.log(self.noise_variance_)), A=self.encoder_weights_,
                     b=self.encoder_bias_, log_s=np.log(self.encoder_std_))
 
-    def elbo_terms(self, X)->tuple:
+    def elbo_terms(self, X
+                  )->tuple: # (reconstruction, KL to the prior): means per sample, nats
         "(reconstruction, KL to the prior), exact means per sample on X."
         X = self._check_X_new(X)
         return exact_elbo_terms(X - self.mean_, self._params())
 
-    def elbo(self, X)->float:
+    def elbo(self, X
+            )->float: # reconstruction − KL, nats per sample
         "The exact mean ELBO per sample on X (closed-form expectations, no sampling)."
         return float(np.subtract(*self.elbo_terms(X)))
 
-    def transform(self, X)->np.ndarray:
+    def transform(self, X
+                 )->np.ndarray: # (n_samples, n_components) encoder means
         "The encoder's mean A (x - mean_) + b of each row."
         X = self._check_X_new(X)
         return (X - self.mean_) @ self.encoder_weights_.T + self.encoder_bias_
 
-    def score_samples(self, X)->np.ndarray:
+    def score_samples(self, X
+                     )->np.ndarray: # (n_samples,) log-likelihood of each sample, nats
         "The decoder's log-likelihood log N(x | mean_, W W^T + sigma^2 I) of each sample."
         X = self._check_X_new(X)
         return ppca_log_likelihood(X - self.mean_, PPCAParams(self.loadings_.T, self.noise_variance_))
 
-    def score(self, X, y=None)->float:
+    def score(self, X, y=None
+             )->float: # the mean log-likelihood per sample, nats
         "The decoder's mean log-likelihood per sample."
         return float(self.score_samples(X).mean())
 

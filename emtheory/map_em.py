@@ -59,7 +59,7 @@ def resolve_prior(X:np.ndarray, # (N, D) data
                   mean_precision_prior=None, # kappa_0 (None: 0.01)
                   degrees_of_freedom_prior=None, # nu_0 (None: D + 2)
                   covariance_prior=None, # Psi_0 (D, D) / psi (D,) / psi float (None: mclust's default)
-                 )->GaussianPrior:
+                 )->GaussianPrior: # the hyperparameters alpha, mean (D,), kappa, dof and scale
     "The prior's hyperparameters: user values validated, missing ones set to R mclust's `priorControl()` defaults."
     N, D = X.shape
     alpha = 1. if weight_concentration_prior is None else _real(weight_concentration_prior, "weight_concentration_prior")
@@ -120,7 +120,7 @@ class GaussianMAP(GaussianEM):
 
     def m_step(self, stats, # an E-step's statistics of q
                old:GaussianParams|None=None, # the previous globals (None at initialisation)
-              )->GaussianParams:
+              )->GaussianParams: # the posterior-mode weights, means, covariances and precision Cholesky factors
         "The posterior mode given q(z): Dirichlet pseudo-counts for the weights, conjugate pseudo-data for each component."
         ct, D, p = self.covariance_type, self.D, self.prior
         fz = self.frozen if old is not None else frozenset()
@@ -144,7 +144,7 @@ class GaussianMAP(GaussianEM):
         return GaussianParams(weights, means, covs, precision_cholesky(covs, ct))
 
     def log_prior(self, th:GaussianParams, # the globals
-                 )->float:
+                 )->float: # log p(theta), nats
         "log p(theta) with every normalising constant: Dirichlet(alpha) and Normal-inverse-Wishart (or -Gamma) terms."
         ct, D, p = self.covariance_type, self.D, self.prior
         K = len(th.weights)

@@ -28,7 +28,7 @@ def sample_schedule(t:int, # iteration, from 1
                     n_samples:int, # S_1
                     growth:float=1., # S_t = ceil(S_1 growth^(t-1))
                     max_samples:int=10**6, # cap
-                   )->int:
+                   )->int: # S_t, between 1 and `max_samples`
     "The number of samples at iteration t of an increasing-S schedule."
     return int(min(max_samples, math.ceil(n_samples * growth ** (t - 1) - 1e-9)))
 
@@ -66,7 +66,7 @@ class GaussianMCEM(GaussianEM):
 
     def m_step(self, stats, # an E-step's statistics of q
                old:GaussianParams|None, # the previous globals (None at initialisation)
-              )->GaussianParams:
+              )->GaussianParams: # the new weights, means, covariances and precision Cholesky factors
         "Exact M-step at initialisation (old is None); else draw S_t assignments per point and maximise over them."
         if old is None: return super().m_step(stats, old)
         self.t += 1
@@ -161,7 +161,7 @@ def log_evidence_is(log_joint:np.ndarray, # (N, K) log p(x_i, z_i = k | theta)
                     log_q:np.ndarray, # (N, K) log q(z_i = k), the proposal (a posterior)
                     n_samples:int, # S joint draws z ~ q
                     rng:np.random.Generator, # random numbers
-                   )->float:
+                   )->float: # the importance-sampling estimate of log p(X | theta), nats
     "log (1/S) sum_s p(X, z^s) / q(z^s) with z^s ~ q: importance sampling of the evidence from a posterior."
     N, K = log_joint.shape
     c = np.exp(log_q).cumsum(1)
@@ -175,6 +175,6 @@ def q_function_mc(log_joint:np.ndarray, # (N, K) log p(x_i, z_i = k | theta)
                   resp:np.ndarray, # (N, K) q(z_i = k)
                   n_samples:int, # S draws per point
                   rng:np.random.Generator, # random numbers
-                 )->float:
+                 )->float: # the Monte Carlo estimate of E_q[log p(X, z | theta)], nats
     "(1/S) sum_s log p(X, z^s | theta) with z^s ~ q: the Monte Carlo estimate of E_q[log p(X, z | theta)] in MCEM."
     return float((sample_assignments(resp, n_samples, rng) * log_joint).sum() / n_samples)

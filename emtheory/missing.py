@@ -32,7 +32,7 @@ class _Patterns(list):
 
 def missing_patterns(X:np.ndarray, # (N, D) data with NaN for missing entries
                      center:np.ndarray, # (D,) subtracted from the observed values
-                    )->_Patterns:
+                    )->_Patterns: # one entry per pattern: its rows, observed and missing columns, the centred observed values
     "Group the rows of X by their pattern of missing coordinates."
     pats, inv = np.unique(np.isnan(X), axis=0, return_inverse=True)
     inv = inv.reshape(-1)
@@ -114,7 +114,7 @@ class GaussianMissingEM(GaussianEM):
     def prepare(self, X, # (N, D) data with NaN for missing entries
                 chunk_size:int=4096, # rows per chunk
                 cache_bytes:float=256*2**20, # cache the features in memory up to this size
-               ):
+               )->object: # the missingness patterns, or the shared `prepare(X)` when X has no NaN
         "The missingness patterns of X; data without NaN take the shared E-step unchanged."
         if not np.isnan(X).any(): return super().prepare(X, chunk_size, cache_bytes)
         return missing_patterns(X, self.center)
@@ -134,7 +134,7 @@ class GaussianMissingEM(GaussianEM):
                memory=None, # per-fit buffers kept between passes (the log responsibilities); None: no KL
                n_threads=1, # E-step threads
                chunk_size=4096, # rows per chunk (when `prepare` left the chunking open)
-              )->Stats:
+              )->Stats: # the statistics T, summed log-normalisers, entropy, total weight n, KL to the previous q
         "q(z, x_m) = p(z, x_m | x_o, state) per pattern: expected features, log p(x_o), entropy and KL to the last q."
         if not isinstance(data, _Patterns):
             return super().e_step(state, X, data, weights, memory, n_threads, chunk_size)
@@ -178,7 +178,7 @@ class GaussianMissingEM(GaussianEM):
 
     def responsibilities(self, state, # the globals
                          X, # (N, D) data with NaN for missing entries
-                        )->tuple:
+                        )->tuple: # ((N,) log p(x_o) per row, (N, K) responsibilities)
         "Per row: log p(x_o) (the observed-data log density) and q(z_i)."
         if not np.isnan(X).any(): return super().responsibilities(state, X)
         lse, R = np.empty(len(X)), np.empty((len(X), len(state.weights)))
@@ -318,7 +318,7 @@ def _prior_inputs(X:np.ndarray, # (N, D) data with NaN for missing entries
 def impute(estimator, # a fitted GaussianMixtureEM or GaussianMixtureMAP
            X, # (n_samples, n_features) data with NaN for missing entries
            return_variance:bool=False, # also return the conditional variances
-          ):
+          )->np.ndarray|tuple: # (n_samples, n_features) X with the NaNs filled; with `return_variance`, (that, the conditional variances)
     "X with every missing entry replaced by its conditional mean under the fitted mixture (and the conditional variances)."
     from .core import MixtureEstimator
     X = _allow_nans(X, lambda A: MixtureEstimator._check_X_new(estimator, A))

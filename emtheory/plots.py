@@ -29,7 +29,7 @@ def plot_mixture(ax, # matplotlib Axes
                  columns=None, # axis names
                  title:str=None, # axes title
                  min_weight:float=1e-3, # components lighter than this are not drawn
-                ):
+                )->object: # `ax` (the matplotlib Axes), drawn on
     "Scatter the data and draw each component's 2-standard-deviation ellipse (first two features)."
     columns = list(columns) if columns is not None else [f"x{j}" for j in range(X.shape[1])]
     keep = np.flatnonzero(weights >= min_weight)
@@ -54,7 +54,7 @@ def plot_mixture(ax, # matplotlib Axes
 def plot_objectives(ax, # matplotlib Axes
                     traces:dict, # label -> per-iteration objective (nats)
                     per:float=1., # divide by this (e.g. the number of samples)
-                   ):
+                   )->object: # `ax` (the matplotlib Axes), drawn on
     "The objective of each method against the iteration."
     for name, h in traces.items(): ax.plot(np.arange(1, len(h) + 1), np.asarray(h) / per, 'o-', ms=3, label=name)
     ax.set_xlabel('iteration'); ax.set_ylabel('objective' + (' per sample' if per != 1 else '') + ' (nats)')

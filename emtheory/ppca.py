@@ -34,7 +34,7 @@ class _PPCAStats:
 
 # %% ../nbs/19_ppca.ipynb #75b82901
 def posterior_precision(p:PPCAParams, # the globals: W (D, q) and sigma^2
-                       )->np.ndarray:
+                       )->np.ndarray: # (q, q) M = W^T W + sigma^2 I
     "M = W^T W + sigma^2 I: the posterior of z given x is N(M^-1 W^T x, sigma^2 M^-1)."
     return p.W.T @ p.W + p.sigma2 * np.eye(p.W.shape[1])
 
@@ -62,7 +62,7 @@ def gaussian_kl(m0:np.ndarray, # (N, q) means of the first Gaussians
                 m1:np.ndarray, # (N, q) means of the second
                 S1:np.ndarray, # (q, q) their shared covariance
                 w:np.ndarray=None, # (N,) weights
-               )->float:
+               )->float: # the weighted sum of the KLs, nats
     "sum_i w_i KL(N(m0_i, S0) || N(m1_i, S1))."
     q = S0.shape[0]
     c = cho_factor(S1)
@@ -94,7 +94,7 @@ class PPCAModel:
     def prepare(self, X:np.ndarray, # (N, D) data
                 chunk_size:int=4096, # rows per chunk
                 cache_bytes:float=None, # ignored: only the squared row norms are kept
-               )->np.ndarray:
+               )->np.ndarray: # (N,) squared norms of the rows
         "Squared norms of the rows, read by every pass."
         return np.einsum('ij,ij->i', X, X)
 
@@ -112,7 +112,7 @@ class PPCAModel:
                memory:dict=None, # per-fit buffers kept between passes (the log responsibilities); None: no KL
                n_threads:int=1, # E-step threads
                chunk_size:int=4096, # rows per chunk (when `prepare` left the chunking open)
-              )->Stats:
+              )->Stats: # the statistics (s_xx, s_xz, s_zz), log-likelihood, entropy, total weight and KL to the last q
         "q(z_i) = N(M^-1 W^T x_i, sigma^2 M^-1): the statistics, log-likelihood, entropy and KL to the last q."
         Ez, S, M, B = posterior(p, X)
         T, n = self._stats(X, data, weights, Ez, S)
@@ -129,7 +129,7 @@ class PPCAModel:
 
     def expected_log_joint(self, stats:Stats, # an E-step's statistics of q
                            p:PPCAParams, # the globals: W (D, q) and sigma^2
-                          )->float:
+                          )->float: # E_q[log p(x, z | theta)] summed over points, nats
         "E_q[log p(x, z | theta)] summed over points, from the statistics alone (so free for any new theta)."
         T, n = stats.T, stats.n
         D, q = p.W.shape
@@ -139,14 +139,14 @@ class PPCAModel:
 
     def m_step(self, stats:Stats, # an E-step's statistics of q
                old:PPCAParams=None, # the previous globals (None at initialisation)
-              )->PPCAParams:
+              )->PPCAParams: # the new W (D, q) and sigma^2
         "W = s_xz s_zz^-1, sigma^2 = (s_xx - tr(W^T s_xz)) / (N D)."
         T = stats.T
         W = np.linalg.solve(T.zz, T.xz.T).T
         return PPCAParams(W, float((T.xx - np.vdot(W, T.xz)) / (stats.n * W.shape[0])))
 
     def log_prior(self, p:PPCAParams, # the globals
-                 )->float:
+                 )->float: # 0: maximum likelihood has no prior
         return 0.
 
 # %% ../nbs/19_ppca.ipynb #82ba0e32
@@ -178,7 +178,7 @@ def _check_positive_int(v, name):
         raise ValueError(f"{name} must be an integer >= 1; got {v!r}.")
 
 def canonical_rotation(W:np.ndarray, # (D, q) loadings
-                      )->tuple:
+                      )->tuple: # (W R (D, q), R (q, q) orthogonal)
     "(W R with orthogonal columns by decreasing norm, R): the SVD of W, signs fixed so each column's largest entry is positive."
     U, s, Vt = np.linalg.svd(W, full_matrices=False)
     sign = np.sign(U[np.abs(U).argmax(0), np.arange(U.shape[1])])
@@ -232,27 +232,31 @@ class PPCA(LatentEstimator):
 
     def _params(self): return PPCAParams(self.loadings_.T, self.noise_variance_)
 
-    def transform(self, X)->np.ndarray:
+    def transform(self, X
+                 )->np.ndarray: # (n_samples, n_components) posterior means
         "The posterior mean E[z | x] = M^-1 W^T (x - mean_) of each row, shape (n_samples, n_components)."
         X = self._check_X_new(X)
         return posterior(self._params(), X - self.mean_)[0]
 
     def inverse_transform(self, Z, # (n_samples, q) latent rows
-                         )->np.ndarray:
+                         )->np.ndarray: # (n_samples, n_features) decoded means
         "The decoder's mean W z + mean_ for latent rows Z."
         self._check_fitted()
         return np.asarray(Z, dtype=np.float64) @ self.loadings_ + self.mean_
 
-    def get_covariance(self)->np.ndarray:
+    def get_covariance(self
+                      )->np.ndarray: # (n_features, n_features) W W^T + sigma^2 I
         "The model's covariance W W^T + sigma^2 I."
         self._check_fitted()
         return self.loadings_.T @ self.loadings_ + self.noise_variance_ * np.eye(self.n_features_in_)
 
-    def score_samples(self, X)->np.ndarray:
+    def score_samples(self, X
+                     )->np.ndarray: # (n_samples,) log-likelihood of each sample, nats
         "Log-likelihood of each sample under the fitted model."
         return ppca_log_likelihood(self._check_X_new(X) - self.mean_, self._params())
 
-    def score(self, X, y=None)->float:
+    def score(self, X, y=None
+             )->float: # the mean log-likelihood per sample, nats
         "Mean log-likelihood per sample."
         return float(self.score_samples(X).mean())
 
@@ -280,7 +284,7 @@ class MeanFieldPPCA(PPCAModel):
                memory:dict=None, # per-fit buffers kept between passes (the log responsibilities); None: no KL
                n_threads:int=1, # E-step threads
                chunk_size:int=4096, # rows per chunk (when `prepare` left the chunking open)
-              )->Stats:
+              )->Stats: # the statistics, ELBO, entropy, total weight and KL to the last q
         "One sweep of the mean-field update over the coordinates j = 1..q, from the means kept in `memory` (zero at first)."
         M = posterior_precision(p)
         B = X @ p.W

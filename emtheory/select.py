@@ -30,7 +30,7 @@ def criteria(log_likelihood:float, # log p(X | theta_hat), nats
              n_parameters:int, # free parameters p
              n_samples:int, # N
              entropy:float, # EN(r) = -sum_i sum_k r_ik log r_ik at theta_hat, nats
-            )->dict:
+            )->dict: # {bic, mclust_bic, aic, icl}
     "BIC, AIC and ICL in scikit-learn's sign (lower is better), and mclust's BIC (higher is better)."
     bic = -2 * log_likelihood + n_parameters * math.log(n_samples)
     return dict(bic=bic, mclust_bic=-bic, aic=-2 * log_likelihood + 2 * n_parameters, icl=bic + 2 * entropy)
@@ -123,7 +123,7 @@ class Table(list):
         super().__init__(rows)
 
     def column(self, name:str, # a key of the rows, e.g. "bic"
-              )->list:
+              )->list: # the value of `name` in each row, in row order
         "One column as a list."
         return [r[name] for r in self]
 
@@ -194,7 +194,7 @@ class Selection:
     def plot(self, ax=None, # matplotlib Axes (default: a new figure)
              criterion:str=None, # "bic", "aic" or "icl" (default: the selection's)
              mclust_sign:bool=True, # plot -criterion, as mclust does (higher is better)
-            ):
+            )->object: # the matplotlib Axes drawn on (`ax`, or a new figure's)
         "mclust's BIC plot: the criterion against K, one line per covariance type, the best marked by a star."
         import matplotlib.pyplot as plt
         from matplotlib.ticker import MaxNLocator
@@ -255,7 +255,7 @@ def select_mixture(X, # (n_samples, n_features) data
                    tol:float=1e-6, # EM's tolerance on the change of the log-likelihood per sample
                    max_iter:int=1000, # EM's most iterations per start
                    reg_covar:float=0., # added to covariance diagonals (0, as mclust: maximum likelihood itself)
-                  )->Selection:
+                  )->Selection: # `.table` (a row per covariance type and K), `.estimators_`, `.best_` by `criterion`
     "Fit a Gaussian mixture by exact EM for every (covariance type, K) with restarts; a table of BIC, AIC and ICL."
     X = check_array(X)
     N, D = X.shape

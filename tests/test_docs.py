@@ -4,8 +4,10 @@ The site is built once into a temporary folder (tools/docs/build.sh with DOCS_OU
 pass on it, and must fail, with the right message, on a copy with the local MathJax deleted, an image deleted, a hidden
 cell's source showing, a dead internal link, a public name missing from the API reference, TeX outside math, a code
 block that scrolls sideways at 1400 px and a paragraph too wide for 420 px, a figure without alt text, a class
-without one of its attributes, a function without one of its parameters, and tracker wording ("issue") on a page;
-and on a copy whose stylesheet narrows the text column at 1400 px below 1000 px.
+without one of its attributes, a function without one of its parameters, a parameter's or a return value's docment
+gone, and tracker wording ("issue") on a page; and on a copy whose stylesheet narrows the text column at 1400 px below
+1000 px. Its code-only listing (`check.py --returns`) finds a public function that returns a value without a return
+docment.
 """
 import json, os, re, shutil, subprocess, sys
 from pathlib import Path
@@ -109,6 +111,8 @@ def test_check_fails_on_a_broken_site(site, tmp_path):
     i = txt.index('id="emtheory.core.e_step"')
     txt = txt[:i] + re.sub(r'(<dt data-key="chunk_size">.*?</dt>)<dd class="api-desc">.*?</dd>',
                            r'\1<dd class="api-desc api-nodoc"></dd>', txt[i:], count=1)       # a docment gone
+    txt = txt[:i] + re.sub(r'(<dt data-key="return">.*?</dt>)<dd class="api-desc">.*?</dd>',
+                           r'\1<dd class="api-desc api-nodoc"></dd>', txt[i:], count=1)       # a return docment gone
     api.write_text(txt)
     r = _check(broken, tmp_path/'shots', pages)
     out = r.stdout
@@ -127,6 +131,8 @@ def test_check_fails_on_a_broken_site(site, tmp_path):
     assert 'emtheory.em.GaussianMixtureEM lacks the description of its attributes weights_' in out
     assert 'emtheory.core.coordinate_ascent does not list the parameters tol' in out
     assert 'emtheory.core.e_step does not describe its parameters chunk_size (no docment)' in out
+    assert 'emtheory.core.e_step does not describe what it returns (no return docment)' in out
+    assert 'emtheory.core.coordinate_ascent does not describe what it returns' not in out
     assert "internal wording on the page ('issue')" in out
 
 @needs_chromium
@@ -143,6 +149,50 @@ def test_check_fails_on_a_narrow_column(site, tmp_path):
     m = re.search(r'at 1400 px the text column is (\d+) px wide \(at least 1000 px wanted\)', out)
     assert m and int(m.group(1)) < 1000, out
     assert 'at 420 px' not in out                      # the narrow screen is not affected
+
+def test_returns_without_docment_are_listed(tmp_path, monkeypatch):
+    "check.py --returns: a public function or method that returns a value (not self) needs the comment after `)->T:`."
+    import check
+    pkg = tmp_path/'fakelib'
+    pkg.mkdir()
+    (pkg/'__init__.py').write_text('')
+    (pkg/'mod.py').write_text('''__all__ = ["f", "g", "h", "C"]
+def f(x, # a number
+     )->float:
+    "No return docment."
+    return 2. * x
+def g(x, # a number
+     )->float: # twice x
+    return 2. * x
+def h(x, # a number
+     ):
+    "Returns nothing."
+    print(x)
+class C:
+    def fit(self, X): return self
+    def score(self, X)->float:
+        def inner(): return 1.
+        return 0.
+    def plot(self, X): inner = lambda: 1
+''')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert [q for q, _ in check.undocumented_returns('fakelib')] == ['fakelib.mod.f', 'fakelib.mod.C.score']
+    assert check.returns_what(check.importlib.import_module('fakelib.mod').C.fit) == 'self'
+    r = subprocess.run([sys.executable, 'tools/docs/check.py', '--returns', '--lib', 'fakelib'], cwd=ROOT, capture_output=True,
+                       text=True, timeout=300, env=dict(os.environ, PYTHONPATH=str(tmp_path)))
+    assert r.returncode == 1 and 'no return docment: fakelib.mod.f (fakelib.mod:f)' in r.stdout, r.stdout + r.stderr
+    assert '2 public functions and methods (2 definitions) return a value without a return docment' in r.stdout
+    r = subprocess.run([sys.executable, 'tools/docs/check.py', '--returns'], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr        # the package itself: every return is described
+
+def test_annotations_evaluate():
+    "nbdev's show_doc evaluates the annotations (`from __future__ import annotations` makes them strings): each must be a name the module has."
+    import check, inspect
+    bad = []
+    for q, f in check.public_callables(check.public_api('emtheory'), 'emtheory'):
+        try: inspect.signature(f, eval_str=True)
+        except Exception as e: bad.append(f'{q}: {e}')
+    assert not bad, bad
 
 def test_display_math_is_read_as_pandoc_reads_it():
     "A formula line starting with `- ` must not become a list item (CommonMark) inside $$...$$ (pandoc/Quarto)."
@@ -180,6 +230,11 @@ def test_api_reference_reads_the_code():
     # raises read from the function and from the package functions it calls (_validate's, check_weights')
     assert 'ValueError' in rs and any('precisions_init must be positive' in m for m in rs['ValueError'])
     assert any('sample_weight must be numbers' in m for m in rs.get('DataTypeError', []))
+    # GaussianMixtureEM.fit itself: through super().fit, and _check_X_new's super() passed on as a callable
+    assert any('precisions_init must be positive' in m for m in apiref.raises(GaussianMixtureEM.fit, 'emtheory', GaussianMixtureEM)['ValueError'])
+    assert 'ValueError' in apiref.raises(GaussianMixtureEM.predict, 'emtheory', GaussianMixtureEM)
+    from emtheory.cli import main
+    assert apiref.raises(main, 'emtheory') == {}        # it catches every Exception: exit codes, not raises
     assert {'weights_', 'converged_', 'history_'} <= set(apiref.fitted_attributes(GaussianMixtureEM, 'emtheory'))
     assert {'weights_', 'history_'} <= set(apiref.attributes(GaussianMixtureEM, 'emtheory'))   # _attributes, bases merged
     assert apiref.returns_self(GaussianMixtureEM.fit) and not apiref.returns_self(check_array)

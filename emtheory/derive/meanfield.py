@@ -40,14 +40,14 @@ def mean_field_target(
 def log_normal_pdf(x, # the variable
                    m, # the mean
                    prec, # the precision
-                  ):
+                  )->sp.Expr: # log N(x | m, prec⁻¹), a sympy expression
     "log N(x | m, prec⁻¹) as a sympy expression (univariate, precision parametrisation)."
     return sp.log(prec)/2 - sp.log(2*sp.pi)/2 - prec*(x - m)**2/2
 
 def log_gamma_pdf(x, # the variable, > 0
                   a, # the shape
                   b, # the rate
-                 ):
+                 )->sp.Expr: # log Gamma(x | a, b), a sympy expression
     "log Gamma(x | a, b) with shape a and rate b, as a sympy expression."
     return a*sp.log(b) - sp.loggamma(a) + (a - 1)*sp.log(x) - b*x
 
@@ -77,7 +77,7 @@ def normal_gamma_log_joint(
 
 # %% ../../nbs/05_mean_field.ipynb #aa439724
 def expect_over_tau(e:sp.Expr, # an expression in τ and log τ
-                   )->sp.Expr:
+                   )->sp.Expr: # `e` with τ → E[τ] and log τ → E[log τ], expanded
     "E over q(τ) of an expression linear in τ and log τ: substitute E[τ] and E[log τ]."
     s = normal_gamma_symbols()
     e = sp.expand(sp.expand_log(e, force=True))
@@ -85,7 +85,7 @@ def expect_over_tau(e:sp.Expr, # an expression in τ and log τ
     return e.xreplace({sp.log(s['tau']): s['E_log_tau']}).xreplace({s['tau']: s['E_tau']})
 
 def expect_over_mu(e:sp.Expr, # a quadratic in μ
-                  )->sp.Expr:
+                  )->sp.Expr: # `e` with μ² → E[μ²] and μ → E[μ], expanded
     "E over q(μ) of a quadratic in μ: substitute E[μ²] and E[μ]."
     s = normal_gamma_symbols()
     e = sp.expand(e)
@@ -203,7 +203,7 @@ def gmm_symbols(
 def log_wishart1_pdf(lam, # the precision λ > 0
                      nu, # the degrees of freedom ν
                      W, # the scale W > 0
-                    ):
+                    )->sp.Expr: # log W(λ | ν, W) for D = 1, a sympy expression
     "log W(λ | ν, W) for D = 1: the Gamma density with shape ν/2 and rate 1/(2W)."
     return log_gamma_pdf(lam, nu/2, 1/(2*W))
 

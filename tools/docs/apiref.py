@@ -4,7 +4,9 @@ Every public name of the package (each module's `__all__`) gets a block: its sig
 tables taken from the code, so that they cannot drift from it:
   - Parameters: the signature, with each parameter's docment (fastcore's `docments`: the comment after it);
   - Returns: the return annotation and the docment after `)->T:`, or `self` when every `return` returns self;
-  - Raises: the exceptions raised by the function and by the package functions it calls (read from the source);
+  - Raises: the exceptions raised by the function and by the package functions and methods it calls (`f(...)`,
+    `self.m(...)`, `super().m(...)`, `Class.m(...)`, read from the source), except inside a `try` that catches
+    every `Exception` (a command's entry point turns them into exit codes);
   - Attributes (classes): the `_attributes` dict of the class and of its bases in the package, e.g.
         GaussianMixtureEM._attributes = dict(weights_="(K,) mixing weights", ...)
     (the fitted attributes, which no signature shows; tools/docs/check.py fails when a `self.name_ = ...` of the
@@ -137,8 +139,33 @@ def _message(call)->str:
     walk(a)
     return re.sub(r'(…\s*)+', '… ', ''.join(parts)).strip()
 
+def _raising_nodes(fn):
+    """The nodes of a function body whose raises are the function's: its own, and its lambdas' (called in place); not
+    the body of a `try` whose handlers catch everything (`except Exception:`), as a command's entry point does."""
+    def catches_all(t):
+        return any(h.type is None or (isinstance(h.type, ast.Name) and h.type.id in ('Exception', 'BaseException'))
+                   for h in t.handlers)
+    todo = list(fn.body)
+    while todo:
+        n = todo.pop()
+        yield n
+        kids = [c for c in ast.iter_child_nodes(n) if not isinstance(c, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+        if isinstance(n, ast.Try) and catches_all(n): kids = [c for c in kids if c not in n.body]
+        todo += kids
+
+def _super_attr(cls, f, name:str):
+    "What `super().name` means inside `f`, a method of `cls` or of one of its bases."
+    mro = cls.__mro__
+    for i, c in enumerate(mro):
+        if any(getattr(v, '__func__', v) is f for v in vars(c).values()):
+            for b in mro[i + 1:]:
+                if name in vars(b): return vars(b)[name]
+            return None
+    return None
+
 def raises(obj, lib:str, cls=None, _seen=None, depth=0)->dict:
-    "{exception name: [messages]} raised by `obj` or by the package functions and `self._methods` it calls."
+    """{exception name: [messages]} raised by `obj` or by what it calls in the package: functions, `Class.method`,
+    `self.method` and `super().method` (called, or passed on as a callable), and the lambdas it defines."""
     _seen = set() if _seen is None else _seen
     f = inspect.unwrap(getattr(obj, 'fget', obj))
     if id(f) in _seen or depth > 4: return {}
@@ -149,18 +176,22 @@ def raises(obj, lib:str, cls=None, _seen=None, depth=0)->dict:
     def add(name, msg):
         msgs = out.setdefault(name, [])
         if msg and msg not in msgs: msgs.append(msg)
-    for n in _own_nodes(fn):
+    for n in _raising_nodes(fn):
         if isinstance(n, ast.Raise) and n.exc is not None:
             e = n.exc.func if isinstance(n.exc, ast.Call) else n.exc
             name = e.id if isinstance(e, ast.Name) else e.attr if isinstance(e, ast.Attribute) else None
             if name and (name[:1].isupper()): add(name, _message(n.exc))
-        elif isinstance(n, ast.Call):
-            callee = None
-            if isinstance(n.func, ast.Name): callee = g.get(n.func.id)
-            elif isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name) and n.func.value.id == 'self' \
-                    and cls is not None:
-                callee = inspect.getattr_static(cls, n.func.attr, None)
-                callee = getattr(callee, '__func__', callee)
+        elif isinstance(n, (ast.Call, ast.Attribute)):
+            callee, v = None, n.value if isinstance(n, ast.Attribute) else None
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name): callee = g.get(n.func.id)
+            elif isinstance(n, ast.Call): continue       # an attribute call: its Attribute node comes next
+            elif isinstance(v, ast.Name) and v.id == 'self' and cls is not None:
+                callee = inspect.getattr_static(cls, n.attr, None)
+            elif isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and v.func.id == 'super' and cls is not None:
+                callee = _super_attr(cls, f, n.attr)
+            elif isinstance(v, ast.Name) and inspect.isclass(g.get(v.id)):   # Class.method(self, ...)
+                callee = inspect.getattr_static(g[v.id], n.attr, None)
+            callee = getattr(callee, '__func__', callee)
             if callee is not None and (inspect.isfunction(callee) or inspect.isclass(callee)) and \
                     getattr(callee, '__module__', '').split('.')[0] == lib and not inspect.isclass(callee):
                 for k, ms in raises(callee, lib, cls, _seen, depth + 1).items():

@@ -20,10 +20,16 @@ what it found into the DOM, which `--dump-dom` returns. Per page it checks:
   - the API reference has a block for every public name of the package (each module's `__all__`); each callable's
     block lists every parameter of its signature (and its methods, inherited ones included); each class lists every
     fitted attribute its source assigns (`self.name_ = ...`) with a description; the estimators describe every
-    parameter of their constructor and of `fit`.
+    parameter of their constructor and of `fit`; every function and method that returns a value (a `return` with a
+    value, or a `yield`, in its own body) says what it returns (its return docment, or `self`).
 It probes each page at 1400 and at 420 px wide (a narrow page is shown in an iframe of that width: headless Chromium's
 window is at least 500 px), saves a whole-page screenshot at each width into the shots folder (NAME.1400.png,
 NAME.420.png), and exits 1 when any check fails.
+
+    python tools/docs/check.py --returns [--lib emtheory]
+
+lists, from the code alone (no site, no browser), the public functions and methods (inherited ones included) that
+return a value but have no return docment (the comment after `)->T:`), with their count; exits 1 when there is one.
 """
 import argparse, ast, html, http.server, importlib, inspect, json, os, pkgutil, re, shutil, subprocess, sys, tempfile, textwrap, threading
 from concurrent.futures import ThreadPoolExecutor
@@ -136,7 +142,8 @@ PROBE = r"""<script>/* docs-check probe: added by tools/docs/check.py's server, 
                  return {key: dt.getAttribute('data-key'), doc: dd ? dd.textContent.trim() : ''}; });
              }
              return {name: o.getAttribute('data-name'), kind: o.getAttribute('data-kind'),
-                     params: fields('api-params'), attributes: fields('api-attributes')}; })
+                     params: fields('api-params'), attributes: fields('api-attributes'),
+                     returns: fields('api-returns')}; })
     };
     var pre = document.createElement('pre');
     pre.id = '__docs_check__'; pre.style.display = 'none';
@@ -272,6 +279,55 @@ def assigned_attributes(cls, lib:str)->set:
                                     and e.attr.endswith('_') and not e.attr.startswith('_')): out.add(e.attr)
     return out
 
+def _own_def(obj):
+    "The function's definition node, or None without source."
+    try: tree = ast.parse(textwrap.dedent(inspect.getsource(obj)))
+    except (TypeError, OSError, SyntaxError): return None
+    return next((n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))), None)
+
+def _own_nodes(fn):
+    "The nodes of a function's own body: nested functions, classes and lambdas excluded."
+    todo = list(fn.body)
+    while todo:
+        n = todo.pop()
+        yield n
+        todo += [c for c in ast.iter_child_nodes(n)
+                 if not isinstance(c, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda))]
+
+def returns_what(obj)->str|None:
+    "'value' when the function's own body returns a value (or yields), 'self' when every such return is `self`, else None."
+    fn = _own_def(obj)
+    if fn is None: return None
+    rets = [n.value for n in _own_nodes(fn) if isinstance(n, ast.Return) and n.value is not None]
+    if any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in _own_nodes(fn)): return 'value'
+    if not rets: return None
+    return 'self' if all(isinstance(r, ast.Name) and r.id == 'self' for r in rets) else 'value'
+
+def return_docment(obj)->str:
+    "The comment after `)->T:` (fastcore's docments)."
+    from fastcore.docments import docments
+    try: return (dict(docments(inspect.unwrap(obj), full=True)).get('return') or {}).get('docment') or ''
+    except Exception: return ''
+
+def public_callables(api:dict, lib:str):
+    "(public name, function) of every public function and of every public method of the public classes, inherited included."
+    for m, names in api.items():
+        mod = importlib.import_module(m)
+        for n in names:
+            o = getattr(mod, n)
+            if not callable(o): continue
+            if not inspect.isclass(o): yield f'{m}.{n}', o; continue
+            for mn in dir(o):
+                f = inspect.getattr_static(o, mn)
+                f = getattr(f, '__func__', f)
+                if mn.startswith('_') or not inspect.isfunction(f): continue
+                if any(mn in vars(c) for c in o.__mro__ if c.__module__.split('.')[0] == lib): yield f'{m}.{n}.{mn}', f
+
+def undocumented_returns(lib:str)->list:
+    "[(public name, function)] of the public functions and methods that return a value (not self) without a return docment."
+    return [(q, f) for q, f in public_callables(public_api(lib), lib)
+            if returns_what(f) == 'value' and not return_docment(f)]
+
 def api_tables(found:list, api:dict, lib:str)->list:
     """Each public callable's block lists every parameter of its signature; every fitted attribute of a class (read
     from its source) is listed with a description; every parameter of every public callable (and of each public method)
@@ -311,6 +367,10 @@ def api_tables(found:list, api:dict, lib:str)->list:
                 if miss: probs.append(f'API reference: {name} does not list the parameters {", ".join(miss)}')
                 nodoc = [p for p in want if p in got and not got[p]]
                 if nodoc: probs.append(f'API reference: {name} does not describe its parameters {", ".join(nodoc)} (no docment)')
+                if blk['kind'] != 'class' and returns_what(f) is not None:   # a value, or self
+                    ret = blk.get('returns') or []
+                    if not ret or not ret[0]['doc']:
+                        probs.append(f'API reference: {name} does not describe what it returns (no return docment)')
     return probs
 
 def page_ids(site:Path, rel:str, reports:dict)->set:
@@ -389,7 +449,17 @@ def main():
     ap.add_argument('--shots', default=str(ROOT/'_docs_check'), help='screenshot folder')
     ap.add_argument('--pages', nargs='*', help='only these pages (paths relative to the site)')
     ap.add_argument('--lib', default=None, help='package whose public names the API page must list')
+    ap.add_argument('--returns', action='store_true', help='only list the public functions and methods that return a '
+                    'value without a return docment (from the code; no site, no browser)')
     a = ap.parse_args()
+    cp = ConfigParser(delimiters=['=']); cp.read(ROOT/'settings.ini', encoding='utf-8')
+    lib = a.lib or cp['DEFAULT']['lib_name']
+    if a.returns:
+        bad = undocumented_returns(lib)
+        for q, f in bad: print(f'no return docment: {q} ({f.__module__}:{f.__qualname__})')
+        print(f'docs-check: {len(bad)} public functions and methods ({len({id(inspect.unwrap(f)) for _, f in bad})} '
+              f'definitions) return a value without a return docment')
+        return 1 if bad else 0
     site, shots = Path(a.site).resolve(), Path(a.shots).resolve()
     if not (site/'index.html').is_file(): sys.exit(f'docs-check: no site at {site} (run make docs)')
     exe = chromium()
@@ -398,8 +468,6 @@ def main():
     if (missing := [p for p in pages if not (site/p).is_file()]): sys.exit(f'docs-check: no such pages in {site}: {missing}')
     if shots.exists(): shutil.rmtree(shots)
     shots.mkdir(parents=True)
-    cp = ConfigParser(delimiters=['=']); cp.read(ROOT/'settings.ini', encoding='utf-8')
-    lib = a.lib or cp['DEFAULT']['lib_name']
     srv, log = serve(site)
     origin = f'http://127.0.0.1:{srv.server_address[1]}/'
 
