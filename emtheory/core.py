@@ -159,7 +159,7 @@ def _chunk_responsibilities(L:np.ndarray, # (K, B) expected log joints, a row pe
     C = np.maximum(L, CLAMP, out=_scratch(work, "tmp", L))   # clamp only what goes into exp: L keeps the exact logs
     R = np.exp(C, out=_scratch(work, "R", L))
     s = R.sum(axis=0)
-    R /= s
+    R *= 1. / s                        # one reciprocal per point, then a product: cheaper than K divisions
     rl = np.einsum('kb,kb->b', R, C)   # sum_k r_k (l_k - m), clamped terms contributing r_k CLAMP ~ 1e-301: the entropy
     ls = np.log(s)
     L -= ls
