@@ -1,6 +1,6 @@
 """Check the built documentation site the way a reader sees it: every page in headless Chromium.
 
-    python tools/docs/check.py [SITE=_docs] [--shots _docs_check] [--pages a.html b.html]
+    python tools/docs/check.py [SITE=_docs] [--shots _docs_check] [--pages a.html b.html] [--no-shots]
 
 The site is served on 127.0.0.1 (a free port) by a small server that adds one probe script to each HTML page. After
 the page's scripts ran (`--virtual-time-budget`) the probe waits for MathJax's typesetting and the images, and writes
@@ -20,10 +20,14 @@ what it found into the DOM, which `--dump-dom` returns. Per page it checks:
   - the API reference has a block for every public name of the package (each module's `__all__`); each callable's
     block lists every parameter of its signature (and its methods, inherited ones included); each class lists every
     fitted attribute its source assigns (`self.name_ = ...`) with a description; the estimators describe every
-    parameter of their constructor and of `fit`.
+    parameter of their constructor and of `fit`; a name a module re-exports from another public module (the same
+    object) has one block, under its home module, and the re-exporting module only a pointer to it;
+  - at each width no display formula of the prose is scaled below 0.8 of its size to fit the column (emtheory.js
+    first sets a long formula on several lines, then scales what is still too wide);
 It probes each page at 1400 and at 420 px wide (a narrow page is shown in an iframe of that width: headless Chromium's
-window is at least 500 px), saves a whole-page screenshot at each width into the shots folder (NAME.1400.png,
-NAME.420.png), and exits 1 when any check fails.
+window is at least 500 px), photographs the whole page at each width into the shots folder (NAME.1400.png,
+NAME.420.png; a page taller than 12000 px in tiles of 12000 px, NAME.420.1.png, NAME.420.2.png, ...; with
+--no-shots none), and exits 1 when any check fails.
 """
 import argparse, ast, html, http.server, importlib, inspect, json, os, pkgutil, re, shutil, subprocess, sys, tempfile, textwrap, threading
 from concurrent.futures import ThreadPoolExecutor
@@ -88,6 +92,17 @@ PROBE = r"""<script>/* docs-check probe: added by tools/docs/check.py's server, 
     });
     return out;
   }
+  function mathfit(){
+    /* the display formulas of the prose (not computed output) that emtheory.js had to scale down, with their TeX */
+    var tex = new Map();
+    try { Array.from(MathJax.startup.document.math).forEach(function(it){ tex.set(it.typesetRoot, it.math); }); } catch (e) {}
+    return [].map.call(document.querySelectorAll('mjx-container[display="true"][data-fit]'), function(c){
+      if (c.closest('.cell_output, .output') || !visible(c)) return null;
+      var box = c.closest('div.math');
+      return {fit: +c.getAttribute('data-fit'),
+              tex: ((box && box.getAttribute('data-tex0')) || tex.get(c) || c.textContent).replace(/\s+/g, ' ').trim().slice(0, 80)};
+    }).filter(Boolean);
+  }
   function column(){
     /* the article's content width, and the widest code cell, output or display formula in it */
     var a = document.querySelector('article.bd-article') || document.querySelector('.bd-article-container');
@@ -125,6 +140,7 @@ PROBE = r"""<script>/* docs-check probe: added by tools/docs/check.py's server, 
       width: window.innerWidth,
       overflow: overflow(),
       layout: column(),
+      mathfit: mathfit(),
       figures: [].map.call(document.querySelectorAll('article img'), function(im){
                  return {src: (im.currentSrc || im.src).split('/').pop(), alt: im.getAttribute('alt')}; }),
       api: [].map.call(document.querySelectorAll('[data-name][data-kind]'), function(o){
@@ -135,7 +151,7 @@ PROBE = r"""<script>/* docs-check probe: added by tools/docs/check.py's server, 
                  var dd = dt.nextElementSibling;
                  return {key: dt.getAttribute('data-key'), doc: dd ? dd.textContent.trim() : ''}; });
              }
-             return {name: o.getAttribute('data-name'), kind: o.getAttribute('data-kind'),
+             return {name: o.getAttribute('data-name'), kind: o.getAttribute('data-kind'), target: o.getAttribute('data-target'),
                      params: fields('api-params'), attributes: fields('api-attributes')}; })
     };
     var pre = document.createElement('pre');
@@ -155,7 +171,7 @@ PROBE = r"""<script>/* docs-check probe: added by tools/docs/check.py's server, 
 </script>"""
 
 FRAME = """<!doctype html><html><head><meta charset="utf-8"></head><body style="margin:0;background:#fff">
-<iframe id="f" src="{src}" style="border:0;display:block;width:{w}px;height:{h}px"></iframe>
+<iframe id="f" src="{src}" style="border:0;display:block;width:{w}px;height:{h}px;margin-top:-{top}px"></iframe>
 <script>/* docs-check: copy the framed page's probe report out, for --dump-dom */
 (function poll(){{
   var d = null; try {{ d = document.getElementById('f').contentDocument; }} catch (e) {{}}
@@ -167,6 +183,7 @@ FRAME = """<!doctype html><html><head><meta charset="utf-8"></head><body style="
 </script></body></html>"""
 MIN_WINDOW = 500  # narrower pages are shown in an iframe of their width
 WIDE, MIN_COLUMN = 1400, 1000  # at a window this wide the text column (and the widest code/output/math) gets this much
+MIN_MATH = 0.8   # a display formula of the prose may be scaled down to fit its column (emtheory.js), not below this
 
 # ---- the server ------------------------------------------------------------------------------------------------------
 class Handler(http.server.SimpleHTTPRequestHandler):
@@ -180,7 +197,7 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         sp = urlsplit(self.path)
         if sp.path == '/__frame__':   # a page in a narrow iframe: headless Chromium's window is never under 500 px
             q = dict(x.split('=', 1) for x in sp.query.split('&') if '=' in x)
-            body = FRAME.format(w=int(q['w']), h=int(q['h']), src=html.escape(unquote(q['src']))).encode()
+            body = FRAME.format(w=int(q['w']), h=int(q['h']), top=int(q.get('top', 0)), src=html.escape(unquote(q['src']))).encode()
             self.send_response(200)
             self.send_header('Content-Type', 'text/html; charset=utf-8')
             self.send_header('Content-Length', str(len(body)))
@@ -227,17 +244,32 @@ def probe(exe:str, url:str, width:int=WIDTHS[0])->dict:
     if not m: return {'error': f'the page did not finish loading (no probe report; chromium exit {r.returncode})'}
     return json.loads(html.unescape(m.group(1)))
 
-def screenshot(exe:str, url:str, out:Path, height:int|None=None, width:int=WIDTHS[0])->str|None:
-    "The first screen (1800 px high), or with `height` the whole page in one tall window."
-    h = min(max(height, 600), 30000) if height else 1800
-    crop = width if width < MIN_WINDOW else None
-    if crop: url, width = _framed(url, crop, h), MIN_WINDOW
-    try: r = run_chromium(exe, [f'--screenshot={out}', url], height=h, width=width)
-    except subprocess.TimeoutExpired: return 'screenshot: chromium timed out'
-    if not out.exists() or out.stat().st_size < 1000: return f'screenshot failed (chromium exit {r.returncode})'
-    if crop:
-        from PIL import Image
-        with Image.open(out) as im: im.crop((0, 0, crop, im.height)).save(out)
+TILE = 12000   # px of page per screenshot: a longer page is photographed in several tiles (NAME.W.1.png, NAME.W.2.png, ...)
+
+def tiles(height:int|None)->list:
+    "(top, height) of each tile that together cover a page `height` px high (the last one may overlap the one before)."
+    h = max(height or 1800, 600)
+    out = []
+    for top in range(0, h, TILE):
+        th = min(TILE, h - top)
+        if th < 600: top, th = h - 600, 600
+        out.append((top, th))
+    return out
+
+def screenshots(exe:str, url:str, shots:Path, name:str, height:int|None=None, width:int=WIDTHS[0])->str|None:
+    """The whole page (`height` px high, as the probe measured it) at `width`: in an iframe as tall as the page, shifted
+    up under a window one tile high, one chromium run per tile. Saved as NAME.W.png (one tile) or NAME.W.K.png."""
+    from PIL import Image
+    h, ts = max(height or 1800, 600), tiles(height)
+    sp = urlsplit(url)
+    for k, (top, th) in enumerate(ts, 1):
+        out = shots/(f'{name}.{width}.png' if len(ts) == 1 else f'{name}.{width}.{k}.png')
+        frame = f'{sp.scheme}://{sp.netloc}/__frame__?w={width}&h={h}&top={top}&src={sp.path}'
+        try: r = run_chromium(exe, [f'--screenshot={out}', frame], height=th, width=max(width, MIN_WINDOW))
+        except subprocess.TimeoutExpired: return f'screenshot: chromium timed out (tile {k} of {len(ts)})'
+        if not out.exists() or out.stat().st_size < 1000: return f'screenshot failed (chromium exit {r.returncode}, tile {k})'
+        if width < MIN_WINDOW:
+            with Image.open(out) as im: im.crop((0, 0, width, im.height)).save(out)
 
 # ---- checks ------------------------------------------------------------------------------------------------------------
 def public_api(lib:str)->dict:
@@ -249,6 +281,19 @@ def public_api(lib:str)->dict:
         mod = importlib.import_module(m.name)
         names = list(getattr(mod, '__all__', []))
         if names: out[m.name] = names
+    return out
+
+def reexports(api:dict)->dict:
+    """`module.name` -> `home.name` for the names a module re-exports from another public module (the same object, in
+    that module's `__all__` under the same name): the API reference documents them once, under the home module."""
+    out = {}
+    for m, names in api.items():
+        mod = importlib.import_module(m)
+        for n in names:
+            o = getattr(mod, n)
+            h = getattr(o, '__module__', None) if (inspect.isclass(o) or inspect.isroutine(o)) else None
+            if h and h != m and n in api.get(h, ()) and getattr(importlib.import_module(h), n, None) is o:
+                out[f'{m}.{n}'] = f'{h}.{n}'
     return out
 
 def _fn_nodes(obj):
@@ -277,13 +322,22 @@ def api_tables(found:list, api:dict, lib:str)->list:
     from its source) is listed with a description; every parameter of every public callable (and of each public method)
     is described (its docment, or the same parameter's docment in the class's `fit` or constructor)."""
     blocks = {b['name']: b for b in found}
-    probs = []
+    probs, again = [], reexports(api)
     for m, names in api.items():
         mod = importlib.import_module(m)
         for n in names:
             o, q = getattr(mod, n), f'{m}.{n}'
-            if not callable(o): continue
             b = blocks.get(q)
+            if q in again:   # a re-export: one block, under its home module; here only a pointer to it
+                if b is not None and b.get('kind') != 'alias':
+                    probs.append(f'API reference documents {again[q]} twice: {q} re-exports it (it should only say '
+                                 f'where it is documented)')
+                elif b is not None and b.get('target') != again[q]:
+                    probs.append(f'API reference: the re-export {q} points to {b.get("target")!r}, not to {again[q]}')
+                continue
+            if b is not None and b.get('kind') == 'alias':
+                probs.append(f'API reference: {q} is listed as a re-export of {b.get("target")}, but is defined in {m}'); continue
+            if not callable(o): continue
             if b is None: probs.append(f'API reference: no block for {q}'); continue
             todo = [(q, o, b)]
             if inspect.isclass(o):
@@ -346,6 +400,10 @@ def check_page(rel:str, r:dict, site:Path, origin:str, reports:dict, expected_na
         for o in rw.get('overflow', [])[:6]:
             probs.append(f"at {w} px a {o['what']} {o['how']}: {o['text'][:70]!r}")
         if len(rw.get('overflow', [])) > 6: probs.append(f"at {w} px {len(rw['overflow']) - 6} more blocks overflow")
+        for f in rw.get('mathfit', []):
+            if f['fit'] < MIN_MATH:
+                probs.append(f"at {w} px a display formula is scaled to {f['fit']:.2f} of its size (at least {MIN_MATH} "
+                             f"wanted): {f['tex'][:70]!r}")
         lay = rw.get('layout')
         if w and w >= WIDE and lay:
             if lay['column'] < MIN_COLUMN:
@@ -388,16 +446,18 @@ def main():
     ap.add_argument('site', nargs='?', default=str(ROOT/'_docs'))
     ap.add_argument('--shots', default=str(ROOT/'_docs_check'), help='screenshot folder')
     ap.add_argument('--pages', nargs='*', help='only these pages (paths relative to the site)')
+    ap.add_argument('--no-shots', action='store_true', help='probe only, no screenshots (faster)')
     ap.add_argument('--lib', default=None, help='package whose public names the API page must list')
     a = ap.parse_args()
     site, shots = Path(a.site).resolve(), Path(a.shots).resolve()
     if not (site/'index.html').is_file(): sys.exit(f'docs-check: no site at {site} (run make docs)')
-    exe = chromium()
+    exe, shoot = chromium(), not a.no_shots
     pages = a.pages or sorted(str(p.relative_to(site)) for p in site.rglob('*.html')
                               if not p.relative_to(site).parts[0] in SKIP_DIRS)
     if (missing := [p for p in pages if not (site/p).is_file()]): sys.exit(f'docs-check: no such pages in {site}: {missing}')
-    if shots.exists(): shutil.rmtree(shots)
-    shots.mkdir(parents=True)
+    if shoot:
+        if shots.exists(): shutil.rmtree(shots)
+        shots.mkdir(parents=True)
     cp = ConfigParser(delimiters=['=']); cp.read(ROOT/'settings.ini', encoding='utf-8')
     lib = a.lib or cp['DEFAULT']['lib_name']
     srv, log = serve(site)
@@ -408,7 +468,7 @@ def main():
         r, extra, err = probe(exe, url, WIDTHS[0]), [], None
         for w in WIDTHS[1:]: extra.append(probe(exe, url, w))
         for w, rw in zip(WIDTHS, [r] + extra):   # the whole page, at each width
-            err = err or screenshot(exe, url, shots/f'{name}.{w}.png', rw.get('height'), width=w)
+            if shoot: err = err or screenshots(exe, url, shots, name, rw.get('height'), width=w)
         return rel, r, extra, err
     with ThreadPoolExecutor(max_workers=2) as ex: results = list(ex.map(one, pages))
     srv.shutdown()
