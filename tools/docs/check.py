@@ -26,8 +26,9 @@ what it found into the DOM, which `--dump-dom` returns. Per page it checks:
     first sets a long formula on several lines, then scales what is still too wide);
 It probes each page at 1400 and at 420 px wide (a narrow page is shown in an iframe of that width: headless Chromium's
 window is at least 500 px), photographs the whole page at each width into the shots folder (NAME.1400.png,
-NAME.420.png; a page taller than 12000 px in tiles of 12000 px, NAME.420.1.png, NAME.420.2.png, ...; with
---no-shots none), and exits 1 when any check fails.
+NAME.420.png; a page taller than 12000 px in tiles of 12000 px, NAME.420.1.png, NAME.420.2.png, ..., the last one
+overlapping the one before; one browser per page and width, driven over the DevTools protocol; with --no-shots none),
+and exits 1 when any check fails.
 """
 import argparse, ast, html, http.server, importlib, inspect, json, os, pkgutil, re, shutil, subprocess, sys, tempfile, textwrap, threading
 from concurrent.futures import ThreadPoolExecutor
@@ -93,13 +94,13 @@ PROBE = r"""<script>/* docs-check probe: added by tools/docs/check.py's server, 
     return out;
   }
   function mathfit(){
-    /* the display formulas of the prose (not computed output) that emtheory.js had to scale down, with their TeX */
+    /* the formulas of the prose (not computed output) that emtheory.js had to scale down, with their TeX */
     var tex = new Map();
     try { Array.from(MathJax.startup.document.math).forEach(function(it){ tex.set(it.typesetRoot, it.math); }); } catch (e) {}
-    return [].map.call(document.querySelectorAll('mjx-container[display="true"][data-fit]'), function(c){
+    return [].map.call(document.querySelectorAll('mjx-container[data-fit]'), function(c){
       if (c.closest('.cell_output, .output') || !visible(c)) return null;
       var box = c.closest('div.math');
-      return {fit: +c.getAttribute('data-fit'),
+      return {fit: +c.getAttribute('data-fit'), display: c.getAttribute('display') == 'true',
               tex: ((box && box.getAttribute('data-tex0')) || tex.get(c) || c.textContent).replace(/\s+/g, ' ').trim().slice(0, 80)};
     }).filter(Boolean);
   }
@@ -246,30 +247,91 @@ def probe(exe:str, url:str, width:int=WIDTHS[0])->dict:
 
 TILE = 12000   # px of page per screenshot: a longer page is photographed in several tiles (NAME.W.1.png, NAME.W.2.png, ...)
 
-def tiles(height:int|None)->list:
-    "(top, height) of each tile that together cover a page `height` px high (the last one may overlap the one before)."
-    h = max(height or 1800, 600)
-    out = []
-    for top in range(0, h, TILE):
-        th = min(TILE, h - top)
-        if th < 600: top, th = h - 600, 600
-        out.append((top, th))
-    return out
+class DevTools:
+    "One headless Chromium driven over the DevTools protocol on a pipe (--remote-debugging-pipe: no port, no library)."
+    def __init__(self, exe:str, timeout:float=120):
+        self.prof = tempfile.TemporaryDirectory(prefix='docs-check-chromium-')
+        self.cmd_r, self.cmd_w = os.pipe()     # we write commands, chromium reads them on its fd 3
+        self.out_r, self.out_w = os.pipe()     # chromium writes on its fd 4, we read
+        flags = [f for f in FLAGS if not f.startswith('--virtual-time-budget')]
+        args = [exe, *flags, '--remote-debugging-pipe', f'--user-data-dir={self.prof.name}', 'about:blank']
+        self.p = subprocess.Popen(['/bin/sh', '-c', f'exec "$@" 3<&{self.cmd_r} 4>&{self.out_w}', 'sh', *args],
+                                  pass_fds=(self.cmd_r, self.out_w), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(self.cmd_r); os.close(self.out_w)
+        self.buf, self.n, self.timeout, self.session = b'', 0, timeout, None
+    def send(self, method:str, params:dict|None=None, session:bool=True)->dict:
+        import select, time
+        self.n += 1
+        msg = {'id': self.n, 'method': method, 'params': params or {}}
+        if session and self.session: msg['sessionId'] = self.session
+        os.write(self.cmd_w, json.dumps(msg).encode() + b'\0')
+        end = time.monotonic() + self.timeout
+        while True:
+            while b'\0' in self.buf:
+                raw, self.buf = self.buf.split(b'\0', 1)
+                r = json.loads(raw)
+                if r.get('id') == self.n:
+                    if 'error' in r: raise RuntimeError(f"{method}: {r['error'].get('message')}")
+                    return r.get('result', {})
+            left = end - time.monotonic()
+            if left <= 0 or not select.select([self.out_r], [], [], left)[0]: raise TimeoutError(method)
+            chunk = os.read(self.out_r, 1 << 20)
+            if not chunk: raise RuntimeError('chromium closed the DevTools pipe')
+            self.buf += chunk
+    def open(self, url:str, width:int, height:int):
+        t = self.send('Target.createTarget', {'url': 'about:blank'}, session=False)['targetId']
+        self.session = self.send('Target.attachToTarget', {'targetId': t, 'flatten': True}, session=False)['sessionId']
+        self.viewport(width, height)
+        self.send('Page.enable'); self.send('Page.navigate', {'url': url})
+    def viewport(self, width:int, height:int):
+        self.send('Emulation.setDeviceMetricsOverride', {'width': width, 'height': height, 'deviceScaleFactor': 1, 'mobile': False})
+    def eval(self, js:str):
+        r = self.send('Runtime.evaluate', {'expression': js, 'awaitPromise': True, 'returnByValue': True})
+        if 'exceptionDetails' in r: raise RuntimeError(f"page script failed: {r['exceptionDetails'].get('text')}")
+        return r['result'].get('value')
+    def close(self):
+        try: self.send('Browser.close', session=False)
+        except Exception: pass
+        try: self.p.wait(10)
+        except subprocess.TimeoutExpired: self.p.kill(); self.p.wait()
+        os.close(self.cmd_w); os.close(self.out_r); self.prof.cleanup()
 
-def screenshots(exe:str, url:str, shots:Path, name:str, height:int|None=None, width:int=WIDTHS[0])->str|None:
-    """The whole page (`height` px high, as the probe measured it) at `width`: in an iframe as tall as the page, shifted
-    up under a window one tile high, one chromium run per tile. Saved as NAME.W.png (one tile) or NAME.W.K.png."""
-    from PIL import Image
-    h, ts = max(height or 1800, 600), tiles(height)
-    sp = urlsplit(url)
-    for k, (top, th) in enumerate(ts, 1):
-        out = shots/(f'{name}.{width}.png' if len(ts) == 1 else f'{name}.{width}.{k}.png')
-        frame = f'{sp.scheme}://{sp.netloc}/__frame__?w={width}&h={h}&top={top}&src={sp.path}'
-        try: r = run_chromium(exe, [f'--screenshot={out}', frame], height=th, width=max(width, MIN_WINDOW))
-        except subprocess.TimeoutExpired: return f'screenshot: chromium timed out (tile {k} of {len(ts)})'
-        if not out.exists() or out.stat().st_size < 1000: return f'screenshot failed (chromium exit {r.returncode}, tile {k})'
-        if width < MIN_WINDOW:
-            with Image.open(out) as im: im.crop((0, 0, width, im.height)).save(out)
+SETTLE = ('new Promise(function(ok){ setTimeout(function(){ requestAnimationFrame(function(){ requestAnimationFrame(ok); }); }, '
+          '%d); })')
+READY = """new Promise(function(ok, no){ var t0 = Date.now(); (function poll(){
+  if (document.getElementById('__docs_check__')) ok(true); else if (Date.now() - t0 > 90000) no('no probe report');
+  else setTimeout(poll, 100); })(); })"""
+UNSTICK = """[].forEach.call(document.querySelectorAll('body *'), function(e){
+  if (getComputedStyle(e).position == 'sticky') e.style.setProperty('position', 'relative', 'important'); })"""
+
+def tiles(height:int)->list:
+    "(top, height) of the tiles that cover a page `height` px high: TILE px each, the last one overlapping the one before."
+    if height <= TILE: return [(0, max(height, 600))]
+    return [(min(top, height - TILE), TILE) for top in range(0, height, TILE)]
+
+def screenshots(exe:str, url:str, shots:Path, name:str, width:int=WIDTHS[0])->str|None:
+    """The whole page at `width`, in one browser: loaded in a 1800 px high window (as the probe sees it) until the
+    probe's report is written (MathJax and the site's formula layout done, images decoded), then shown in a window one
+    tile high, its sticky bars made to scroll with the page (else they would cover the top of every tile), scrolled
+    to each tile in turn. Saved as NAME.W.png (one tile) or NAME.W.1.png, NAME.W.2.png, ..."""
+    import base64
+    cdp = DevTools(exe)
+    try:
+        cdp.open(url, width, 1800)
+        cdp.eval(READY)
+        cdp.eval(UNSTICK)
+        h = int(cdp.eval('document.documentElement.scrollHeight'))   # the page's height, in the 1800 px window
+        ts = tiles(h)
+        cdp.viewport(width, ts[0][1])
+        cdp.eval(SETTLE % 600)
+        if len(ts) > 1: ts = tiles(int(cdp.eval('document.documentElement.scrollHeight')))   # in the taller window
+        for k, (top, th) in enumerate(ts, 1):
+            cdp.eval(f"window.scrollTo({{top: {top}, left: 0, behavior: 'instant'}}), " + SETTLE % 50)
+            png = base64.b64decode(cdp.send('Page.captureScreenshot', {'format': 'png'})['data'])
+            (shots/(f'{name}.{width}.png' if len(ts) == 1 else f'{name}.{width}.{k}.png')).write_bytes(png)
+    except (RuntimeError, TimeoutError, OSError, ValueError) as e:
+        return f'screenshot at {width} px failed: {e}'
+    finally: cdp.close()
 
 # ---- checks ------------------------------------------------------------------------------------------------------------
 def public_api(lib:str)->dict:
@@ -402,7 +464,7 @@ def check_page(rel:str, r:dict, site:Path, origin:str, reports:dict, expected_na
         if len(rw.get('overflow', [])) > 6: probs.append(f"at {w} px {len(rw['overflow']) - 6} more blocks overflow")
         for f in rw.get('mathfit', []):
             if f['fit'] < MIN_MATH:
-                probs.append(f"at {w} px a display formula is scaled to {f['fit']:.2f} of its size (at least {MIN_MATH} "
+                probs.append(f"at {w} px {'a display' if f.get('display', True) else 'an inline'} formula is scaled to {f['fit']:.2f} of its size (at least {MIN_MATH} "
                              f"wanted): {f['tex'][:70]!r}")
         lay = rw.get('layout')
         if w and w >= WIDE and lay:
@@ -467,8 +529,8 @@ def main():
         url, name = origin + rel, rel.replace('/', '__').removesuffix('.html')
         r, extra, err = probe(exe, url, WIDTHS[0]), [], None
         for w in WIDTHS[1:]: extra.append(probe(exe, url, w))
-        for w, rw in zip(WIDTHS, [r] + extra):   # the whole page, at each width
-            if shoot: err = err or screenshots(exe, url, shots, name, rw.get('height'), width=w)
+        for w in WIDTHS:   # the whole page, at each width
+            if shoot: err = err or screenshots(exe, url, shots, name, width=w)
         return rel, r, extra, err
     with ThreadPoolExecutor(max_workers=2) as ex: results = list(ex.map(one, pages))
     srv.shutdown()
@@ -499,7 +561,7 @@ def main():
     for code, path, ref in log:  # failed requests not made by a page itself (e.g. a font a stylesheet asked for)
         if code >= 400 and unquote(urlsplit(ref).path) not in pages_set:
             print(f'FAIL request failed ({code}): {path} (asked for by {ref or "nobody"})'); n_bad += 1
-    print(f'docs-check: {len(pages)} pages, {n_bad} with problems; screenshots in {shots}')
+    print(f'docs-check: {len(pages)} pages, {n_bad} with problems' + (f'; screenshots in {shots}' if shoot else ''))
     return 1 if n_bad else 0
 
 if __name__ == '__main__':

@@ -176,6 +176,31 @@
       b.addEventListener('click', function(e){ e.preventDefault(); e.stopPropagation(); all[0].click(); });
     });
   }
+  /* Narrow screens: a figure drawn wider than the column (a multi-panel figure is squeezed to a third of its size on a
+     phone) enlarges when tapped, to its own width (at most 1000 px), in a box that scrolls sideways; a second tap fits
+     it to the column again. The stylesheet shows the hint; wide screens are unchanged. */
+  var NARROW = 640;
+  function figures(){
+    document.querySelectorAll('article.bd-article img').forEach(function(im){
+      if (im.closest('a, .em-figure')) return;
+      var box = document.createElement('div');
+      box.className = 'em-figure';
+      im.parentNode.insertBefore(box, im); box.appendChild(im);
+      function mark(){
+        var w = Math.min(im.naturalWidth, 1000);
+        box.style.setProperty('--em-zoom-width', w + 'px');
+        box.classList.toggle('em-zoomable', w > 1.3 * box.clientWidth);
+      }
+      if (im.complete) mark(); else im.addEventListener('load', mark);
+      window.addEventListener('resize', function(){ if (!box.classList.contains('em-zoomed')) mark(); });
+      im.addEventListener('click', function(){
+        if (window.innerWidth > NARROW || !box.classList.contains('em-zoomable')) return;
+        box.classList.toggle('em-zoomed');
+        if (!box.classList.contains('em-zoomed')) mark();
+      });
+    });
+  }
+  document.addEventListener('DOMContentLoaded', figures);
   document.addEventListener('DOMContentLoaded', label_tables);
   document.addEventListener('DOMContentLoaded', contents_button);
   window.addEventListener('load', function(){
