@@ -314,6 +314,12 @@ def screenshots(exe:str, url:str, shots:Path, name:str, width:int=WIDTHS[0])->st
     probe's report is written (MathJax and the site's formula layout done, images decoded), then shown in a window one
     tile high, its sticky bars made to scroll with the page (else they would cover the top of every tile), scrolled
     to each tile in turn. Saved as NAME.W.png (one tile) or NAME.W.1.png, NAME.W.2.png, ..."""
+    err = None
+    for attempt in range(2):   # once more when the browser died (a busy machine): the error is only kept if it recurs
+        if not (err := _screenshots(exe, url, shots, name, width)): return None
+    return err
+
+def _screenshots(exe:str, url:str, shots:Path, name:str, width:int)->str|None:
     import base64
     cdp = DevTools(exe)
     try:

@@ -5,13 +5,15 @@
   var MIN = 0.5, MIN_OUTPUT = 0.25;   // a computed result (a cell's output) may shrink further than prose math
   var SPLIT = 0.82;  // a display formula that would shrink below this is set on several lines instead (narrow screens)
   var REL = /^(=|<|>|\\(?:ge|geq|le|leq|approx|equiv|ne|neq|propto)(?![A-Za-z]))/;
+  /* an equivalence or implication starts a new statement: its line begins with it, aligned as a new formula */
+  var IFF = /^\\(?:iff|implies|impliedby|Longleftrightarrow|Leftrightarrow|Longrightarrow|Rightarrow)(?![A-Za-z])/;
   /* no line before a sign that follows an operator, an opening bracket or a relation: it is a unary sign */
   var NOBREAK = /([=+\-{(\[,&]|\\(?:cdot|times|pm|mp|ge|geq|le|leq|ne|neq|approx|equiv|propto|quad|qquad|left|right|[bB]igg?[lr]?|in|to|mid|colon|frac|tfrac|dfrac|sum|prod|int|log|exp|sqrt))\s*$/;
   var BIG = /^\\(?:big|Big|bigg|Bigg)[lrm]?\s*(\(|\[|\\\{|\\langle|\)|\]|\\\}|\\rangle|\.|\||\\\|)/;
-  /* A display formula set on several lines, as an aligned block; level 1: a line per relation (=, \ge, ...) and per
-     part separated by \qquad or `,\quad`; level 2: also a line before each + and - between terms; level 3: also
-     inside \big(...\big) brackets (never inside braces, plain brackets or \left...\right); level 4: as level 3,
-     with the left-hand side on a line of its own (for a wide one). A formula written as an aligned block is read row
+  /* A display formula set on several lines, as an aligned block; level 1: a line per relation (=, \ge, ...), per
+     part separated by \qquad or `,\quad`, and from each \iff or \implies on; level 2: also a line before each + and
+     - between terms; level 3: also inside \big(...\big) brackets (never inside braces, plain brackets or
+     \left...\right); level 4: as level 3, with the left-hand side on a line of its own (for a wide one). A formula written as an aligned block is read row
      by row (its & dropped) and broken further the same way. null when there is nothing to break. */
   function rows_of(tex){
     var t = tex.trim(), m;
@@ -49,6 +51,7 @@
           if (rest[0] == ',') cur += ',';
           push('lhs'); i += m[0].length; continue;
         }
+        if (depth == 0 && bd == 0 && cur.trim() && (m = IFF.exec(rest))) { push('lhs'); cur = m[0]; i += m[0].length; continue; }
         if (depth == 0 && bd == 0 && cur.trim() && (m = REL.exec(rest))) { push('rel'); cur = m[0]; i += m[0].length; continue; }
         if (fine && kind != 'lhs' && depth == 0 && (c == '+' || c == '-') && body() && !NOBREAK.test(cur)) {
           push('cont'); cur = c; i++; continue;
@@ -79,6 +82,55 @@
       out.push(l[0] == 'first' ? t : l[0] == 'cont' ? '&' + ind + t : '&' + t);
     });
     return out.length > 1 ? '\\begin{aligned}' + out.join(' \\\\ ') + '\\end{aligned}' : null;
+  }
+  /* An inline formula as pieces that can wrap with the text, where TeX itself would break a paragraph: before a
+     relation, \iff and binary + and -, and after a comma followed by a space; at the top level only (outside braces
+     and \left...\right; inside plain brackets, as TeX may, only at a sign with spaces around it). A piece that starts
+     with a relation or a sign gets `{}` before it, so that it keeps its spacing. null when there is nothing to break. */
+  function inline_pieces(tex){
+    if (/\\begin\{|\\\\|&|\\tag|\\label/.test(tex)) return null;
+    var out = [], cur = '', depth = 0, br = 0, i = 0, n = tex.length, m;
+    function push(){ var t = cur.replace(/^\s+/, '').replace(/([^\\\s])\s+$/, '$1'); if (t) out.push(t); cur = ''; }
+    while (i < n) {
+      var rest = tex.slice(i), c = tex[i];
+      if (depth == 0 && cur.trim()) {
+        if (br == 0 && ((m = IFF.exec(rest)) || (m = REL.exec(rest)))) { push(); cur = '{}' + m[0]; i += m[0].length; continue; }
+        if ((c == '+' || c == '-') && !NOBREAK.test(cur) && !/\\[,;:! ]\s*$|[_^]\s*$/.test(cur)
+            && (br == 0 || (/\s$/.test(cur) && /^.\s/.test(rest)))) { push(); cur = '{}' + c; i++; continue; }   // inside brackets: a spaced sign only
+        if ((m = /^,((\\[ ,;:]|\\q?quad|~)\s*)+/.exec(rest))) { cur += m[0]; push(); i += m[0].length; continue; }
+      }
+      if (c == '\\') {
+        m = /^\\([A-Za-z]+|.)/.exec(rest) || [c];
+        if (m[0] == '\\left') depth++; else if (m[0] == '\\right') depth = Math.max(0, depth - 1);
+        cur += m[0]; i += m[0].length; continue;
+      }
+      if (c == '{') depth++; else if (c == '}') depth = Math.max(0, depth - 1);
+      else if (c == '(' || c == '[') br++; else if (c == ')' || c == ']') br = Math.max(0, br - 1);
+      cur += c; i++;
+    }
+    push();
+    return out.length > 1 ? out : null;
+  }
+  /* the inline formulas of the prose wider than their column, set as pieces that wrap (once: they also flow on one
+     line when the column is wide) */
+  function split_inline(){
+    var todo = [];
+    items().forEach(function(it){
+      var el = it.typesetRoot, box = el && el.parentElement;
+      if (!el || it.display || !box || !box.matches('span.math') || box.hasAttribute('data-pieces')) return;
+      if (el.closest('.cell_output, .output') || box.querySelectorAll('mjx-container').length != 1) return;
+      if (width(box) <= avail(el) + 0.5) return;
+      var p = inline_pieces(it.math);
+      if (p) todo.push([box, p, it.math]);
+    });
+    if (!todo.length) return Promise.resolve();
+    var boxes = todo.map(function(x){ return x[0]; });
+    MathJax.typesetClear(boxes);
+    todo.forEach(function(x){
+      x[0].setAttribute('data-tex0', x[2]); x[0].setAttribute('data-pieces', x[1].length);
+      x[0].textContent = x[1].map(function(t){ return '\\(' + t + '\\)'; }).join('\u200b');   // a place to wrap
+    });
+    return MathJax.typesetPromise(boxes).catch(function(){});
   }
   function items(){
     var d = window.MathJax && MathJax.startup && MathJax.startup.document;
@@ -156,7 +208,7 @@
       } else el.removeAttribute('data-fit');
     });
   }
-  function layout(){ return resplit().then(fit); }
+  function layout(){ return resplit().then(split_inline).then(fit); }
   var t;
   function later(){ clearTimeout(t); t = setTimeout(layout, 100); }
   function label_tables(){
@@ -183,9 +235,9 @@
   function figures(){
     document.querySelectorAll('article.bd-article img').forEach(function(im){
       if (im.closest('a, .em-figure')) return;
-      var box = document.createElement('div');
-      box.className = 'em-figure';
-      im.parentNode.insertBefore(box, im); box.appendChild(im);
+      var box = document.createElement('div'), pan = document.createElement('div');
+      box.className = 'em-figure'; pan.className = 'em-figure-pan';   // the hint stays under the figure as it pans
+      im.parentNode.insertBefore(box, im); box.appendChild(pan); pan.appendChild(im);
       function mark(){
         var w = Math.min(im.naturalWidth, 1000);
         box.style.setProperty('--em-zoom-width', w + 'px');
