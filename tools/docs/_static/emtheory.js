@@ -42,6 +42,9 @@
       row = row.replace('\u0001', '');
       var kind = 'lhs', cur = '', depth = 0, bd = 0, bd0 = 0, i = 0, n = row.length;
       if (lead) { var r0 = row.trim(); kind = (r0[0] == '+' || r0[0] == '-') ? 'cont' : 'rel'; if (lines.length) breaks++; }
+      else if (fine && !/(^|[^\\])[=<>]|\\(?:ge|geq|le|leq|approx|equiv|propto|ne|neq|iff|implies)(?![A-Za-z])/.test(row)) {
+        kind = 'rel'; if (lines.length) breaks++;   // a sum with no relation (a computed expression): its terms break too
+      }
       else if (lines.length) breaks++;
       function body(){ return cur.replace(/^(=|<|>|\\[A-Za-z]+)?(\s|\\[;,: ]|\\quad|\{\})*/, '').trim(); }
       function push(next){ lines.push([kind, cur, bd0]); cur = ''; kind = next; bd0 = bd; breaks++; }   // bd0: the brackets open where the line starts
@@ -146,7 +149,7 @@
     var todo = [];
     items().forEach(function(it){
       var el = it.typesetRoot, box = el && el.parentElement;
-      if (!el || !it.display || !box || !box.matches('div.math') || el.closest('.cell_output, .output')) return;
+      if (!el || !it.display || !box || !box.matches('div.math')) return;   // prose and computed (sympy) formulas alike
       if (!box.hasAttribute('data-tex0')) {
         var alts = [it.math];
         for (var l = 1; l <= LEVELS; l++) { var t = split_tex(it.math, l); if (t && alts.indexOf(t) < 0) alts.push(t); }
@@ -200,12 +203,25 @@
       var el = m.parentElement;
       m.style.fontSize = '';
       var w = m.getBoundingClientRect().width, a = avail(el);
+      var out = el.closest('.cell_output, .output'), box = out && el.closest('div.math');
       if (w > a + 0.5 && a > 0) {
-        var lo = el.closest('.cell_output, .output') ? MIN_OUTPUT : MIN;
-        var s = Math.max(lo, Math.floor(1000 * a / w) / 1000 * 0.99);
+        var s = Math.max(out ? MIN_OUTPUT : MIN, Math.floor(1000 * a / w) / 1000 * 0.99);
+        if (box && s < SPLIT) zoomable(box);
+        if (box && box.classList.contains('em-zoomed')) { el.removeAttribute('data-fit'); return; }   // full size, panned
         m.style.fontSize = (100 * s).toFixed(2) + '%';
         el.setAttribute('data-fit', s.toFixed(3));
-      } else el.removeAttribute('data-fit');
+      } else { el.removeAttribute('data-fit'); if (box) box.classList.remove('em-zoomable', 'em-zoomed'); }
+    });
+  }
+  /* a computed formula (a sympy result) that had to shrink below SPLIT to fit shows at full size when tapped, in a box
+     that scrolls sideways; a second tap fits it again (as a figure does) */
+  function zoomable(box){
+    box.classList.add('em-zoomable');
+    if (box.hasAttribute('data-zoom')) return;
+    box.setAttribute('data-zoom', '');
+    box.addEventListener('click', function(){
+      if (!box.classList.contains('em-zoomable')) return;
+      box.classList.toggle('em-zoomed'); fit();
     });
   }
   function layout(){ return resplit().then(split_inline).then(fit); }
