@@ -230,6 +230,7 @@
   function label_tables(){
     document.querySelectorAll('article table.table').forEach(function(t){
       var heads = [].map.call(t.querySelectorAll('thead th'), function(th){ return th.textContent.trim(); });
+      if (heads.length >= 6) t.classList.add('table-many');   // a narrow screen sets its cards' fields two by two
       t.querySelectorAll('tbody tr').forEach(function(tr){
         [].forEach.call(tr.children, function(td, i){ if (heads[i]) td.setAttribute('data-label', heads[i]); });
       });
@@ -268,6 +269,25 @@
       });
     });
   }
+  /* punctuation right after an inline formula (or an opening bracket right before one) stays on its line: Chromium
+     breaks a line around the theme's inline-flex math box wherever it likes, so that a line could start with "." or
+     ","; the formula and its punctuation go into one box that does not wrap (the formula's own pieces still do) */
+  function glue_punctuation(){
+    document.querySelectorAll('article span.math').forEach(function(s){
+      var n = s.nextSibling, p = s.previousSibling, m, before = null, after = null;
+      if (s.closest('.em-nobr')) return;
+      if (n && n.nodeType == 3 && (m = /^[.,;:!?)\]]+/.exec(n.nodeValue))) { after = m[0]; n.nodeValue = n.nodeValue.slice(after.length); }
+      if (p && p.nodeType == 3 && (m = /[(\[]+$/.exec(p.nodeValue))) { before = m[0]; p.nodeValue = p.nodeValue.slice(0, -before.length); }
+      if (!after && !before) return;
+      var box = document.createElement('span');
+      box.className = 'em-nobr';
+      s.parentNode.insertBefore(box, s);
+      if (before) box.appendChild(document.createTextNode(before));
+      box.appendChild(s);
+      if (after) box.appendChild(document.createTextNode(after));
+    });
+  }
+  document.addEventListener('DOMContentLoaded', glue_punctuation);
   document.addEventListener('DOMContentLoaded', figures);
   document.addEventListener('DOMContentLoaded', label_tables);
   document.addEventListener('DOMContentLoaded', contents_button);
