@@ -251,11 +251,15 @@ class DevTools:
     "One headless Chromium driven over the DevTools protocol on a pipe (--remote-debugging-pipe: no port, no library)."
     def __init__(self, exe:str, timeout:float=120):
         self.prof = tempfile.TemporaryDirectory(prefix='docs-check-chromium-')
-        self.cmd_r, self.cmd_w = os.pipe()     # we write commands, chromium reads them on its fd 3
-        self.out_r, self.out_w = os.pipe()     # chromium writes on its fd 4, we read
+        import fcntl
+        def high(fd):   # above 9: the shell's `3<&N 4>&M` must not overwrite one end with the other (3 and 4 may be free)
+            n = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10); os.close(fd); return n
+        self.cmd_r, self.cmd_w = map(high, os.pipe())     # we write commands, chromium reads them on its fd 3
+        self.out_r, self.out_w = map(high, os.pipe())     # chromium writes on its fd 4, we read
         flags = [f for f in FLAGS if not f.startswith('--virtual-time-budget')]
         args = [exe, *flags, '--remote-debugging-pipe', f'--user-data-dir={self.prof.name}', 'about:blank']
-        self.p = subprocess.Popen(['/bin/sh', '-c', f'exec "$@" 3<&{self.cmd_r} 4>&{self.out_w}', 'sh', *args],
+        shell = [shutil.which('bash') or '/bin/bash', '-c', f'exec "$@" 3<&{self.cmd_r} 4>&{self.out_w}', 'sh']   # dash: no fd above 9
+        self.p = subprocess.Popen([*shell, *args],
                                   pass_fds=(self.cmd_r, self.out_w), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(self.cmd_r); os.close(self.out_w)
         self.buf, self.n, self.timeout, self.session = b'', 0, timeout, None
