@@ -6,8 +6,10 @@ cell's source showing, a dead internal link, a public name missing from the API 
 block that scrolls sideways at 1400 px and a paragraph too wide for 420 px, a figure without alt text, a class
 without one of its attributes, a function without one of its parameters, a parameter's or a return value's docment
 gone, and tracker wording ("issue") on a page; and on a copy whose stylesheet narrows the text column at 1400 px below
-1000 px. Its code-only listing (`check.py --returns`) finds a public function that returns a value without a return
-docment.
+1000 px; and on a copy with a display formula that cannot be set on several lines and would be scaled below 0.8 at
+420 px (while long formulas that can be broken, at relations, signs, `,\\quad` or inside aligned rows, pass) and an API
+reference documenting a re-exported name twice. Its code-only listing (`check.py --returns`) finds a public function
+that returns a value without a return docment.
 """
 import json, os, re, shutil, subprocess, sys
 from pathlib import Path
@@ -80,8 +82,18 @@ def _pages(site):
 def test_check_passes_on_the_built_site(site, tmp_path):
     r = _check(site, tmp_path/'shots', _pages(site))
     assert r.returncode == 0, r.stdout + r.stderr
-    assert sorted(p.name for p in (tmp_path/'shots').iterdir()) == sorted(
-        p[:-5] + x for p in _pages(site) for x in ('.1400.png', '.420.png'))
+    from PIL import Image
+    names, tiled = sorted(p.name for p in (tmp_path/'shots').iterdir()), 0
+    for p in _pages(site):
+        for w in (1400, 420):   # the whole page: one shot, or tiles 1..k of 12000 px (the last one may be shorter)
+            stem = f'{p[:-5]}.{w}'
+            got = [n for n in names if re.fullmatch(re.escape(stem) + r'(\.\d+)?\.png', n)]
+            if got != [f'{stem}.png']:
+                assert sorted(got) == sorted(f'{stem}.{k}.png' for k in range(1, len(got) + 1)) and len(got) > 1, got
+                sizes = [Image.open(tmp_path/'shots'/f'{stem}.{k}.png').size for k in range(1, len(got) + 1)]
+                assert all(sz == (w, 12000) for sz in sizes[:-1]) and sizes[-1][0] == w, sizes
+                tiled += 1
+    assert len(names) == sum(1 for n in names if n.endswith('.png')) and tiled   # the API reference is long
 
 @needs_chromium
 def test_check_fails_on_a_broken_site(site, tmp_path):
@@ -253,3 +265,33 @@ def test_a_sphinx_warning_fails_the_build(tmp_path):
     (work/'src'/'index.md').write_text('# Home\n\nSee $x^2$.\n')                       # the same page without it builds
     r = subprocess.run(cmd, cwd=ROOT, env=dict(os.environ, DOCS_WORK=str(work)), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
+
+@needs_chromium
+def test_check_fails_on_small_math_and_a_double_entry(site, tmp_path):
+    """emtheory.js sets a long display formula on several lines (at relations, + and -, `,\\quad`, inside the rows of
+    an aligned block and inside \\big brackets) before it scales one down; one with no place to break is scaled below
+    0.8 at 420 px, and check.py says so. A re-exported name documented as a second full block fails too."""
+    broken = tmp_path/'broken'
+    shutil.copytree(site, broken)
+    unbreakable = ''.join(f'x_{{{i}}}' for i in range(1, 41))
+    breakable = ('\\begin{aligned}a &= '
+                 + ' + '.join(f'b_{{{i}}}' for i in range(1, 21)) + ',\\quad c = ' + ' - '.join(f'd_{{{i}}}' for i in range(1, 21))
+                 + '\\\\ &= e\\end{aligned}')
+    idx = broken/'index.html'
+    idx.write_text(idx.read_text().replace('</article>',
+        f'<div class="math notranslate nohighlight">\\[{unbreakable}\\]</div>'
+        f'<div class="math notranslate nohighlight">\\[{breakable}\\]</div></article>', 1))
+    api = broken/'api.html'
+    txt = api.read_text()
+    assert 'data-name="emtheory.latent.PPCA" data-kind="alias"' in txt
+    txt = txt.replace('data-name="emtheory.latent.PPCA" data-kind="alias"', 'data-name="emtheory.latent.PPCA" data-kind="class"')
+    txt = txt.replace('data-target="emtheory.ppca.ppca_mle"', 'data-target="emtheory.ppca.nowhere"')
+    api.write_text(txt)
+    r = _check(broken, tmp_path/'shots', ['index.html', 'api.html'])
+    out = r.stdout
+    assert r.returncode == 1, out
+    m = re.search(r'at 420 px a display formula is scaled to (0\.\d+) of its size \(at least 0\.8 wanted\): .x_\{1\}x_\{2\}', out)
+    assert m and float(m.group(1)) < 0.8, out
+    assert 'b_{1}' not in out and 'at 1400 px a display formula' not in out, out    # the breakable one fits, and both at 1400
+    assert 'API reference documents emtheory.ppca.PPCA twice: emtheory.latent.PPCA re-exports it' in out
+    assert "the re-export emtheory.latent.ppca_mle points to 'emtheory.ppca.nowhere', not to emtheory.ppca.ppca_mle" in out

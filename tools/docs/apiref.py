@@ -374,28 +374,58 @@ def heading_id(text:str)->str:
     from mdit_py_plugins.anchors.index import slugify
     return slugify(text)
 
+def home_module(mod, name:str, api:dict)->str|None:
+    """The module a re-exported name lives in: the module of its definition, when that is another public module whose
+    `__all__` holds the same object under the same name (emtheory.latent re-exports emtheory.ppca's PPCA); else None."""
+    obj = getattr(mod, name)
+    home = getattr(obj, '__module__', None) if (inspect.isclass(obj) or inspect.isroutine(obj)) else None
+    if not home or home == mod.__name__ or name not in api.get(home, ()): return None
+    return home if getattr(importlib.import_module(home), name, None) is obj else None
+
+def _reexport_table(m, items)->str:
+    "The names a module re-exports, each linked to its block under its home module (the alias keeps its own anchor)."
+    rows = ''.join(f'<tr id="{_e(m.__name__ + "." + n)}" data-name="{_e(m.__name__ + "." + n)}" data-kind="alias" '
+                   f'data-target="{_e(h + "." + n)}"><td><code>{_e(n)}</code></td><td><a class="reference internal" '
+                   f'href="#{_e(h + "." + n)}"><code>{_e(h + "." + n)}</code></a></td></tr>' for n, h in items)
+    return (f'<table class="api-summary-table api-reexports"><thead><tr><th>Name</th><th>Documented as</th>'
+            f'</tr></thead><tbody>{rows}</tbody></table>')
+
 def page(lib:str, clean=None)->str:
-    "MyST markdown of the API reference page (`clean` is unused: kept for the converter's call)."
+    """MyST markdown of the API reference page (`clean` is unused: kept for the converter's call). A name a module
+    re-exports from another public module is documented once, under its home module; the re-exporting module's
+    section lists it as "also available here", and the home block says where else it can be imported from."""
     mods = [m for m in modules(lib) if public_names(m)]
+    api = {m.__name__: public_names(m) for m in mods}
     groups = {g: [] for g in GROUPS}
+    reexports, aliases = {}, {}   # module -> [(name, home)]; home.name -> [other module.name]
     for m in mods:
         for n in public_names(m):
-            groups[group_of(m, getattr(m, n))].append((m, n, getattr(m, n)))
+            h = home_module(m, n, api)
+            if h:
+                reexports.setdefault(m, []).append((n, h))
+                aliases.setdefault(f'{h}.{n}', []).append(f'{m.__name__}.{n}')
+            else: groups[group_of(m, getattr(m, n))].append((m, n, getattr(m, n)))
+    def also(q):
+        a = aliases.get(q)
+        return (f'<p class="api-also">Also available as {" and ".join(f"<code>{_e(x)}</code>" for x in a)}.</p>\n\n'
+                if a else '')
     out = ['# API reference', '', '{.lead}',
            f'Every public name of `{lib}` (each module\'s `__all__`), grouped by purpose. The parameters, return '
            'values, exceptions and fitted attributes below are read from the code: its signatures, docments, '
-           '`raise` statements and the `_attributes` of the classes.', '']
+           '`raise` statements and the `_attributes` of the classes. A name that a module re-exports from another '
+           'is documented once, under the module that defines it.', '']
     # the index: one summary table per group
     for g, items in groups.items():
-        if not items: continue
+        sect = [m for m in mods if any(mm is m for mm, _, _ in items) or (m in reexports and group_of(m) == g)]
+        if not sect: continue
         out += [f'## {g}', '', GROUPS[g], '']
         if g == 'Estimators':
             out += [_table([(f'{m.__name__}.{n}', n, inline(summary(o).split('\n')[0])) for m, n, o in items],
                            ('Class', 'Summary')), '']
             for m, n, o in items:
-                out += [f'### {n}', '', object_html(o, f'{m.__name__}.{n}', lib, f'{m.__name__}.{n}'), '']
+                out += [f'### {n}', '', also(f'{m.__name__}.{n}') + object_html(o, f'{m.__name__}.{n}', lib, f'{m.__name__}.{n}'), '']
             continue
-        for m in dict.fromkeys(m for m, _, _ in items):
+        for m in sect:
             names = [(n, o) for mm, n, o in items if mm is m]
             out += [f'### {m.__name__}', '']
             first = (inspect.getdoc(m) or '').strip().split('\n\n')[0]
@@ -410,8 +440,13 @@ def page(lib:str, clean=None)->str:
                 out += [_const_table(m, consts, 'Constant', 'Value'), '']
             if syms:
                 out += [_const_table(m, syms, 'sympy symbol', 'Assumptions', symbols=True), '']
+            if m in reexports:
+                homes = sorted({h for _, h in reexports[m]})
+                out += [f'<p class="api-reexport-note">Also available from <code>{_e(m.__name__)}</code> (re-exported, and '
+                        f'documented once, under {" and ".join(f"<code>{_e(h)}</code>" for h in homes)}):</p>', '',
+                        _reexport_table(m, reexports[m]), '']
             for n, o in funcs:
-                out += [f'#### {n}', '', object_html(o, f'{m.__name__}.{n}', lib, f'{m.__name__}.{n}'), '']
+                out += [f'#### {n}', '', also(f'{m.__name__}.{n}') + object_html(o, f'{m.__name__}.{n}', lib, f'{m.__name__}.{n}'), '']
     return '\n'.join(out) + '\n'
 
 def _const_table(m, items, h0, h1, symbols=False)->str:

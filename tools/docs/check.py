@@ -1,6 +1,6 @@
 """Check the built documentation site the way a reader sees it: every page in headless Chromium.
 
-    python tools/docs/check.py [SITE=_docs] [--shots _docs_check] [--pages a.html b.html]
+    python tools/docs/check.py [SITE=_docs] [--shots _docs_check] [--pages a.html b.html] [--no-shots]
 
 The site is served on 127.0.0.1 (a free port) by a small server that adds one probe script to each HTML page. After
 the page's scripts ran (`--virtual-time-budget`) the probe waits for MathJax's typesetting and the images, and writes
@@ -21,10 +21,16 @@ what it found into the DOM, which `--dump-dom` returns. Per page it checks:
     block lists every parameter of its signature (and its methods, inherited ones included); each class lists every
     fitted attribute its source assigns (`self.name_ = ...`) with a description; the estimators describe every
     parameter of their constructor and of `fit`; every function and method that returns a value (a `return` with a
-    value, or a `yield`, in its own body) says what it returns (its return docment, or `self`).
+    value, or a `yield`, in its own body) says what it returns (its return docment, or `self`); a name a module
+    re-exports from another public module (the same object) has one block, under its home module, and the
+    re-exporting module only a pointer to it;
+  - at each width no display formula of the prose is scaled below 0.8 of its size to fit the column (emtheory.js
+    first sets a long formula on several lines, then scales what is still too wide);
 It probes each page at 1400 and at 420 px wide (a narrow page is shown in an iframe of that width: headless Chromium's
-window is at least 500 px), saves a whole-page screenshot at each width into the shots folder (NAME.1400.png,
-NAME.420.png), and exits 1 when any check fails.
+window is at least 500 px), photographs the whole page at each width into the shots folder (NAME.1400.png,
+NAME.420.png; a page taller than 12000 px in tiles of 12000 px, NAME.420.1.png, NAME.420.2.png, ..., the last one
+overlapping the one before; one browser per page and width, driven over the DevTools protocol; with --no-shots none),
+and exits 1 when any check fails.
 
     python tools/docs/check.py --returns [--lib emtheory]
 
@@ -94,6 +100,17 @@ PROBE = r"""<script>/* docs-check probe: added by tools/docs/check.py's server, 
     });
     return out;
   }
+  function mathfit(){
+    /* the formulas of the prose (not computed output) that emtheory.js had to scale down, with their TeX */
+    var tex = new Map();
+    try { Array.from(MathJax.startup.document.math).forEach(function(it){ tex.set(it.typesetRoot, it.math); }); } catch (e) {}
+    return [].map.call(document.querySelectorAll('mjx-container[data-fit]'), function(c){
+      if (c.closest('.cell_output, .output') || !visible(c)) return null;
+      var box = c.closest('div.math');
+      return {fit: +c.getAttribute('data-fit'), display: c.getAttribute('display') == 'true',
+              tex: ((box && box.getAttribute('data-tex0')) || tex.get(c) || c.textContent).replace(/\s+/g, ' ').trim().slice(0, 80)};
+    }).filter(Boolean);
+  }
   function column(){
     /* the article's content width, and the widest code cell, output or display formula in it */
     var a = document.querySelector('article.bd-article') || document.querySelector('.bd-article-container');
@@ -131,6 +148,7 @@ PROBE = r"""<script>/* docs-check probe: added by tools/docs/check.py's server, 
       width: window.innerWidth,
       overflow: overflow(),
       layout: column(),
+      mathfit: mathfit(),
       figures: [].map.call(document.querySelectorAll('article img'), function(im){
                  return {src: (im.currentSrc || im.src).split('/').pop(), alt: im.getAttribute('alt')}; }),
       api: [].map.call(document.querySelectorAll('[data-name][data-kind]'), function(o){
@@ -141,7 +159,7 @@ PROBE = r"""<script>/* docs-check probe: added by tools/docs/check.py's server, 
                  var dd = dt.nextElementSibling;
                  return {key: dt.getAttribute('data-key'), doc: dd ? dd.textContent.trim() : ''}; });
              }
-             return {name: o.getAttribute('data-name'), kind: o.getAttribute('data-kind'),
+             return {name: o.getAttribute('data-name'), kind: o.getAttribute('data-kind'), target: o.getAttribute('data-target'),
                      params: fields('api-params'), attributes: fields('api-attributes'),
                      returns: fields('api-returns')}; })
     };
@@ -162,7 +180,7 @@ PROBE = r"""<script>/* docs-check probe: added by tools/docs/check.py's server, 
 </script>"""
 
 FRAME = """<!doctype html><html><head><meta charset="utf-8"></head><body style="margin:0;background:#fff">
-<iframe id="f" src="{src}" style="border:0;display:block;width:{w}px;height:{h}px"></iframe>
+<iframe id="f" src="{src}" style="border:0;display:block;width:{w}px;height:{h}px;margin-top:-{top}px"></iframe>
 <script>/* docs-check: copy the framed page's probe report out, for --dump-dom */
 (function poll(){{
   var d = null; try {{ d = document.getElementById('f').contentDocument; }} catch (e) {{}}
@@ -174,6 +192,7 @@ FRAME = """<!doctype html><html><head><meta charset="utf-8"></head><body style="
 </script></body></html>"""
 MIN_WINDOW = 500  # narrower pages are shown in an iframe of their width
 WIDE, MIN_COLUMN = 1400, 1000  # at a window this wide the text column (and the widest code/output/math) gets this much
+MIN_MATH = 0.8   # a display formula of the prose may be scaled down to fit its column (emtheory.js), not below this
 
 # ---- the server ------------------------------------------------------------------------------------------------------
 class Handler(http.server.SimpleHTTPRequestHandler):
@@ -187,7 +206,7 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         sp = urlsplit(self.path)
         if sp.path == '/__frame__':   # a page in a narrow iframe: headless Chromium's window is never under 500 px
             q = dict(x.split('=', 1) for x in sp.query.split('&') if '=' in x)
-            body = FRAME.format(w=int(q['w']), h=int(q['h']), src=html.escape(unquote(q['src']))).encode()
+            body = FRAME.format(w=int(q['w']), h=int(q['h']), top=int(q.get('top', 0)), src=html.escape(unquote(q['src']))).encode()
             self.send_response(200)
             self.send_header('Content-Type', 'text/html; charset=utf-8')
             self.send_header('Content-Length', str(len(body)))
@@ -234,17 +253,103 @@ def probe(exe:str, url:str, width:int=WIDTHS[0])->dict:
     if not m: return {'error': f'the page did not finish loading (no probe report; chromium exit {r.returncode})'}
     return json.loads(html.unescape(m.group(1)))
 
-def screenshot(exe:str, url:str, out:Path, height:int|None=None, width:int=WIDTHS[0])->str|None:
-    "The first screen (1800 px high), or with `height` the whole page in one tall window."
-    h = min(max(height, 600), 30000) if height else 1800
-    crop = width if width < MIN_WINDOW else None
-    if crop: url, width = _framed(url, crop, h), MIN_WINDOW
-    try: r = run_chromium(exe, [f'--screenshot={out}', url], height=h, width=width)
-    except subprocess.TimeoutExpired: return 'screenshot: chromium timed out'
-    if not out.exists() or out.stat().st_size < 1000: return f'screenshot failed (chromium exit {r.returncode})'
-    if crop:
-        from PIL import Image
-        with Image.open(out) as im: im.crop((0, 0, crop, im.height)).save(out)
+TILE = 12000   # px of page per screenshot: a longer page is photographed in several tiles (NAME.W.1.png, NAME.W.2.png, ...)
+
+class DevTools:
+    "One headless Chromium driven over the DevTools protocol on a pipe (--remote-debugging-pipe: no port, no library)."
+    def __init__(self, exe:str, timeout:float=120):
+        self.prof = tempfile.TemporaryDirectory(prefix='docs-check-chromium-')
+        import fcntl
+        def high(fd):   # above 9: the shell's `3<&N 4>&M` must not overwrite one end with the other (3 and 4 may be free)
+            n = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10); os.close(fd); return n
+        self.cmd_r, self.cmd_w = map(high, os.pipe())     # we write commands, chromium reads them on its fd 3
+        self.out_r, self.out_w = map(high, os.pipe())     # chromium writes on its fd 4, we read
+        flags = [f for f in FLAGS if not f.startswith('--virtual-time-budget')]
+        args = [exe, *flags, '--remote-debugging-pipe', f'--user-data-dir={self.prof.name}', 'about:blank']
+        shell = [shutil.which('bash') or '/bin/bash', '-c', f'exec "$@" 3<&{self.cmd_r} 4>&{self.out_w}', 'sh']   # dash: no fd above 9
+        self.p = subprocess.Popen([*shell, *args],
+                                  pass_fds=(self.cmd_r, self.out_w), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(self.cmd_r); os.close(self.out_w)
+        self.buf, self.n, self.timeout, self.session = b'', 0, timeout, None
+    def send(self, method:str, params:dict|None=None, session:bool=True)->dict:
+        import select, time
+        self.n += 1
+        msg = {'id': self.n, 'method': method, 'params': params or {}}
+        if session and self.session: msg['sessionId'] = self.session
+        os.write(self.cmd_w, json.dumps(msg).encode() + b'\0')
+        end = time.monotonic() + self.timeout
+        while True:
+            while b'\0' in self.buf:
+                raw, self.buf = self.buf.split(b'\0', 1)
+                r = json.loads(raw)
+                if r.get('id') == self.n:
+                    if 'error' in r: raise RuntimeError(f"{method}: {r['error'].get('message')}")
+                    return r.get('result', {})
+            left = end - time.monotonic()
+            if left <= 0 or not select.select([self.out_r], [], [], left)[0]: raise TimeoutError(method)
+            chunk = os.read(self.out_r, 1 << 20)
+            if not chunk: raise RuntimeError('chromium closed the DevTools pipe')
+            self.buf += chunk
+    def open(self, url:str, width:int, height:int):
+        t = self.send('Target.createTarget', {'url': 'about:blank'}, session=False)['targetId']
+        self.session = self.send('Target.attachToTarget', {'targetId': t, 'flatten': True}, session=False)['sessionId']
+        self.viewport(width, height)
+        self.send('Page.enable'); self.send('Page.navigate', {'url': url})
+    def viewport(self, width:int, height:int):
+        self.send('Emulation.setDeviceMetricsOverride', {'width': width, 'height': height, 'deviceScaleFactor': 1, 'mobile': False})
+    def eval(self, js:str):
+        r = self.send('Runtime.evaluate', {'expression': js, 'awaitPromise': True, 'returnByValue': True})
+        if 'exceptionDetails' in r: raise RuntimeError(f"page script failed: {r['exceptionDetails'].get('text')}")
+        return r['result'].get('value')
+    def close(self):
+        try: self.send('Browser.close', session=False)
+        except Exception: pass
+        try: self.p.wait(10)
+        except subprocess.TimeoutExpired: self.p.kill(); self.p.wait()
+        os.close(self.cmd_w); os.close(self.out_r); self.prof.cleanup()
+
+SETTLE = ('new Promise(function(ok){ setTimeout(function(){ requestAnimationFrame(function(){ requestAnimationFrame(ok); }); }, '
+          '%d); })')
+READY = """new Promise(function(ok, no){ var t0 = Date.now(); (function poll(){
+  if (document.getElementById('__docs_check__')) ok(true); else if (Date.now() - t0 > 90000) no('no probe report');
+  else setTimeout(poll, 100); })(); })"""
+UNSTICK = """[].forEach.call(document.querySelectorAll('body *'), function(e){
+  if (getComputedStyle(e).position == 'sticky') e.style.setProperty('position', 'relative', 'important'); })"""
+
+def tiles(height:int)->list:
+    "(top, height) of the tiles that cover a page `height` px high: TILE px each, the last one overlapping the one before."
+    if height <= TILE: return [(0, max(height, 600))]
+    return [(min(top, height - TILE), TILE) for top in range(0, height, TILE)]
+
+def screenshots(exe:str, url:str, shots:Path, name:str, width:int=WIDTHS[0])->str|None:
+    """The whole page at `width`, in one browser: loaded in a 1800 px high window (as the probe sees it) until the
+    probe's report is written (MathJax and the site's formula layout done, images decoded), then shown in a window one
+    tile high, its sticky bars made to scroll with the page (else they would cover the top of every tile), scrolled
+    to each tile in turn. Saved as NAME.W.png (one tile) or NAME.W.1.png, NAME.W.2.png, ..."""
+    err = None
+    for attempt in range(2):   # once more when the browser died (a busy machine): the error is only kept if it recurs
+        if not (err := _screenshots(exe, url, shots, name, width)): return None
+    return err
+
+def _screenshots(exe:str, url:str, shots:Path, name:str, width:int)->str|None:
+    import base64
+    cdp = DevTools(exe)
+    try:
+        cdp.open(url, width, 1800)
+        cdp.eval(READY)
+        cdp.eval(UNSTICK)
+        h = int(cdp.eval('document.documentElement.scrollHeight'))   # the page's height, in the 1800 px window
+        ts = tiles(h)
+        cdp.viewport(width, ts[0][1])
+        cdp.eval(SETTLE % 600)
+        if len(ts) > 1: ts = tiles(int(cdp.eval('document.documentElement.scrollHeight')))   # in the taller window
+        for k, (top, th) in enumerate(ts, 1):
+            cdp.eval(f"window.scrollTo({{top: {top}, left: 0, behavior: 'instant'}}), " + SETTLE % 50)
+            png = base64.b64decode(cdp.send('Page.captureScreenshot', {'format': 'png'})['data'])
+            (shots/(f'{name}.{width}.png' if len(ts) == 1 else f'{name}.{width}.{k}.png')).write_bytes(png)
+    except (RuntimeError, TimeoutError, OSError, ValueError) as e:
+        return f'screenshot at {width} px failed: {e}'
+    finally: cdp.close()
 
 # ---- checks ------------------------------------------------------------------------------------------------------------
 def public_api(lib:str)->dict:
@@ -256,6 +361,19 @@ def public_api(lib:str)->dict:
         mod = importlib.import_module(m.name)
         names = list(getattr(mod, '__all__', []))
         if names: out[m.name] = names
+    return out
+
+def reexports(api:dict)->dict:
+    """`module.name` -> `home.name` for the names a module re-exports from another public module (the same object, in
+    that module's `__all__` under the same name): the API reference documents them once, under the home module."""
+    out = {}
+    for m, names in api.items():
+        mod = importlib.import_module(m)
+        for n in names:
+            o = getattr(mod, n)
+            h = getattr(o, '__module__', None) if (inspect.isclass(o) or inspect.isroutine(o)) else None
+            if h and h != m and n in api.get(h, ()) and getattr(importlib.import_module(h), n, None) is o:
+                out[f'{m}.{n}'] = f'{h}.{n}'
     return out
 
 def _fn_nodes(obj):
@@ -333,13 +451,22 @@ def api_tables(found:list, api:dict, lib:str)->list:
     from its source) is listed with a description; every parameter of every public callable (and of each public method)
     is described (its docment, or the same parameter's docment in the class's `fit` or constructor)."""
     blocks = {b['name']: b for b in found}
-    probs = []
+    probs, again = [], reexports(api)
     for m, names in api.items():
         mod = importlib.import_module(m)
         for n in names:
             o, q = getattr(mod, n), f'{m}.{n}'
-            if not callable(o): continue
             b = blocks.get(q)
+            if q in again:   # a re-export: one block, under its home module; here only a pointer to it
+                if b is not None and b.get('kind') != 'alias':
+                    probs.append(f'API reference documents {again[q]} twice: {q} re-exports it (it should only say '
+                                 f'where it is documented)')
+                elif b is not None and b.get('target') != again[q]:
+                    probs.append(f'API reference: the re-export {q} points to {b.get("target")!r}, not to {again[q]}')
+                continue
+            if b is not None and b.get('kind') == 'alias':
+                probs.append(f'API reference: {q} is listed as a re-export of {b.get("target")}, but is defined in {m}'); continue
+            if not callable(o): continue
             if b is None: probs.append(f'API reference: no block for {q}'); continue
             todo = [(q, o, b)]
             if inspect.isclass(o):
@@ -406,6 +533,10 @@ def check_page(rel:str, r:dict, site:Path, origin:str, reports:dict, expected_na
         for o in rw.get('overflow', [])[:6]:
             probs.append(f"at {w} px a {o['what']} {o['how']}: {o['text'][:70]!r}")
         if len(rw.get('overflow', [])) > 6: probs.append(f"at {w} px {len(rw['overflow']) - 6} more blocks overflow")
+        for f in rw.get('mathfit', []):
+            if f['fit'] < MIN_MATH:
+                probs.append(f"at {w} px {'a display' if f.get('display', True) else 'an inline'} formula is scaled to {f['fit']:.2f} of its size (at least {MIN_MATH} "
+                             f"wanted): {f['tex'][:70]!r}")
         lay = rw.get('layout')
         if w and w >= WIDE and lay:
             if lay['column'] < MIN_COLUMN:
@@ -448,6 +579,7 @@ def main():
     ap.add_argument('site', nargs='?', default=str(ROOT/'_docs'))
     ap.add_argument('--shots', default=str(ROOT/'_docs_check'), help='screenshot folder')
     ap.add_argument('--pages', nargs='*', help='only these pages (paths relative to the site)')
+    ap.add_argument('--no-shots', action='store_true', help='probe only, no screenshots (faster)')
     ap.add_argument('--lib', default=None, help='package whose public names the API page must list')
     ap.add_argument('--returns', action='store_true', help='only list the public functions and methods that return a '
                     'value without a return docment (from the code; no site, no browser)')
@@ -462,12 +594,13 @@ def main():
         return 1 if bad else 0
     site, shots = Path(a.site).resolve(), Path(a.shots).resolve()
     if not (site/'index.html').is_file(): sys.exit(f'docs-check: no site at {site} (run make docs)')
-    exe = chromium()
+    exe, shoot = chromium(), not a.no_shots
     pages = a.pages or sorted(str(p.relative_to(site)) for p in site.rglob('*.html')
                               if not p.relative_to(site).parts[0] in SKIP_DIRS)
     if (missing := [p for p in pages if not (site/p).is_file()]): sys.exit(f'docs-check: no such pages in {site}: {missing}')
-    if shots.exists(): shutil.rmtree(shots)
-    shots.mkdir(parents=True)
+    if shoot:
+        if shots.exists(): shutil.rmtree(shots)
+        shots.mkdir(parents=True)
     srv, log = serve(site)
     origin = f'http://127.0.0.1:{srv.server_address[1]}/'
 
@@ -475,8 +608,8 @@ def main():
         url, name = origin + rel, rel.replace('/', '__').removesuffix('.html')
         r, extra, err = probe(exe, url, WIDTHS[0]), [], None
         for w in WIDTHS[1:]: extra.append(probe(exe, url, w))
-        for w, rw in zip(WIDTHS, [r] + extra):   # the whole page, at each width
-            err = err or screenshot(exe, url, shots/f'{name}.{w}.png', rw.get('height'), width=w)
+        for w in WIDTHS:   # the whole page, at each width
+            if shoot: err = err or screenshots(exe, url, shots, name, width=w)
         return rel, r, extra, err
     with ThreadPoolExecutor(max_workers=2) as ex: results = list(ex.map(one, pages))
     srv.shutdown()
@@ -507,7 +640,7 @@ def main():
     for code, path, ref in log:  # failed requests not made by a page itself (e.g. a font a stylesheet asked for)
         if code >= 400 and unquote(urlsplit(ref).path) not in pages_set:
             print(f'FAIL request failed ({code}): {path} (asked for by {ref or "nobody"})'); n_bad += 1
-    print(f'docs-check: {len(pages)} pages, {n_bad} with problems; screenshots in {shots}')
+    print(f'docs-check: {len(pages)} pages, {n_bad} with problems' + (f'; screenshots in {shots}' if shoot else ''))
     return 1 if n_bad else 0
 
 if __name__ == '__main__':
