@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 import numpy as np
 from scipy.cluster.vq import kmeans2
-try: from threadpoolctl import threadpool_limits
+try: from threadpoolctl import threadpool_limits, ThreadpoolController
 except ImportError: threadpool_limits = None
 
 # %% auto #0
@@ -208,7 +208,12 @@ def _accumulate(parts, log_joint, suff_stats, weights, log_resp, has_prev):
 
 def _blas_one_thread():
     "BLAS held to one thread while the chunks run: their products are thin, and a second BLAS thread on a busy core stalls them."
-    return threadpool_limits(1, user_api='blas') if threadpool_limits is not None else nullcontext()
+    return _threadpools().limit(limits=1, user_api='blas') if threadpool_limits is not None else nullcontext()
+
+@lru_cache(maxsize=None)
+def _threadpools():
+    "threadpoolctl's view of the loaded BLAS libraries, taken once (a fresh `threadpool_limits` rescans them: ~2 ms)."
+    return ThreadpoolController()
 
 @lru_cache(maxsize=None)
 def _pool(n_threads:int)->ThreadPoolExecutor:
@@ -357,7 +362,7 @@ def default_threads(
 def blas_single_thread(n_threads:int, # Python threads that will share the chunks
                       )->AbstractContextManager: # threadpoolctl's limit to one BLAS thread, or a `nullcontext` when one thread runs
     "A context that limits BLAS to one thread while `n_threads` > 1 Python threads share the chunks."
-    return threadpool_limits(1, user_api='blas') if n_threads > 1 and threadpool_limits is not None else nullcontext()
+    return _threadpools().limit(limits=1, user_api='blas') if n_threads > 1 and threadpool_limits is not None else nullcontext()
 
 # %% ../nbs/11_core.ipynb #6e25ecbf
 @dataclass
