@@ -362,7 +362,7 @@ def default_threads(
 def blas_single_thread(n_threads:int, # Python threads that will share the chunks
                       )->AbstractContextManager: # threadpoolctl's limit to one BLAS thread, or a `nullcontext` when one thread runs
     "A context that limits BLAS to one thread while `n_threads` > 1 Python threads share the chunks."
-    return _threadpools().limit(limits=1, user_api='blas') if n_threads > 1 and threadpool_limits is not None else nullcontext()
+    return _blas_one_thread() if n_threads > 1 else nullcontext()
 
 # %% ../nbs/11_core.ipynb #6e25ecbf
 @dataclass
