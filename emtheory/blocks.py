@@ -12,8 +12,8 @@ from .core import (MixtureModel, Stats, Fit, ConvergenceWarning, check_array, ch
                            default_threads, blas_single_thread, as_generator, feature_names)
 
 # %% auto #0
-__all__ = ['BlockSource', 'ArrayBlocks', 'memmap_blocks', 'IterBlocks', 'csv_blocks', 'DaskBlocks', 'as_source', 'RowConcat',
-           'Blocked', 'DaskBlocked', 'row_keys', 'summarise', 'fit_blocks', 'step_size', 'partial_fit']
+__all__ = ['BlockSource', 'ArrayBlocks', 'memmap_blocks', 'IterBlocks', 'csv_blocks', 'DaskBlocks', 'as_source', 'Blocked',
+           'DaskBlocked', 'row_keys', 'summarise', 'fit_blocks', 'step_size', 'partial_fit']
 
 # %% ../nbs/19_scale.ipynb #ebdd2f8a
 def _is_dask(X)->bool:
@@ -168,26 +168,7 @@ def _is_block_source(X, # what `fit` was given
     if isinstance(X, np.ndarray) or hasattr(X, "__array__") or hasattr(X, "toarray") or isinstance(X, (list, tuple)): return False
     return callable(X) or hasattr(X, "__next__") or (hasattr(X, "__iter__") and not hasattr(X, "__len__"))
 
-# %% ../nbs/19_scale.ipynb #bd11a8ab
-class RowConcat:
-    "Row slices of a list of arrays as if they were one (N, K) array: the blockwise source for a second scatter pass."
-    def __init__(self, parts:list, # arrays with the same columns, in row order
-                ):
-        self.parts = parts
-        self.offsets = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(int)
-        self.shape = (int(self.offsets[-1]),) + parts[0].shape[1:]
-    def __len__(self): return self.shape[0]
-    def __getitem__(self, sl:slice)->np.ndarray:
-        start, stop, _ = sl.indices(len(self))
-        i, j = np.searchsorted(self.offsets, start, "right") - 1, np.searchsorted(self.offsets, stop, "left")
-        pieces = [self.parts[b][max(start - self.offsets[b], 0):stop - self.offsets[b]] for b in range(i, j)]
-        return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
-
 # %% ../nbs/19_scale.ipynb #0778c5b8
-def _add_stats(a:Stats, b:Stats)->Stats:
-    "The statistics of the union of two disjoint sets of rows: every field is a sum over rows."
-    return Stats(a.T + b.T, a.log_norm + b.log_norm, a.entropy + b.entropy, a.n + b.n, a.kl + b.kl)
-
 class Blocked(MixtureModel):
     "A mixture model whose E-step runs the inner model's E-step on each block of a source and adds the statistics."
     def __init__(self, model, # the in-memory model (a MixtureModel)
@@ -241,7 +222,7 @@ class Blocked(MixtureModel):
                chunk_size:int=4096, # rows per chunk (when `prepare` left the chunking open)
               )->Stats: # the sums of the blocks' statistics, log-normalisers, entropies, weights and KLs
         "The inner E-step on every block, with that block's own memory; the sums of the block statistics."
-        total, offset, parts = None, 0, []
+        total, offset = None, 0
         keep = memory is not None and self.keep_resp is not None
         for b, Xb in enumerate(self.source):
             wb = None if weights is None else weights[offset:offset + len(Xb)]
@@ -249,15 +230,11 @@ class Blocked(MixtureModel):
             st = self.model.e_step(state, Xb, self.model.prepare(Xb, chunk_size, 0), wb, mb, n_threads, chunk_size)
             if keep and self.keep_resp == "disk" and not isinstance(mb["log_resp"], np.memmap):
                 mb["log_resp"] = self._to_disk(b, mb["log_resp"])
-            if keep: parts.append(mb["log_resp"])
-            total = st if total is None else _add_stats(total, st)
+            total = st if total is None else total + st
             offset += len(Xb)
         if weights is not None and offset != len(weights):
             raise ValueError(f"sample_weight has {len(weights)} entries but the data have {offset} rows.")
-        source = None
-        if keep and self.source.random_access:   # the exact second scatter pass of the Gaussian M-steps, blockwise
-            source = (self.source.X, RowConcat(parts), weights, True)
-        return replace(total, source=source)
+        return total
 
 # %% ../nbs/19_scale.ipynb #73d32b28
 def _block_stats(model, state, Xb, wb, prev, chunk_size):
@@ -265,11 +242,11 @@ def _block_stats(model, state, Xb, wb, prev, chunk_size):
     Xb = np.ascontiguousarray(Xb, dtype=np.float64)
     memory = {} if prev is None else {"log_resp": np.array(prev, order="F")}   # a copy, a column per component
     st = model.e_step(state, Xb, model.prepare(Xb, chunk_size, 0), wb, memory, 1, chunk_size)
-    return (st.T, st.log_norm, st.entropy, st.n, st.kl), memory["log_resp"]
+    return st, memory["log_resp"]
 
-def _add_fields(a, b): return tuple(x + y for x, y in zip(a, b))
+def _add(a, b): return a + b
 
-def _tree_sum(items:list, add=_add_fields):
+def _tree_sum(items:list, add=_add):
     "Pairwise (tree) reduction of a list of delayed values: depth log2(n), so no one task receives every block."
     import dask
     items = list(items)
@@ -327,8 +304,7 @@ class DaskBlocked(Blocked):
         if keep:
             root, *logs = dask.persist(root, *[p[1] for p in parts])   # one computation; the log responsibilities stay
             memory["dask_log_resp"] = logs
-        T, log_norm, ent, n, kl = root.compute()
-        return Stats(T, float(log_norm), float(ent), float(n), float(kl))
+        return root.compute()
 
 # %% ../nbs/19_scale.ipynb #a462c3b3
 def row_keys(seed:int, # the sample's seed
@@ -424,11 +400,10 @@ def _stand_in(mean:np.ndarray, # (D,) the data's weighted mean
 
 # %% ../nbs/19_scale.ipynb #2d313e0c
 def _check_shell(est):
-    from emtheory.em import GaussianMixtureEM
-    from emtheory.cavi import GaussianMixtureCAVI
-    if not isinstance(est, (GaussianMixtureEM, GaussianMixtureCAVI)):
-        raise ValueError(f"{type(est).__name__} cannot fit block sources: its model is built from the whole of X. "
-                         "Block sources are supported by GaussianMixtureEM, GaussianMixtureMAP and GaussianMixtureCAVI.")
+    "Refuse, with the reason, an estimator whose model cannot yet be built from a summary of the data (its `streams` is False)."
+    if not getattr(est, "streams", True):
+        raise ValueError(f"{type(est).__name__} cannot fit block sources yet: its model is built from the whole of X. "
+                         "Load the data into memory (np.asarray) and pass the array.")
     if getattr(est, "resp_init", None) is not None:
         raise ValueError("resp_init (N x K responsibilities) is not supported for data read in blocks: use init_params.")
 

@@ -8,7 +8,8 @@ import numbers
 from dataclasses import dataclass
 import numpy as np
 from scipy.special import digamma, gammaln, multigammaln, logsumexp
-from .core import MixtureEstimator, MixtureModel, Params, check_weights, coordinate_ascent, initial_resp, stats_from_resp, as_generator
+from .estimator import MixtureEstimator, Params
+from .core import MixtureModel, check_weights, coordinate_ascent, initial_resp, stats_from_resp, as_generator
 from .gaussian import (GaussianModel, Quadratic, mahalanobis, gaussian_features, natural_params, moments, precision_cholesky,
                        precisions_from_cholesky, log_det_cholesky)
 
@@ -123,7 +124,7 @@ class BayesianGaussianCAVI(GaussianModel):
                old:VariationalParams|None=None, # the previous globals (None at initialisation)
               )->VariationalParams: # the new factors: alpha (None for known weights), beta, means, nu, covariances W_k⁻¹/ν_k and their precision Cholesky factors
         "Factor updates q(π) (none for known weights) and q(μ_k, Λ_k) from the E-step statistics (Bishop 10.58, 10.60–10.63)."
-        Nk, xbar, scatter = moments(stats.T, self.D, "full", stats.source, self.center)
+        Nk, xbar, scatter = moments(stats.T, self.D, "full", stats.local)
         if self.reg_covar: scatter = scatter + self.reg_covar*Nk[:, None, None]*np.eye(self.D)
         alpha = self.alpha0 + Nk if self.weights is None else None                        # 10.58
         beta = self.beta0 + Nk                                                            # 10.60

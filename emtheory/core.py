@@ -8,7 +8,7 @@ import inspect, numbers, os, sys, warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from functools import lru_cache
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Callable
 import numpy as np
 from scipy.cluster.vq import kmeans2
@@ -17,10 +17,9 @@ except ImportError: threadpool_limits = None
 
 # %% auto #0
 __all__ = ['WEIGHT_SUM_MAX', 'CLAMP', 'INIT_PARAMS', 'ConvergenceWarning', 'NotFittedError', 'DataTypeError', 'not_fitted_error',
-           'feature_names', 'check_array', 'check_weights', 'as_generator', 'Stats', 'chunks', 'e_step_chunks',
-           'e_step', 'feature_form', 'feature_chunks', 'MixtureModel', 'default_threads', 'blas_single_thread', 'Fit',
-           'coordinate_ascent', 'initial_resp', 'stats_from_resp', 'weighted_scatter', 'Params', 'MixtureEstimator',
-           'InformationCriteria']
+           'feature_names', 'check_array', 'check_weights', 'as_generator', 'LocalStats', 'Stats', 'chunks',
+           'e_step_chunks', 'e_step', 'feature_form', 'feature_chunks', 'MixtureModel', 'default_threads',
+           'blas_single_thread', 'Fit', 'coordinate_ascent', 'initial_resp', 'stats_from_resp']
 
 # %% ../nbs/11_core.ipynb #6e54c9e3
 class ConvergenceWarning(UserWarning):
@@ -126,15 +125,36 @@ def as_generator(random_state, # None, an int seed, a numpy Generator or a Rando
     return np.random.default_rng(random_state)
 
 # %% ../nbs/11_core.ipynb #79b9f2cd
+def _add(a, b):
+    "Sum of two statistics fields (None where neither block has the field)."
+    return None if a is None and b is None else a + b
+
+@dataclass(frozen=True)
+class LocalStats:
+    "Statistics of some components about their own reference points (their last means): exact however far they are from the centre."
+    index: np.ndarray  # (J,) the components
+    ref: np.ndarray    # (J, D) their reference points, in the model's centred coordinates
+    T: np.ndarray      # (J, M) sum_i w_i r_ik phi(x_i - center - ref_k), in the layout of T
+
+    def __add__(self, other:LocalStats)->LocalStats: # the statistics of both sets of rows
+        "Statistics of the union of two disjoint sets of rows about the same references: the sums add."
+        if not (np.array_equal(self.index, other.index) and np.array_equal(self.ref, other.ref)):
+            raise ValueError("LocalStats about different reference points do not add: shift one to the other's references first.")
+        return LocalStats(self.index, self.ref, self.T + other.T)
+
 @dataclass(frozen=True)
 class Stats:
-    "Expected sufficient statistics of one E-step pass, with the pieces of the objective it computed on the way."
+    "Expected sufficient statistics of one E-step pass, with the pieces of the objective it computed on the way: all sums over rows."
     T: np.ndarray     # (K, M): sum_i w_i r_ik phi(x_i)
     log_norm: float   # sum_i w_i log sum_k exp(l_ik): log-likelihood (EM, MAP) or local ELBO part (CAVI)
     entropy: float    # -sum_i w_i sum_k r_ik log r_ik: entropy of q(z)
     n: float          # sum_i w_i
     kl: float = np.nan  # KL(q_prev || q) summed over points, from the previous pass's log responsibilities (if kept)
-    source: tuple = field(default=None, repr=False, compare=False)  # (X, resp, weights, resp is log) behind T, for a second pass
+    local: LocalStats = None  # some components' statistics about their own reference points (see `LocalStats`), or None
+
+    def __add__(self, other:Stats)->Stats: # the statistics of both sets of rows
+        "The statistics of the union of two disjoint sets of rows: every field is a sum over rows."
+        return type(self)(**{f.name: _add(getattr(self, f.name), getattr(other, f.name)) for f in fields(self)})
 
 # %% ../nbs/11_core.ipynb #8f66a5f6
 CLAMP = -700.  # shifted log-probabilities below this are clamped before exp (exp(-700) ~ 1e-304; avoids slow subnormals)
@@ -314,10 +334,10 @@ class MixtureModel:
              X:np.ndarray, # (N, D) data
              data, # `prepare(X)`
              chunk_size:int=4096, # rows per chunk, if `data` is not chunked yet
-            )->tuple: # (parts, log_joint, suff_stats) for `e_step_chunks`
-        "How one E-step pass reads the data: its row chunks, the log joints of a chunk, the statistics of a chunk."
+            )->tuple: # (parts, log_joint, suff_stats) for `e_step_chunks`, and `finish`: summed statistics -> (T, LocalStats or None)
+        "How one E-step pass reads the data: its row chunks, the log joints of a chunk, the statistics of a chunk, their unpacking."
         parts = data if isinstance(data, list) else [(sl, None) for sl in chunks(len(X), chunk_size)]
-        return (parts, *feature_form(self.natural_params(state), X, self.features))
+        return (parts, *feature_form(self.natural_params(state), X, self.features), lambda T: (T, None))
 
     def e_step(self, state, # the globals
                X:np.ndarray, # (N, D) data
@@ -328,12 +348,14 @@ class MixtureModel:
                chunk_size:int=4096, # rows per chunk (when `prepare` left the chunking open)
               )->Stats: # the statistics T, summed log-normalisers, entropy, total weight n, KL to the previous q
         "q(z) = p(z | x, state) (or its mean-field factor): the statistics, log-normaliser, entropy and KL to the last q."
-        parts, log_joint, suff_stats = self.plan(state, X, data, chunk_size)
-        if memory is None: return e_step_chunks(parts, log_joint, suff_stats, weights, n_threads)
-        first = "log_resp" not in memory
-        if first: memory["log_resp"] = np.empty((len(X), self.n_components(state)), order="F")   # (N, K), column per k
-        st = e_step_chunks(parts, log_joint, suff_stats, weights, n_threads, memory["log_resp"], not first)
-        return replace(st, source=(X, memory["log_resp"], weights, True))   # valid until the next E-step overwrites it
+        parts, log_joint, suff_stats, finish = self.plan(state, X, data, chunk_size)
+        if memory is None: st = e_step_chunks(parts, log_joint, suff_stats, weights, n_threads)
+        else:
+            first = "log_resp" not in memory
+            if first: memory["log_resp"] = np.empty((len(X), self.n_components(state)), order="F")   # (N, K), column per k
+            st = e_step_chunks(parts, log_joint, suff_stats, weights, n_threads, memory["log_resp"], not first)
+        T, local = finish(st.T)
+        return replace(st, T=T, local=local)
 
     def expected_log_joint(self, stats:Stats, # an E-step's statistics of q
                            state, # globals
@@ -345,7 +367,7 @@ class MixtureModel:
                          X:np.ndarray, # (N, D) data
                         )->tuple: # (log sum_k exp(l_ik) per row (N,), responsibilities (N, K))
         "Per row: the log normaliser (the log density, for EM) and q(z_i)."
-        parts, log_joint, _ = self.plan(state, X, self.prepare(X, cache_bytes=0))
+        parts, log_joint = self.plan(state, X, self.prepare(X, cache_bytes=0))[:2]
         lse, R = np.empty(len(X)), None
         for sl, part in parts:
             r, lse[sl], _, _ = _chunk_responsibilities(log_joint(sl, part)[0])
@@ -472,217 +494,14 @@ def stats_from_resp(model, # a core model
                     R:np.ndarray, # (N, K) responsibilities
                     weights:np.ndarray=None, # (N,) sample weights
                     chunk_size:int=4096, # rows per chunk
-                   )->Stats: # the statistics T, total weight n and `source` of `R` (NaN log-normaliser and entropy)
-    "The statistics T = sum_i w_i r_ik phi(x_i) of given responsibilities (for initialisation)."
-    if hasattr(model, "statistics"): T = model.statistics(X, R, weights, chunk_size)
-    else:
-        T = 0.
-        for sl in chunks(len(X), chunk_size):
-            Rw = R[sl] if weights is None else R[sl] * weights[sl, None]
-            T = T + Rw.T @ model.features(X[sl])
-    return Stats(T, np.nan, np.nan, float(len(X) if weights is None else weights.sum()), source=(X, R, weights, False))
-
-# %% ../nbs/11_core.ipynb #fe117db6
-def weighted_scatter(source:tuple, # Stats.source: (X, responsibilities, weights, responsibilities are logs)
-                     components:np.ndarray, # indices k of the components wanted
-                     points:np.ndarray, # (len(components), D) the point each scatter is taken about
-                     diag:bool=False, # only the diagonal
-                     chunk_size:int=4096, # rows per chunk
-                    )->np.ndarray: # (len, D, D), or (len, D) if diag
-    "sum_i w_i r_ik (x_i - p_k)(x_i - p_k)^T for the given components, in one pass over row chunks."
-    X, R, w, is_log = source
-    D = X.shape[1]
-    out = np.zeros((len(components), D) if diag else (len(components), D, D))
+                   )->Stats: # the statistics (NaN log-normaliser and entropy)
+    "The statistics T = sum_i w_i r_ik phi(x_i) of given responsibilities (for initialisation): a model's own `statistics`, if it has one."
+    n = float(len(X) if weights is None else weights.sum())
+    if hasattr(model, "statistics"):
+        st = model.statistics(X, R, weights, chunk_size)
+        return st if isinstance(st, Stats) else Stats(st, np.nan, np.nan, n)
+    T = 0.
     for sl in chunks(len(X), chunk_size):
-        r = R[sl][:, components]
-        r = np.exp(r) if is_log else r
-        if w is not None: r = r * w[sl, None]
-        for j in range(len(components)):
-            d = X[sl] - points[j]
-            out[j] += r[:, j] @ (d * d) if diag else (d.T * r[:, j]) @ d
-    return out
-
-# %% ../nbs/11_core.ipynb #0447c2cb
-class Params:
-    "scikit-learn's parameter protocol: constructor arguments are attributes; get_params, set_params, a short repr."
-    @classmethod
-    def _get_param_names(cls):
-        sig = inspect.signature(cls.__init__)
-        return sorted(p.name for p in sig.parameters.values() if p.name != 'self' and p.kind != p.VAR_KEYWORD)
-
-    def get_params(self, deep:bool=True, # scikit-learn's flag; these estimators have no sub-estimators
-                  )->dict: # {parameter name: value} of the constructor's parameters
-        "The constructor's parameters as a dict."
-        return {k: getattr(self, k) for k in self._get_param_names()}
-
-    def set_params(self, **params, # constructor parameters by name
-                  ):
-        "Set constructor parameters; returns self."
-        valid = self._get_param_names()
-        for k, v in params.items():
-            if k not in valid: raise ValueError(f"Invalid parameter {k!r} for {type(self).__name__}; valid: {valid}.")
-            setattr(self, k, v)
-        return self
-
-    def __repr__(self):
-        sig = inspect.signature(type(self).__init__)
-        args = [f"{k}={getattr(self, k)!r}" for k, p in sig.parameters.items()
-                if k != 'self' and p.default is not p.empty and getattr(self, k) is not p.default
-                and not (isinstance(p.default, (int, float, str)) and getattr(self, k) == p.default)]
-        return f"{type(self).__name__}({', '.join(args)})"
-
-class MixtureEstimator(Params):
-    "scikit-learn-style shell over `coordinate_ascent`: parameters, n_init, fit/predict/score."
-
-    def __sklearn_tags__(self):
-        "Estimator tags for scikit-learn's meta-estimators (imported only when scikit-learn asks: it is no dependency)."
-        from sklearn.utils import Tags, TargetTags
-        return Tags(estimator_type="density_estimator", target_tags=TargetTags(required=False))
-
-    def _check_common(self, X):
-        "Validate the shared hyperparameters and X; returns X as float64."
-        K = self.n_components
-        if not isinstance(K, numbers.Integral) or isinstance(K, bool) or K < 1:
-            raise ValueError(f"n_components must be an integer >= 1; got {K!r}.")
-        for name in ("max_iter", "n_init"):
-            v = getattr(self, name)
-            if not isinstance(v, numbers.Integral) or v < 1: raise ValueError(f"{name} must be an integer >= 1; got {v!r}.")
-        if not (isinstance(self.tol, numbers.Real) and self.tol >= 0): raise ValueError(f"tol must be >= 0; got {self.tol!r}.")
-        if self.init_params not in INIT_PARAMS:
-            raise ValueError(f"init_params must be one of {INIT_PARAMS}; got {self.init_params!r}.")
-        A = check_array(X)
-        if len(A) < K:
-            raise ValueError(f"X has n_samples = {len(A)}, fewer than n_components = {K}: a mixture needs at least as "
-                             "many samples as components. Decrease n_components.")
-        return A
-
-    def _is_fitted(self): return hasattr(self, "converged_")
-
-    def _check_fitted(self):
-        if not self._is_fitted():
-            raise not_fitted_error(f"This {type(self).__name__} instance is not fitted yet: call fit(X) before using it.")
-
-    def _check_names(self, X):
-        "scikit-learn's rule: the columns of a DataFrame must be the ones seen in fit, in the same order."
-        fitted, names = getattr(self, "feature_names_in_", None), feature_names(X)
-        if fitted is None and names is None: return
-        if fitted is None:
-            warnings.warn(f"X has feature names, but {type(self).__name__} was fitted without feature names.", UserWarning)
-        elif names is None:
-            warnings.warn(f"X does not have valid feature names, but {type(self).__name__} was fitted with feature names.",
-                          UserWarning)
-        elif len(names) != len(fitted) or (names != fitted).any():
-            unseen = [c for c in names if c not in set(fitted)]; missing = [c for c in fitted if c not in set(names)]
-            detail = (f" Feature names unseen at fit time: {unseen}." if unseen else "") + \
-                     (f" Feature names seen at fit time, yet now missing: {missing}." if missing else "") or \
-                     " The columns are the same but in another order: reorder them, X[model.feature_names_in_]."
-            raise ValueError("The feature names should match those that were passed during fit." + detail)
-
-    def _check_X_new(self, X):
-        self._check_fitted()
-        self._check_names(X)
-        X = check_array(X)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting {self.n_features_in_} "
-                             "features as input.")
-        return X
-
-    def fit(self, X, # (n_samples, n_features) data
-            y=None, # ignored (scikit-learn convention)
-            sample_weight=None, # (n_samples,) non-negative weights: each point's contribution is scaled by its weight
-           )->MixtureEstimator: # self, fitted (so that calls chain)
-        "Fit by coordinate ascent from `n_init` starts and keep the best; returns self."
-        from emtheory.blocks import _is_block_source, fit_blocks   # at call time: emtheory.blocks imports this module
-        if _is_block_source(X): return fit_blocks(self, X, sample_weight)   # a memmap, path, dask array or stream of blocks
-        names = feature_names(X)
-        X = self._check_common(X)
-        w = check_weights(sample_weight, len(X))
-        if w is not None and (w > 0).sum() < self.n_components:
-            raise ValueError(f"Only {(w > 0).sum()} samples have positive weight, fewer than n_components = "
-                             f"{self.n_components}. Decrease n_components.")
-        warm = getattr(self, "warm_start", False) and self._is_fitted()
-        if warm and X.shape[1] != self.n_features_in_:
-            raise ValueError(f"warm_start=True continues the last fit, which had {self.n_features_in_} features; X has "
-                             f"{X.shape[1]}. Set warm_start=False (or fit a new estimator) for data of another width.")
-        self._validate(X)
-        model = self._make_model(X, w)
-        rng = as_generator(self.random_state)
-        best, nt = None, default_threads()
-        with blas_single_thread(nt):   # the initial statistics too: thin products are faster on one BLAS thread each
-            data = model.prepare(X)   # once for all starts
-            for _ in range(1 if warm else self.n_init):
-                state0 = self._state(model) if warm else self._init_state(model, X, w, rng)
-                fit = coordinate_ascent(model, X, state0, w, self.tol, self.max_iter, self.verbose, n_threads=nt, data=data)
-                if best is None or fit.objective > best.objective: best = fit
-        if not best.converged:
-            warnings.warn(f"{type(self).__name__} did not converge in max_iter={self.max_iter} iterations "
-                          f"(last change of the objective per sample above tol={self.tol}). Increase max_iter, "
-                          "loosen tol, or check the data's scale.", ConvergenceWarning, stacklevel=2)
-        self._model = model
-        self.n_features_in_ = X.shape[1]
-        if names is not None: self.feature_names_in_ = names
-        elif hasattr(self, "feature_names_in_"): del self.feature_names_in_
-        self.converged_, self.n_iter_ = best.converged, best.n_iter
-        self.lower_bound_ = best.objective / best.stats.n
-        self.history_ = best.history
-        self._store(model, best)
-        return self
-
-    def partial_fit(self, X, # (n_samples, n_features) one batch of a stream
-                    y=None, # ignored (scikit-learn convention)
-                    sample_weight=None, # (n_samples,) weights of the batch
-                   )->MixtureEstimator: # self, updated by this batch (so that calls chain)
-        "Stepwise (online) EM on one batch (`emtheory.blocks.partial_fit`); the first call initialises from its batch."
-        from emtheory.blocks import partial_fit
-        return partial_fit(self, X, sample_weight)
-
-    def fit_predict(self, X, y=None, sample_weight=None
-                   )->np.ndarray: # (n_samples,) the most probable component of each sample
-        "Fit, then the most probable component of each sample."
-        return self.fit(X, sample_weight=sample_weight).predict(X)
-
-    def _estep_rows(self, X):
-        "Per row: log sum_k exp(l_ik) and the responsibilities, at the fitted globals."
-        return self._model.responsibilities(self._state(self._model), X)
-
-    def predict_proba(self, X
-                     )->np.ndarray: # (n_samples, n_components) responsibilities, rows sum to 1
-        "Posterior probability of each component for each sample, shape (n_samples, n_components)."
-        return self._estep_rows(self._check_X_new(X))[1]
-
-    def predict(self, X
-               )->np.ndarray: # (n_samples,) the most probable component of each sample
-        "The most probable component of each sample."
-        return self.predict_proba(X).argmax(1)
-
-    def score_samples(self, X
-                     )->np.ndarray: # (n_samples,) log density of each sample, nats
-        "Log density of each sample under the fitted model."
-        return self._estep_rows(self._check_X_new(X))[0]
-
-    def score(self, X, y=None
-             )->float: # the mean log density per sample, nats
-        "Mean log density per sample (higher is better; what GridSearchCV maximises)."
-        return float(self.score_samples(X).mean())
-
-class InformationCriteria:
-    "BIC and AIC of a point estimate, from its `score` and its count of free parameters `_n_parameters()`."
-    def bic(self, X, # (n_samples, n_features) data
-           )->float: # the BIC on X (lower is better)
-        "Bayesian information criterion on X: -2 log-likelihood + n_parameters log n_samples (lower is better)."
-        return -2 * self.score(X) * len(X) + self._n_parameters() * np.log(len(X))
-
-    def aic(self, X, # (n_samples, n_features) data
-           )->float: # the AIC on X (lower is better)
-        "Akaike information criterion on X: -2 log-likelihood + 2 n_parameters (lower is better)."
-        return -2 * self.score(X) * len(X) + 2 * self._n_parameters()
-
-# %% ../nbs/11_core.ipynb #c38ac52d
-MixtureEstimator._attributes = dict(   # the fitted attributes every estimator on the shell sets (the API reference lists them)
-    n_features_in_="number of features D seen by `fit`",
-    feature_names_in_="the column names of a DataFrame passed to `fit` (all strings); absent otherwise. Later data must have the same columns in the same order",
-    converged_="whether the kept start stopped because the objective's change per unit weight fell below `tol` (else it ran `max_iter` iterations)",
-    n_iter_="iterations (global-block updates) of the kept start",
-    lower_bound_="the objective of the kept start per unit weight: log-likelihood (EM), log posterior (MAP-EM) or ELBO (CAVI), at the parameters returned (scikit-learn's lags one M-step behind, so its n_iter_ is one larger from the same start)",
-    history_="dict of per-iteration arrays of the kept start: `objective`, `log_likelihood` (the E-step's sum of log normalisers), `elbo` (the bound after the global update), `kl` (KL between successive q(z), summed over points) and `residual` (objective − elbo − kl: zero up to rounding, the certificate)",
-)
+        Rw = R[sl] if weights is None else R[sl] * weights[sl, None]
+        T = T + Rw.T @ model.features(X[sl])
+    return Stats(T, np.nan, np.nan, n)

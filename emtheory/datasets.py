@@ -4,12 +4,13 @@
 
 # %% ../nbs/10_datasets.ipynb #eff73433
 from __future__ import annotations
-import csv
+import csv, math, sys
+from pathlib import Path
 from importlib.resources import files
 import numpy as np
 
 # %% auto #0
-__all__ = ['load_faithful']
+__all__ = ['load_faithful', 'UsageError', 'load_csv']
 
 # %% ../nbs/10_datasets.ipynb #74cc714c
 def load_faithful(
@@ -19,4 +20,56 @@ def load_faithful(
         rows = list(csv.reader(f))
     columns = tuple(rows[0])
     X = np.array(rows[1:], dtype=np.float64)
+    return X, columns
+
+# %% ../nbs/10_datasets.ipynb #bc7a05dd
+class UsageError(ValueError):
+    "A problem with the command's input that the user can fix: reported in one line, exit code 2."
+
+def _is_number(s:str)->bool:
+    try: float(s); return True
+    except ValueError: return False
+
+def _read_text(path:str)->str:
+    "The text of a file, or of standard input for '-'."
+    if path == "-": return sys.stdin.read().lstrip("\ufeff")
+    p = Path(path)
+    if not p.exists(): raise UsageError(f"no such file: {path}")
+    if p.is_dir(): raise UsageError(f"{path} is a directory, not a CSV file")
+    try: return p.read_text(encoding='utf-8-sig')
+    except UnicodeDecodeError: raise UsageError(f"{path} is not a text (UTF-8) CSV file") from None
+
+def _sniff_delimiter(text:str)->str:
+    "The field separator of a delimited text: comma, semicolon, tab or spaces (csv.Sniffer on the first lines)."
+    sample = "\n".join(text.splitlines()[:20])
+    try: return csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
+    except csv.Error: return " " if ("," not in sample and " " in sample.strip()) else ","
+
+def load_csv(path:str, # a delimited text file ('-': standard input): an optional header row, then numeric rows
+            )->tuple: # (X float64 (N, D), column names)
+    "Read a numeric CSV (comma, semicolon or tab separated), with clear errors for holes, text and ragged rows."
+    name = "standard input" if path == "-" else path
+    text = _read_text(path)
+    sep = _sniff_delimiter(text)
+    lines = text.splitlines()
+    rows = [r for r in (csv.reader(lines, delimiter=sep, skipinitialspace=True) if sep != " " else
+                        (l.split() for l in lines)) if any(c.strip() for c in r)]
+    if not rows: raise UsageError(f"{name} is empty")
+    header = not all(_is_number(c) for c in rows[0] if c.strip())
+    columns = [c.strip() for c in rows[0]] if header else [f"x{j}" for j in range(len(rows[0]))]
+    body = rows[1:] if header else rows
+    if not body: raise UsageError(f"{name} has a header but no data rows")
+    D = len(columns)
+    X = np.empty((len(body), D))
+    for i, r in enumerate(body):
+        line = i + 2 if header else i + 1
+        if len(r) != D: raise UsageError(f"{name}, line {line}: {len(r)} fields, expected {D} (as in the first row)")
+        for j, c in enumerate(r):
+            c = c.strip()
+            if c == "" or c.lower() in ("na", "nan", "null", "none"):
+                raise UsageError(f"{name}, line {line}, column '{columns[j]}': a hole (missing value); remove or impute it")
+            try: v = float(c)
+            except ValueError: raise UsageError(f"{name}, line {line}, column '{columns[j]}': {c!r} is not a number") from None
+            if not math.isfinite(v): raise UsageError(f"{name}, line {line}, column '{columns[j]}': {c!r} is not finite")
+            X[i, j] = v
     return X, columns

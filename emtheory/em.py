@@ -8,7 +8,9 @@ from dataclasses import dataclass
 import numbers
 import numpy as np
 from scipy.linalg import solve_triangular
-from .core import MixtureEstimator, InformationCriteria, initial_resp, stats_from_resp, as_generator
+from .core import initial_resp, stats_from_resp, as_generator
+from .estimator import MixtureEstimator, InformationCriteria
+from .missing import MissingValues, _check_missing, _drop_empty_rows, _fill_means, impute as _impute
 from .gaussian import (COVARIANCE_TYPES, check_covariance_type, GaussianModel, Quadratic, moments,
                                precision_cholesky, precisions_from_cholesky, log_det_cholesky, n_parameters, sample_mixture)
 
@@ -25,8 +27,8 @@ class GaussianParams:
     precisions_cholesky: np.ndarray  # same shapes: U with U U^T = covariance^-1
 
 # %% ../nbs/13_em.ipynb #8828ec31
-class GaussianEM(GaussianModel):
-    "Exact EM for a Gaussian mixture, as a model of the coordinate-ascent core."
+class GaussianEM(MissingValues, GaussianModel):
+    "Exact EM for a Gaussian mixture, as a model of the coordinate-ascent core (entries missing at random integrated out)."
     def __init__(self, center:np.ndarray, # (D,) the data are centred by it before the features are formed
                  covariance_type:str="full", # full, tied, diag or spherical
                  reg_covar:float=0., # added to the covariance diagonal
@@ -63,7 +65,7 @@ class GaussianEM(GaussianModel):
               )->GaussianParams: # the new weights, means, covariances and precision Cholesky factors
         "theta = argmax L(q, theta) over the blocks not frozen: weights, means, covariances from the statistics."
         ct, fz = self.covariance_type, (self.frozen if old is not None else frozenset())
-        Nk, means, scatter = moments(stats.T, self.D, ct, stats.source, self.center,
+        Nk, means, scatter = moments(stats.T, self.D, ct, stats.local,
                                      floor=10 * np.finfo(float).eps * self.unit)
         if "means" in fz: means, scatter = old.means, scatter_about(Nk, means, scatter, old.means, ct)
         if "covariances" in fz: covs, U = old.covariances, old.precisions_cholesky
@@ -196,41 +198,29 @@ class GaussianMixtureEM(InformationCriteria, MixtureEstimator):
             sample_weight=None, # (n_samples,) non-negative frequency weights
            ):
         "Fit by coordinate ascent from `n_init` starts and keep the best; returns self."
-        if self.missing == "marginalize":
-            from emtheory.missing import _drop_empty_rows
-            X, sample_weight = _drop_empty_rows(X, sample_weight)
+        if self.missing == "marginalize": X, sample_weight = _drop_empty_rows(X, sample_weight)
         super().fit(X, y, sample_weight)
         return self
 
-    def _check_common(self, X):
-        from emtheory.missing import _check_missing
-        return _check_missing(self, X, super()._check_common)
+    def _check_common(self, X): return _check_missing(self, X, super()._check_common)
 
-    def _check_X_new(self, X):
-        from emtheory.missing import _check_missing
-        return _check_missing(self, X, super()._check_X_new)
+    def _check_X_new(self, X): return _check_missing(self, X, super()._check_X_new)
 
     def impute(self, X,
                return_variance:bool=False, # also return the conditional variances (0 where observed)
               )->np.ndarray|tuple: # (n_samples, n_features) X with the NaNs filled; with `return_variance`, (that, the conditional variances)
         "X with each NaN replaced by its conditional mean E[x_m | x_o] under the fit (and the conditional variances)."
-        from emtheory.missing import impute
-        return impute(self, X, return_variance)
+        return _impute(self, X, return_variance)
 
     def _make_model(self, X, w):
-        cls = GaussianEM
-        if self.missing == "marginalize":
-            from emtheory.missing import GaussianMissingEM as cls, _fill_means
-            X = _fill_means(X, w)   # the centre: each column's observed mean
-        return cls(np.average(X, axis=0, weights=w), self.covariance_type, self.reg_covar,
+        if self.missing == "marginalize": X = _fill_means(X, w)   # the centre: each column's observed mean
+        return GaussianEM(np.average(X, axis=0, weights=w), self.covariance_type, self.reg_covar,
                    1. if w is None else float(w[w > 0].mean()), frozenset(self.frozen))
 
     def _init_state(self, model, X, w, rng)->GaussianParams:
         "Initial parameters: from initial responsibilities by one M-step, overridden by any *_init given."
         K, D, ct = self.n_components, X.shape[1], self.covariance_type
-        if self.missing == "marginalize":
-            from emtheory.missing import _fill_means
-            X = _fill_means(X, w)   # the start: from column-mean-imputed data
+        if self.missing == "marginalize": X = _fill_means(X, w)   # the start: from column-mean-imputed data
         given = [v is not None for v in (self.weights_init, self.means_init, self.precisions_init)]
         if all(given): weights, means, covs, U = None, None, None, None
         else:

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from importlib.resources import files
 import numpy as np
 from scipy.special import gammaln, betaln, xlogy
-from .core import MixtureEstimator, InformationCriteria, MixtureModel, initial_resp, stats_from_resp, as_generator
+from .core import MixtureModel, initial_resp, stats_from_resp, as_generator
+from .estimator import MixtureEstimator, InformationCriteria
 
 # %% auto #0
 __all__ = ['TINY', 'FAMILIES', 'ExpFamily', 'Bernoulli', 'Poisson', 'Exponential', 'Categorical', 'DiagonalGaussian',
@@ -339,6 +340,7 @@ class ExpFamilyEM(MixtureModel):
 # %% ../nbs/16_expfam.ipynb #d9d4f495
 class ExpFamilyMixtureEM(InformationCriteria, MixtureEstimator):
     "Mixture of one exponential family fitted by exact EM on the shared coordinate-ascent core."
+    streams = False   # its model is built from the whole of X: block sources are refused with a clear error
     def __init__(self,
                  n_components:int=1, # K, the number of mixture components
                  *,

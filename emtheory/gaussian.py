@@ -8,15 +8,15 @@ import numpy as np
 from dataclasses import dataclass, replace
 from scipy.linalg.blas import dsyrk
 from scipy.linalg.lapack import dtrtri
-from .core import weighted_scatter, MixtureModel, Stats, chunks, feature_form
+from .core import MixtureModel, Stats, LocalStats, chunks, feature_form
 
 # %% auto #0
 __all__ = ['COVARIANCE_TYPES', 'PRECISION_RATIO', 'EXACT_DIGITS', 'FORMS', 'CHUNK_BYTES', 'CACHE_RATIO', 'FORM_COSTS',
            'check_covariance_type', 'n_features_phi', 'gaussian_features', 'natural_params', 'moments',
-           'precision_cholesky', 'precisions_from_cholesky', 'log_det_cholesky', 'Quadratic', 'digits_lost',
-           'whitened_log_joint', 'mahalanobis', 'stacked_factors', 'stacked_log_joint', 'stacked_stats', 'vech_stats',
-           'form_costs', 'choose_form', 'cache_features', 'chunk_rows', 'GaussianModel', 'n_parameters',
-           'full_covariances', 'sample_mixture']
+           'precision_cholesky', 'precisions_from_cholesky', 'log_det_cholesky', 'Quadratic', 'offset_size',
+           'local_components', 'digits_lost', 'whitened_log_joint', 'mahalanobis', 'stacked_factors',
+           'stacked_log_joint', 'stacked_stats', 'vech_stats', 'form_costs', 'choose_form', 'cache_features',
+           'chunk_rows', 'GaussianModel', 'n_parameters', 'full_covariances', 'sample_mixture']
 
 # %% ../nbs/12_gaussian.ipynb #340dd70c
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
@@ -91,41 +91,37 @@ def natural_params(const:np.ndarray, # (K,) c_k: everything constant in x except
 def moments(T:np.ndarray, # (K, M) statistics sum_i r_ik phi(x_i)
             D:int, # data dimension
             covariance_type:str="full", # one of COVARIANCE_TYPES: "full", "tied", "diag", "spherical"
-            source:tuple=None, # Stats.source: allows an exact second pass for components far from the centre
-            center:np.ndarray=None, # (D,) the centre the features were taken about (needed with `source`)
+            local:LocalStats=None, # statistics of some components about their own reference points: their moments are taken from these
             floor:float=10 * np.finfo(float).eps, # added to every count: an empty component gives finite numbers
            )->tuple: # (Nk (K,), means (K, D), scatter: (K,D,D) full/tied, (K,D) diag, (K,D) spherical (each entry tr/D))
     "Count, mean and scatter sum_i r_ik (x_i - xbar_k)(x_i - xbar_k)^T of each component, from its statistics."
+    Nk, means, scatter = _one_pass(T, D, covariance_type, floor)
+    if local is not None and len(local.index):   # about a reference near the mean: only the mean's move cancels
+        J = local.index
+        Nk[J], m, scatter[J] = _one_pass(local.T, D, covariance_type, floor)
+        means[J] = local.ref + m
+    return Nk, means, scatter
+
+def _one_pass(T, D, covariance_type, floor):
+    "Count, mean and scatter from sums about one point: S = sum r x x^T - N xbar xbar^T (cancels as N xbar^2 / S grows)."
     K = T.shape[0]
-    full = covariance_type in ("full", "tied")
     q = _n_second(D, covariance_type)
     Nk = T[:, -1] + floor      # as scikit-learn (floor 10 eps for unit weights): an empty component gives finite numbers
     S1 = T[:, q:q + D]
     means = S1 / Nk[:, None]
-    if full:
+    if covariance_type in ("full", "tied"):
         iu = np.triu_indices(D)
         S2 = np.empty((K, D, D))
         S2[:, iu[0], iu[1]] = T[:, :q]
         S2[:, iu[1], iu[0]] = T[:, :q]
         for k in range(K): S2[k] -= np.outer(S1[k], means[k])   # one (D, D) temporary, not (K, D, D)
-        scatter = S2
-    elif covariance_type == "diag": scatter = T[:, :q] - S1 * means
-    else:   # spherical: only the trace is in the statistics; each coordinate gets an equal share of it
-        scatter = np.repeat((T[:, 0] - np.einsum('ka,ka->k', S1, means))[:, None] / D, D, axis=1)
-    if source is not None:
-        # the one-pass scatter loses ~log10(N_k mean^2 / scatter) digits: redo such components about their own mean
-        var = np.einsum('kaa->ka', scatter) if full else scatter
-        if covariance_type == "spherical": lost = Nk * (means**2).sum(1) > PRECISION_RATIO * np.abs(var.sum(1))
-        else: lost = (Nk[:, None] * means**2 > PRECISION_RATIO * np.abs(var)).any(1)
-        lost &= T[:, -1] > 0
-        if lost.any():
-            k = np.flatnonzero(lost)
-            S = weighted_scatter(source, k, means[k] + center, diag=not full)
-            scatter[k] = S.mean(1, keepdims=True) if covariance_type == "spherical" else S
-    return Nk, means, scatter
+        return Nk, means, S2
+    if covariance_type == "diag": return Nk, means, T[:, :q] - S1 * means
+    # spherical: only the trace is in the statistics; each coordinate gets an equal share of it
+    return Nk, means, np.repeat((T[:, 0] - np.einsum('ka,ka->k', S1, means))[:, None] / D, D, axis=1)
 
 # %% ../nbs/12_gaussian.ipynb #2f182b2c
-PRECISION_RATIO = 1e4   # N_k mean^2 / scatter above this: recompute the scatter about the component's own mean
+PRECISION_RATIO = 1e4   # mu_k^T P_k mu_k above this (about N_k mean^2 / scatter): a component's statistics are summed about its own last mean
 
 # %% ../nbs/12_gaussian.ipynb #fb704622
 def _not_pd(what):
@@ -187,15 +183,25 @@ class Quadratic:
     @property
     def precisions(self): return precisions_from_cholesky(self.U, self.covariance_type)
 
+def offset_size(q:Quadratic, # the K terms
+               )->np.ndarray: # (K,) m_k = || |U_k|^T |mu_k| ||^2 >= mu_k^T P_k mu_k
+    "How far each component sits from the centre in its own standard deviations, squared: the one-pass formulas lose ~log10 m_k digits."
+    K, D = q.means.shape
+    a, ct = np.abs(q.means), q.covariance_type
+    if ct in ("full", "tied"): return np.array([((a[k] @ np.abs(q.U[k] if ct == "full" else q.U))**2).sum() for k in range(K)])
+    return (_broadcast_precisions(q.precisions, K, D, ct) * a * a).sum(1)
+
+def local_components(q:Quadratic, # the K terms
+                    )->np.ndarray: # (J,) indices of the components whose statistics are summed about their own means
+    "The components more than sqrt(PRECISION_RATIO) standard deviations from the centre (their one-pass scatter would lose > 4 digits)."
+    return np.flatnonzero(offset_size(q) > PRECISION_RATIO)
+
 def digits_lost(q:Quadratic, # the K terms
                 form:str="features", # the form that would compute them: "features" or "whitened" (see `FORMS`)
                )->np.ndarray: # (K,) about log10 of the cancellation factor of that form
     "Digits lost per component, m = || |U_k|^T |mu_k| ||^2: features log10(1 + m/(D+|c_k|)), whitened log10(1 + sqrt(D m)/(D+|c_k|))."
-    K, D = q.means.shape
-    a, ct = np.abs(q.means), q.covariance_type
-    if ct in ("full", "tied"):   # || |U|^T |mu| ||^2 >= |mu|^T |P| |mu|: the size of the terms that cancel, one k at a time
-        m = np.array([((a[k] @ np.abs(q.U[k] if ct == "full" else q.U))**2).sum() for k in range(K)])
-    else: m = (_broadcast_precisions(q.precisions, K, D, ct) * a * a).sum(1)
+    D = q.means.shape[1]
+    m = offset_size(q)   # || |U|^T |mu| ||^2 >= |mu|^T |P| |mu|: the size of the terms that cancel, one k at a time
     size = m if form == "features" else np.sqrt(D * m)   # whitened: |y| ~ sqrt(D) times the rounding of U^T x - U^T mu
     with np.errstate(invalid='ignore'):
         return np.log10(1 + np.nan_to_num(size / (D + np.abs(q.const)), nan=0.))
@@ -372,55 +378,70 @@ class GaussianModel(MixtureModel):
         "The data for every E-step pass; the form and the chunks are chosen at the first pass, when K is known."
         return _GaussianData(self, X, chunk_size, cache_bytes)
 
+    def _local_sums(self, X, R, J, refs, out):
+        "Add sum_b r_bk phi(x_b - center - ref_k) of the components J into `out` (J, M): each about its own reference."
+        for j, k in enumerate(J): out[j] += R[k] @ gaussian_features(X, self.center + refs[j], self.covariance_type)
+
     def statistics(self, X:np.ndarray, # (N, D) data
                    R:np.ndarray, # (N, K) responsibilities
                    weights:np.ndarray=None, # (N,) sample weights, or None
                    chunk_size:int=4096, # rows per chunk
-                  )->np.ndarray: # (K, M) statistics T in the feature layout
-        "T = sum_i w_i r_ik phi(x_i) of given responsibilities, in byte-sized chunks (no (B, M) features for full/tied)."
+                  )->Stats: # T in the feature layout, and every component's statistics about its weighted mean (NaN log-normaliser)
+        "Statistics of given responsibilities (a start): T, and each component's sums about its own mean (two passes: exact)."
         ct, (N, D), K = self.covariance_type, X.shape, R.shape[1]
         full = ct in ("full", "tied")
-        T = 0.
-        for sl in chunks(N, chunk_rows("whitened" if full else "features", D, K, ct, chunk_size)):
+        sl_all = chunks(N, chunk_rows("whitened" if full else "features", D, K, ct, chunk_size))
+        T, S1 = 0., 0.
+        for sl in sl_all:
             Rw = R[sl] if weights is None else R[sl] * weights[sl, None]
             T = T + (stacked_stats(X[sl] - self.center, Rw.T) if full else Rw.T @ self.features(X[sl]))
-        return vech_stats(T, D) if full else T
-
-    def e_step(self, state, # the globals
-               X, # (N, D) data
-               data, # `prepare(X)`
-               weights=None, # (N,) sample weights, or None
-               memory=None, # per-fit buffers kept between passes (the log responsibilities); None: no KL
-               n_threads=1, # E-step threads
-               chunk_size=4096, # rows per chunk (when `prepare` left the chunking open)
-              )->Stats: # the shared E-step's statistics, T packed to the feature layout
-        "The shared E-step; the whitened form's statistics are packed to the feature layout once, at the end."
-        st = super().e_step(state, X, data, weights, memory, n_threads, chunk_size)
-        return replace(st, T=vech_stats(st.T, X.shape[1])) if data.form == "whitened" else st
+            S1 = S1 + Rw.T @ (X[sl] - self.center)
+        T = vech_stats(T, D) if full else T
+        J = np.arange(K)
+        refs = S1 / np.maximum(T[:, -1], np.finfo(float).tiny)[:, None]   # the weighted means: the references of the second pass
+        local = np.zeros((K, T.shape[1]))
+        for sl in sl_all:
+            Rw = R[sl] if weights is None else R[sl] * weights[sl, None]
+            self._local_sums(X[sl], Rw.T, J, refs, local)
+        return Stats(T, np.nan, np.nan, float(N if weights is None else weights.sum()), local=LocalStats(J, refs, local))
 
     def plan(self, state, # the globals
              X, # (N, D) data
              data, # `prepare(X)`
              chunk_size:int=4096, # rows per chunk, if `data` is not chunked yet
-            )->tuple: # (parts, log_joint, suff_stats) for `e_step_chunks`
-        "Row chunks and chunk functions of the chosen form; a component losing > EXACT_DIGITS digits is whitened exactly."
+            )->tuple: # (parts, log_joint, suff_stats) for `e_step_chunks`, and `finish` (sums -> T, LocalStats)
+        "Row chunks and chunk functions of the chosen form; a far component's log joint is whitened and its sums taken about its mean."
         q = self.quadratic(state)
-        parts = data.parts(len(q.const))
+        K, D = q.means.shape
+        parts = data.parts(K)
         exact = np.flatnonzero(digits_lost(q, data.form) > EXACT_DIGITS)
+        J = local_components(q)
+        refs = q.means[J]
+        M = n_features_phi(D, self.covariance_type)
+        size = K * M if data.form == "features" else K * D * D + K * D + K
         if data.form == "features":
-            lj, suff_stats = feature_form(natural_params(q.const, q.means, q.precisions, q.covariance_type), X, self.features)
-            if not exact.size: return parts, lj, suff_stats
+            lj, base = feature_form(natural_params(q.const, q.means, q.precisions, q.covariance_type), X, self.features)
             def log_joint(sl, Phi):
                 L, Phi = lj(sl, Phi)
                 for k in exact: L[k] = whitened_log_joint(X[sl], q, k, self.center)
-                return L, Phi
-            return parts, log_joint, suff_stats
-        Ucat, b = stacked_factors(q)
-        def log_joint(sl, Xc):
-            L = stacked_log_joint(Xc, q, Ucat, b)
-            for k in exact: L[k] = whitened_log_joint(X[sl], q, k, self.center)
-            return L, Xc
-        return parts, log_joint, stacked_stats
+                return L, (Phi, sl)
+            def add_base(Phi, R, out): base(Phi, R, out.reshape(K, M))
+        else:
+            Ucat, b = stacked_factors(q)
+            def log_joint(sl, Xc):
+                L = stacked_log_joint(Xc, q, Ucat, b)
+                for k in exact: L[k] = whitened_log_joint(X[sl], q, k, self.center)
+                return L, (Xc, sl)
+            def add_base(Xc, R, out): stacked_stats(Xc, R, out)
+        def suff_stats(aux, R, out=None):
+            if out is None: out = np.zeros(size + len(J) * M)
+            add_base(aux[0], R, out[:size])
+            if len(J): self._local_sums(X[aux[1]], R, J, refs, out[size:].reshape(len(J), M))
+            return out
+        def finish(S):
+            T = S[:size].reshape(K, M) if data.form == "features" else vech_stats(S[:size], D)
+            return T, (LocalStats(J, refs, S[size:].reshape(len(J), M)) if len(J) else None)
+        return parts, log_joint, suff_stats, finish
 
     def expected_log_joint(self, stats, # an E-step's statistics of q
                            state, # the globals
@@ -429,7 +450,7 @@ class GaussianModel(MixtureModel):
         q, ct = self.quadratic(state), self.covariance_type
         K, D = q.means.shape
         N = stats.T[:, -1]
-        _, xbar, S = moments(stats.T, D, ct, stats.source, self.center)   # the scatter about xbar_k, exact (second pass)
+        _, xbar, S = moments(stats.T, D, ct, stats.local)   # the scatter about xbar_k (far components: about their references)
         U = _broadcast_precisions(q.U, K, D, ct) if ct in ("tied", "spherical") else q.U
         d = xbar - q.means
         if ct in ("full", "tied"):

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numbers
 import numpy as np
 from scipy.special import gammaln, digamma, polygamma
-from .core import MixtureEstimator, InformationCriteria, MixtureModel, initial_resp, stats_from_resp, as_generator
+from .core import MixtureModel, initial_resp, stats_from_resp, as_generator
+from .estimator import MixtureEstimator, InformationCriteria
 
 # %% auto #0
 __all__ = ['GammaParams', 'gamma_features', 'gamma_natural_params', 'gamma_moments', 'gamma_bound', 'gamma_bound_grad',
@@ -195,6 +196,7 @@ _M_STEPS = dict(em=GammaEM, ecm=GammaECM, gem=GammaGEM)
 
 class GammaMixtureGEM(InformationCriteria, MixtureEstimator):
     "Mixture of products of Gammas fitted by generalized EM (or ECM, or exact EM) on the shared core."
+    streams = False   # its model is built from the whole of X: block sources are refused with a clear error
     def __init__(self,
                  n_components:int=1, # K, the number of mixture components
                  *,

@@ -10,6 +10,7 @@ import numpy as np
 from scipy.special import gammaln, multigammaln, xlogy
 from .em import scatter_about, GaussianParams, GaussianEM, GaussianMixtureEM
 from .gaussian import moments, precision_cholesky, log_det_cholesky
+from .missing import _prior_inputs
 
 # %% auto #0
 __all__ = ['GaussianPrior', 'default_covariance_prior', 'resolve_prior', 'GaussianMAP', 'GaussianMixtureMAP']
@@ -124,7 +125,7 @@ class GaussianMAP(GaussianEM):
         "The posterior mode given q(z): Dirichlet pseudo-counts for the weights, conjugate pseudo-data for each component."
         ct, D, p = self.covariance_type, self.D, self.prior
         fz = self.frozen if old is not None else frozenset()
-        Nk, xbar, scatter = moments(stats.T, D, ct, stats.source, self.center, floor=10 * np.finfo(float).eps * self.unit)
+        Nk, xbar, scatter = moments(stats.T, D, ct, stats.local, floor=10 * np.finfo(float).eps * self.unit)
         K = len(Nk)
         weights = old.weights if "weights" in fz else (Nk + p.alpha - 1) / (Nk.sum() + K * p.alpha - K)
         if "means" in fz:
@@ -206,13 +207,12 @@ class GaussianMixtureMAP(GaussianMixtureEM):
         self.random_state, self.warm_start, self.verbose = random_state, warm_start, verbose
 
     def _make_model(self, X, w)->GaussianMAP:
-        cls, cov_prior = GaussianMAP, self.covariance_prior
+        cov_prior = self.covariance_prior
         if self.missing == "marginalize":
-            from emtheory.missing import GaussianMissingMAP as cls, _prior_inputs
             X, cov_prior = _prior_inputs(X, w, self.n_components, self.covariance_type, cov_prior)
         prior = resolve_prior(X, w, self.n_components, self.covariance_type, self.weight_concentration_prior,
                               self.mean_prior, self.mean_precision_prior, self.degrees_of_freedom_prior, cov_prior)
-        return cls(np.average(X, axis=0, weights=w), self.covariance_type, prior, frozenset(self.frozen))
+        return GaussianMAP(np.average(X, axis=0, weights=w), self.covariance_type, prior, frozenset(self.frozen))
 
     def _store(self, model, fit):
         super()._store(model, fit)

@@ -11,12 +11,9 @@ from scipy.special import logsumexp, entr
 from scipy.linalg import solve_triangular
 from .core import Stats
 from .gaussian import gaussian_features, full_covariances, n_features_phi
-from .em import GaussianEM
-from .map_em import GaussianMAP
 
 # %% auto #0
-__all__ = ['MISSING', 'missing_patterns', 'conditional', 'gaussian_entropy', 'conditional_kl', 'GaussianMissingEM',
-           'GaussianMissingMAP', 'impute']
+__all__ = ['MISSING', 'missing_patterns', 'conditional', 'gaussian_entropy', 'conditional_kl', 'MissingValues', 'impute']
 
 # %% ../nbs/22_missing.ipynb #44a841a6
 @dataclass(frozen=True)
@@ -108,8 +105,8 @@ def conditional_kl(m0:np.ndarray, # (K, n, d) means of the first Gaussians
     return (0.5 * (tr[:, None] + quad - d + ld[:, None])).T
 
 # %% ../nbs/22_missing.ipynb #3f691e5b
-class GaussianMissingEM(GaussianEM):
-    "Exact EM for a Gaussian mixture whose data have missing entries (NaN), missing at random: they are integrated out."
+class MissingValues:
+    "The E-step of a Gaussian model (EM, MAP-EM) whose data have missing entries (NaN), missing at random: they are integrated out."
 
     def prepare(self, X, # (N, D) data with NaN for missing entries
                 chunk_size:int=4096, # rows per chunk
@@ -174,7 +171,7 @@ class GaussianMissingEM(GaussianEM):
             if memory is not None: new_memory.append((logR, cmean, ccov))
         if memory is not None: memory["missing"] = new_memory
         n = float(len(X)) if weights is None else float(weights.sum())
-        return Stats(T, float(log_norm), float(ent), n, float(kl) if has_prev else np.nan, source=None)
+        return Stats(T, float(log_norm), float(ent), n, float(kl) if has_prev else np.nan)
 
     def responsibilities(self, state, # the globals
                          X, # (N, D) data with NaN for missing entries
@@ -202,16 +199,6 @@ class GaussianMissingEM(GaussianEM):
             Xf[np.ix_(pat.rows, pat.mis)] = mean + self.center[pat.mis]
             V[np.ix_(pat.rows, pat.mis)] = np.maximum(second - mean**2, 0.)
         return Xf, V
-
-class GaussianMissingMAP(GaussianMissingEM, GaussianMAP):
-    "MAP-EM with missing entries: the missing-data E-step above, the prior's M-step and log prior."
-
-def _as_missing(model:GaussianEM)->GaussianMissingEM:
-    "The same fitted model with the missing-data E-step (for imputing with an estimator fitted on complete data)."
-    if isinstance(model, GaussianMissingEM): return model
-    cls = GaussianMissingMAP if isinstance(model, GaussianMAP) else GaussianMissingEM
-    new = cls.__new__(cls); new.__dict__.update(model.__dict__)
-    return new
 
 # %% ../nbs/22_missing.ipynb #982a4a9f
 MISSING = ("error", "marginalize")
@@ -320,7 +307,7 @@ def impute(estimator, # a fitted GaussianMixtureEM or GaussianMixtureMAP
            return_variance:bool=False, # also return the conditional variances
           )->np.ndarray|tuple: # (n_samples, n_features) X with the NaNs filled; with `return_variance`, (that, the conditional variances)
     "X with every missing entry replaced by its conditional mean under the fitted mixture (and the conditional variances)."
-    from .core import MixtureEstimator
+    from .estimator import MixtureEstimator
     X = _allow_nans(X, lambda A: MixtureEstimator._check_X_new(estimator, A))
-    Xf, V = _as_missing(estimator._model).impute(estimator._state(estimator._model), X)
+    Xf, V = estimator._model.impute(estimator._state(estimator._model), X)
     return (Xf, V) if return_variance else Xf

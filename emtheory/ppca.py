@@ -8,7 +8,8 @@ import numbers, warnings
 from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve, eigh
-from .core import (Stats, MixtureEstimator, Params, ConvergenceWarning, check_array, check_weights, as_generator,
+from .estimator import MixtureEstimator, Params
+from .core import (Stats, ConvergenceWarning, check_array, check_weights, as_generator,
                            coordinate_ascent)
 
 # %% auto #0

@@ -278,7 +278,7 @@ def select_mixture(X, # (n_samples, n_features) data
 class _Parser(argparse.ArgumentParser):
     "argparse with one-line errors (a UsageError) instead of the usage text."
     def error(self, message):
-        from emtheory.cli import UsageError
+        from emtheory.datasets import UsageError
         raise UsageError(message)
 
 def _select_parser()->argparse.ArgumentParser:
@@ -298,7 +298,7 @@ def _select_parser()->argparse.ArgumentParser:
 
 def _covariance_types(text:str)->list:
     "Covariance types from a comma-separated list of scikit-learn or mclust names."
-    from emtheory.cli import UsageError
+    from emtheory.datasets import UsageError
     names = {**{v: k for k, v in MCLUST_MODELS.items()}, **{k: k for k in MCLUST_MODELS}}
     out = [t.strip() for t in text.split(",") if t.strip()]
     bad = [t for t in out if t not in names and t.upper() not in names]
@@ -311,7 +311,7 @@ def _json_value(v):
     return None if isinstance(v, float) and math.isnan(v) else v
 
 def _select(args)->int:
-    from emtheory.cli import UsageError, load_csv
+    from emtheory.datasets import UsageError, load_csv
     if args.file is None: (X, columns), source = load_faithful(), "Old Faithful (bundled; R's faithful data set)"
     else: (X, columns), source = load_csv(args.file), args.file
     cts = _covariance_types(args.covariance_types)
@@ -351,7 +351,7 @@ def _select(args)->int:
 def select_main(argv=None, # the arguments after `emtheory select` (default: sys.argv[1:])
                )->int: # exit status: 0 done, 2 bad input, 1 unexpected error
     "Entry point of `emtheory select FILE.csv`: the table of every (covariance type, K), the best model, the BIC plot."
-    from emtheory.cli import UsageError
+    from emtheory.datasets import UsageError
     try: return _select(_select_parser().parse_args(argv))
     except SystemExit as e: return int(e.code or 0)   # --help
     except (UsageError, ValueError) as e:

@@ -236,7 +236,7 @@ def test_api_reference_reads_the_code():
     import apiref
     from emtheory.em import GaussianMixtureEM
     from emtheory.core import check_array
-    from emtheory.core import MixtureEstimator
+    from emtheory.estimator import MixtureEstimator
     # GaussianMixtureEM.fit only adds the missing-value step and calls the shell's fit, which holds the checks
     rs = apiref.raises(MixtureEstimator.fit, 'emtheory', GaussianMixtureEM)
     # raises read from the function and from the package functions it calls (_validate's, check_weights')
@@ -251,7 +251,7 @@ def test_api_reference_reads_the_code():
     assert {'weights_', 'history_'} <= set(apiref.attributes(GaussianMixtureEM, 'emtheory'))   # _attributes, bases merged
     assert apiref.returns_self(GaussianMixtureEM.fit) and not apiref.returns_self(check_array)
     assert [n for n, _, _ in apiref.methods(GaussianMixtureEM, 'emtheory')][:5] == ['fit', 'impute', 'sample', 'bic', 'aic']   # definition order, then the bases' (InformationCriteria, the shell)
-    assert apiref.is_estimator(GaussianMixtureEM) and not apiref.is_estimator(apiref.importlib.import_module('emtheory.core').MixtureEstimator)
+    assert apiref.is_estimator(GaussianMixtureEM) and not apiref.is_estimator(apiref.importlib.import_module("emtheory.estimator").MixtureEstimator)
 
 def test_a_sphinx_warning_fails_the_build(tmp_path):
     "sphinx-build runs with -W: a notebook link to a page that does not exist stops the build, naming it."

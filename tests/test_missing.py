@@ -11,7 +11,7 @@ from emtheory.core import ConvergenceWarning, coordinate_ascent, stats_from_resp
 from emtheory.datasets import load_faithful
 from emtheory.em import GaussianMixtureEM, GaussianEM
 from emtheory.map_em import GaussianMixtureMAP
-from emtheory.missing import GaussianMissingEM, missing_patterns
+from emtheory.missing import missing_patterns
 
 X, _ = load_faithful()
 EPS = np.finfo(float).eps
@@ -56,7 +56,7 @@ def test_no_nan_identical_to_plain(est, ct):
 def test_pattern_estep_on_complete_data_follows_plain_em(ct):
     """The per-pattern E-step forced on complete data: 15 sweeps from one start agree with the shared E-step to 1e-9
     (the two sum in different orders; EM's contraction keeps rounding differences at the 1e-13 level)."""
-    plain = GaussianEM(X.mean(0), ct); mm = GaussianMissingEM(X.mean(0), ct)
+    plain = GaussianEM(X.mean(0), ct); mm = GaussianEM(X.mean(0), ct)
     s0 = plain.m_step(stats_from_resp(plain, X, np.eye(2)[(X[:, 0] > 3).astype(int)]), None)
     fa = coordinate_ascent(plain, X, s0, tol=0, max_iter=15)
     fb = coordinate_ascent(mm, X, s0, tol=0, max_iter=15, data=missing_patterns(X, mm.center))
