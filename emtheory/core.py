@@ -151,6 +151,7 @@ class Stats:
     n: float          # sum_i w_i
     kl: float = np.nan  # KL(q_prev || q) summed over points, from the previous pass's log responsibilities (if kept)
     local: LocalStats = None  # some components' statistics about their own reference points (see `LocalStats`), or None
+    sampled: Stats = None  # the statistics of assignments drawn from q (Monte Carlo EM's M-step reads these), or None
 
     def __add__(self, other:Stats)->Stats: # the statistics of both sets of rows
         "The statistics of the union of two disjoint sets of rows: every field is a sum over rows."

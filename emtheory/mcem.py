@@ -7,13 +7,13 @@ from __future__ import annotations
 import math, numbers
 import numpy as np
 from scipy.special import logsumexp
-from dataclasses import dataclass, fields
-from .core import Stats, LocalStats, coordinate_ascent, stats_from_resp, as_generator
+from dataclasses import replace
+from .core import Stats, coordinate_ascent, stats_from_resp, as_generator
 from .em import GaussianEM, GaussianMixtureEM, GaussianParams
 
 # %% auto #0
-__all__ = ['sample_assignments', 'sample_schedule', 'SampledStats', 'GaussianMCEM', 'GaussianMixtureMCEM', 'stationary_rms',
-           'loglog_slope', 'log_evidence_is', 'q_function_mc']
+__all__ = ['sample_assignments', 'sample_schedule', 'GaussianMCEM', 'GaussianMixtureMCEM', 'stationary_rms', 'loglog_slope',
+           'log_evidence_is', 'q_function_mc']
 
 # %% ../nbs/18_mcem.ipynb #8329fb3f
 def sample_assignments(resp:np.ndarray, # (N, K) responsibilities, rows summing to one
@@ -43,11 +43,6 @@ def _check_schedule(n_samples, growth, max_samples):
         raise ValueError(f"max_samples must be an integer >= n_samples={n_samples}; got {max_samples!r}.")
 
 # %% ../nbs/18_mcem.ipynb #344fa72a
-@dataclass(frozen=True)
-class SampledStats(Stats):
-    "An E-step's statistics, with those of S assignments per row drawn from its q(z) (what the Monte Carlo M-step reads)."
-    sampled: Stats = None  # sum_i w_i (c_ik / S) phi(x_i), c_ik the draws of z_i that fell on k
-
 class GaussianMCEM(GaussianEM):
     "Monte Carlo EM for a Gaussian mixture: the M-step maximises the average complete log-likelihood of sampled z."
     monotone = False   # a sampled M-step can lower the log-likelihood
@@ -77,18 +72,17 @@ class GaussianMCEM(GaussianEM):
                memory=None, # per-fit buffers (the log responsibilities); None: a buffer for this pass only
                n_threads=1, # E-step threads
                chunk_size=4096, # rows per chunk
-              )->SampledStats: # the exact E-step's statistics, and those of the S_{t+1} draws per row from its q(z)
-        "The exact E-step, then S_{t+1} assignments per row drawn from its q(z): their statistics are sums over rows too."
+              )->Stats: # the exact E-step's statistics, with those of S(t+1) draws per row from its q(z) as `sampled`
+        "The exact E-step, then S(t+1) assignments per row drawn from its q(z): their statistics are sums over rows too."
         memory = {} if memory is None else memory
         st = super().e_step(state, X, data, weights, memory, n_threads, chunk_size)
-        return SampledStats(**{f.name: getattr(st, f.name) for f in fields(st)},
-                            sampled=self.draw_stats(X, np.exp(memory["log_resp"]), weights))
+        return replace(st, sampled=self.draw_stats(X, np.exp(memory["log_resp"]), weights))
 
     def draw_stats(self, X:np.ndarray, # (B, D) rows
                    resp:np.ndarray, # (B, K) their q(z)
                    weights:np.ndarray=None, # (B,) sample weights
-                  )->Stats: # sum_i w_i (c_ik / S) phi(x_i) with c_i ~ Multinomial(S, q(z_i)), S = S_{t+1}
-        "The statistics of S_{t+1} assignments per row drawn from q(z): what the next Monte Carlo M-step reads."
+                  )->Stats: # sum_i w_i (c_ik / S) phi(x_i) with c_i ~ Multinomial(S, q(z_i)), S = S(t+1)
+        "The statistics of S(t+1) assignments per row drawn from q(z): what the next Monte Carlo M-step reads."
         S = sample_schedule(self.t + 1, self.n_samples, self.growth, self.max_samples)
         return stats_from_resp(self, X, sample_assignments(resp, S, self.rng) / S, weights)
 

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from scipy import stats as sst
 from scipy.special import logsumexp
-from emtheory.core import ConvergenceWarning, NotFittedError, coordinate_ascent, stats_from_resp
+from emtheory.core import ConvergenceWarning, NotFittedError, Stats, coordinate_ascent, stats_from_resp
 from emtheory.datasets import load_faithful
 from emtheory.em import GaussianEM, GaussianMixtureEM, GaussianParams
 from emtheory.gaussian import full_covariances
-from emtheory.mcem import (GaussianMCEM, SampledStats, GaussianMixtureMCEM, sample_assignments, sample_schedule, stationary_rms,
+from emtheory.mcem import (GaussianMCEM, GaussianMixtureMCEM, sample_assignments, sample_schedule, stationary_rms,
                            loglog_slope, log_evidence_is, q_function_mc)
 
 def _em_fixed_point(X, K, ct, seed):
@@ -66,7 +66,7 @@ def test_hard_responsibilities_give_exact_m_step(ct):
     exact = GaussianEM(ctr, ct).m_step(stats_from_resp(GaussianEM(ctr, ct), X, R, w), None)
     mc = GaussianMCEM(ctr, ct, n_samples=2, rng=0)
     st = stats_from_resp(mc, X, R, w)
-    p = mc.m_step(SampledStats(st.T, st.log_norm, st.entropy, st.n, sampled=mc.draw_stats(X, R, w)), exact)
+    p = mc.m_step(Stats(st.T, st.log_norm, st.entropy, st.n, sampled=mc.draw_stats(X, R, w)), exact)
     np.testing.assert_allclose(p.means, exact.means, atol=1e-12)
     np.testing.assert_allclose(p.covariances, exact.covariances, rtol=1e-10)
     np.testing.assert_allclose(p.weights, exact.weights, rtol=1e-12)
