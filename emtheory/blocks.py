@@ -13,7 +13,7 @@ from .core import (MixtureModel, Stats, Fit, ConvergenceWarning, check_array, ch
 
 # %% auto #0
 __all__ = ['BlockSource', 'ArrayBlocks', 'memmap_blocks', 'IterBlocks', 'csv_blocks', 'DaskBlocks', 'as_source', 'Blocked',
-           'DaskBlocked', 'row_keys', 'summarise', 'fit_blocks', 'step_size', 'partial_fit']
+           'DaskBlocked', 'row_keys', 'summarise', 'make_blocked', 'fit_blocks', 'step_size', 'partial_fit']
 
 # %% ../nbs/19_scale.ipynb #ebdd2f8a
 def _is_dask(X)->bool:
@@ -68,12 +68,22 @@ class ArrayBlocks(BlockSource):
     random_access = True
     def __init__(self, X, # (N, D) array or np.memmap
                  block_rows:int=65536, # rows per block
+                 checked:bool=False, # X was validated already (float64, finite unless NaN marks a missing value): blocks are views, not checked again
                 ):
         if getattr(X, "ndim", 2) != 2: raise ValueError(f"X must be 2-D (n_samples, n_features); it has shape {np.shape(X)}.")
-        self.X, self.block_rows = X, int(block_rows)
+        self.X, self.block_rows, self.checked = X, max(1, int(block_rows)), checked
         self.n_features = X.shape[1]
+        if checked: self.n_rows = len(X)
+    def __iter__(self):
+        "The blocks, validated (views of X as they are, when X was validated already)."
+        if not self.checked: return super().__iter__()
+        return self._raw()
     def _raw(self):
         for s in range(0, len(self.X), self.block_rows): yield self.X[s:s + self.block_rows]
+    @property
+    def in_memory(self)->bool: # whether the rows are in memory (an ndarray, not a memory map)
+        "Whether the rows are in this process's memory (not a memory map): their E-step data can be cached."
+        return isinstance(self.X, np.ndarray) and not isinstance(self.X, np.memmap)
     def __repr__(self): return f"ArrayBlocks({type(self.X).__name__} {self.X.shape}, block_rows={self.block_rows})"
 
 def memmap_blocks(path, # a .npy file
@@ -180,6 +190,7 @@ class Blocked(MixtureModel):
         self.model, self.source, self.keep_resp = model, source, keep_resp
         self.monotone = getattr(model, "monotone", True)
         self._tmp = None
+        self._prepared = {} if getattr(source, "in_memory", False) else None   # in-memory rows: E-step data kept between passes
 
     def features(self, X, # (B, D) rows
                 )->np.ndarray: # (B, M) the inner model's features
@@ -227,7 +238,9 @@ class Blocked(MixtureModel):
         for b, Xb in enumerate(self.source):
             wb = None if weights is None else weights[offset:offset + len(Xb)]
             mb = memory.setdefault(b, {}) if keep else None
-            st = self.model.e_step(state, Xb, self.model.prepare(Xb, chunk_size, 0), wb, mb, n_threads, chunk_size)
+            if self._prepared is None: data_b = self.model.prepare(Xb, chunk_size, 0)
+            else: data_b = self._prepared.get(b) or self._prepared.setdefault(b, self.model.prepare(Xb, chunk_size))
+            st = self.model.e_step(state, Xb, data_b, wb, mb, n_threads, chunk_size)
             if keep and self.keep_resp == "disk" and not isinstance(mb["log_resp"], np.memmap):
                 mb["log_resp"] = self._to_disk(b, mb["log_resp"])
             total = st if total is None else total + st
@@ -318,7 +331,7 @@ def row_keys(seed:int, # the sample's seed
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         return z ^ (z >> np.uint64(31))
 
-def _block_summary(A, w, keys, size):
+def _block_summary(A, w, keys, size, offset=0):
     "One block's (rows, weight, weighted mean, scatter about it) and its `size` rows of smallest random keys."
     n = float(len(A)) if w is None else float(w.sum())
     if n > 0:
@@ -327,7 +340,7 @@ def _block_summary(A, w, keys, size):
         C = (Ac.T @ Ac) if w is None else (Ac * w[:, None]).T @ Ac
     else: mean, C = np.zeros(A.shape[1]), np.zeros((A.shape[1],) * 2)
     keep = np.argsort(keys, kind="stable")[:size]
-    return [len(A), n, mean, C, keys[keep], A[keep], None if w is None else w[keep], size]
+    return [len(A), n, mean, C, keys[keep], A[keep], None if w is None else w[keep], size, offset + keep]
 
 def _merge_summary(a, b):
     "Chan's pairwise update of the count, mean and scatter; the smallest keys of both samples."
@@ -342,12 +355,12 @@ def _merge_summary(a, b):
     keep = np.argsort(keys, kind="stable")[:a[7]]
     X = np.concatenate([a[5], b[5]])[keep]
     w = None if a[6] is None else np.concatenate([a[6], b[6]])[keep]
-    return [rows, n, mean, C, keys[keep], X, w, a[7]]
+    return [rows, n, mean, C, keys[keep], X, w, a[7], np.concatenate([a[8], b[8]])[keep]]
 
 def _checked_summary(A, w, seed, size, index, offset):
     "On a worker: validate a dask block (naming it and its row), then summarise it."
     A = _check_block(A, index, offset)
-    return _block_summary(A, w, row_keys(seed, offset, len(A)), size)
+    return _block_summary(A, w, row_keys(seed, offset, len(A)), size, offset)
 
 def summarise(source:BlockSource, # the data
               weights:np.ndarray=None, # (N,) sample weights
@@ -371,10 +384,12 @@ def summarise(source:BlockSource, # the data
             if w is not None and len(w) < len(A):
                 raise ValueError(f"sample_weight has {len(weights)} entries but the data have more rows.")
             keys = row_keys(seed, offset, len(A))
-            part = _block_summary(A, w, keys, sample_size)
+            part = _block_summary(A, w, keys, sample_size, offset)
             s = part if s is None else _merge_summary(s, part)
             offset += len(A)
-    rows, n, mean, C, _, Xs, ws, _ = s
+    rows, n, mean, C, _, Xs, ws, _, idx = s
+    order = np.argsort(idx, kind="stable")   # the sample in the rows' order: all of X, as it is, when N <= sample_size
+    Xs, ws = Xs[order], None if ws is None else ws[order]
     if weights is not None and len(weights) != rows:
         raise ValueError(f"sample_weight has {len(weights)} entries but the data have {rows} rows.")
     return dict(rows=rows, weight=n, mean=mean, cov=(C + C.T) / 2 / (n - 1) if n > 1 else None, sample=Xs,
@@ -407,11 +422,14 @@ def _check_shell(est):
     if getattr(est, "resp_init", None) is not None:
         raise ValueError("resp_init (N x K responsibilities) is not supported for data read in blocks: use init_params.")
 
-def _make_blocked(model, source:BlockSource, keep_resp="memory")->Blocked:
+def make_blocked(model, # the in-memory model
+                 source:BlockSource, # where the rows come from
+                 keep_resp="memory", # where the log responsibilities for the KL live: "memory", "disk" or None
+                )->Blocked: # the adapter the loop runs on
     "The adapter for a source: `DaskBlocked` for a dask array, `Blocked` otherwise."
     return (DaskBlocked if isinstance(source, DaskBlocks) else Blocked)(model, source, keep_resp)
 
-def fit_blocks(est, # a GaussianMixtureEM, GaussianMixtureMAP or GaussianMixtureCAVI
+def fit_blocks(est, # an estimator on the shell (`emtheory.estimator.MixtureEstimator`)
                X, # a block source or anything `as_source` reads
                sample_weight=None, # (N,) weights
                block_rows:int=65536, # rows per block (arrays, memmaps, CSV)
@@ -420,51 +438,8 @@ def fit_blocks(est, # a GaussianMixtureEM, GaussianMixtureMAP or GaussianMixture
                chunk_size:int=4096, # rows per E-step chunk inside a block
                sample_seed:int=0, # seed of the rows' keys that choose the sample (not drawn from random_state)
               )->object: # `est`, fitted
-    "The estimator's `fit` for data read in blocks: one summary pass, a start from a row sample, the one loop on `Blocked`."
-    _check_shell(est)
-    source = as_source(X, block_rows)
-    w = None
-    if sample_weight is not None:
-        w = check_weights(sample_weight, len(np.asarray(sample_weight).reshape(-1)))
-    rng = as_generator(est.random_state)
-    summ = summarise(source, w, init_sample, sample_seed)
-    K, N, D = est.n_components, summ["rows"], summ["n_features"]
-    Xs, ws = summ["sample"], summ["sample_weight"]
-    est._check_common(Xs)
-    if N < K: raise ValueError(f"X has n_samples = {N}, fewer than n_components = {K}. Decrease n_components.")
-    if w is not None and (w > 0).sum() < K:
-        raise ValueError(f"Only {(w > 0).sum()} samples have positive weight, fewer than n_components = {K}.")
-    warm = getattr(est, "warm_start", False) and est._is_fitted()
-    if warm and D != est.n_features_in_:
-        raise ValueError(f"warm_start=True continues the last fit, which had {est.n_features_in_} features; X has {D}.")
-    unit = 1. if w is None else float(w[w > 0].mean())
-    if summ["cov"] is None: raise ValueError("The data have total weight <= 1: too few samples for a mixture.")
-    P, pw = _stand_in(summ["mean"], summ["cov"], N, unit, w is not None)
-    est._validate(P)
-    model = est._make_model(P, pw)
-    if keep_resp == "auto":   # memory stays flat in N for data that are not in memory: N x K floats go to a temporary file
-        keep_resp = "memory" if isinstance(source, (ArrayBlocks, DaskBlocks)) and not isinstance(getattr(source, "X", None), np.memmap) else "disk"
-    adapter = _make_blocked(model, source, keep_resp)
-    best, nt = None, default_threads()
-    with blas_single_thread(nt):
-        data = adapter.prepare(source, chunk_size)
-        for _ in range(1 if warm else est.n_init):
-            state0 = est._state(model) if warm else est._init_state(model, Xs, ws, rng)
-            fit = coordinate_ascent(adapter, source, state0, w, est.tol, est.max_iter, est.verbose, chunk_size=chunk_size,
-                                    n_threads=nt, data=data)
-            if best is None or fit.objective > best.objective: best = fit
-    if not best.converged:
-        warnings.warn(f"{type(est).__name__} did not converge in max_iter={est.max_iter} iterations. Increase max_iter, "
-                      "loosen tol, or check the data's scale.", ConvergenceWarning, stacklevel=2)
-    est._model = model
-    est.n_features_in_ = D
-    if hasattr(est, "feature_names_in_"): del est.feature_names_in_
-    est.converged_, est.n_iter_ = best.converged, best.n_iter
-    est.lower_bound_ = best.objective / best.stats.n
-    est.history_ = best.history
-    est._store(model, best)
-    est.__dict__.pop("_online", None)
-    return est
+    "The estimator's `fit` with the data layer's options spelled out: the shell's one fit path on `as_source(X, block_rows)`."
+    return est._fit_source(as_source(X, block_rows), sample_weight, block_rows, keep_resp, init_sample, chunk_size, sample_seed)
 
 # %% ../nbs/19_scale.ipynb #f0f34cfb
 def step_size(t:int, # the step's number, 1, 2, ...

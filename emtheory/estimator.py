@@ -8,7 +8,8 @@ import inspect, numbers, sys, warnings
 import numpy as np
 from .core import (ConvergenceWarning, not_fitted_error, feature_names, check_array, check_weights, as_generator,
                            default_threads, blas_single_thread, coordinate_ascent, INIT_PARAMS)
-from .blocks import _is_block_source, fit_blocks, partial_fit
+from .blocks import (_is_block_source, as_source, ArrayBlocks, DaskBlocks, summarise, make_blocked, _stand_in,
+                             partial_fit)
 
 # %% auto #0
 __all__ = ['Params', 'MixtureEstimator', 'InformationCriteria']
@@ -98,45 +99,77 @@ class MixtureEstimator(Params):
                              "features as input.")
         return X
 
-    def fit(self, X, # (n_samples, n_features) data
+    def fit(self, X, # (n_samples, n_features) data: an array, a memmap, a .npy or .csv path, a dask array, or a callable or iterable of row blocks
             y=None, # ignored (scikit-learn convention)
             sample_weight=None, # (n_samples,) non-negative weights: each point's contribution is scaled by its weight
            )->MixtureEstimator: # self, fitted (so that calls chain)
-        "Fit by coordinate ascent from `n_init` starts and keep the best; returns self."
-        if _is_block_source(X): return fit_blocks(self, X, sample_weight)   # a memmap, path, dask array or stream of blocks
-        names = feature_names(X)
-        X = self._check_common(X)
-        w = check_weights(sample_weight, len(X))
-        if w is not None and (w > 0).sum() < self.n_components:
-            raise ValueError(f"Only {(w > 0).sum()} samples have positive weight, fewer than n_components = "
-                             f"{self.n_components}. Decrease n_components.")
+        "Fit by coordinate ascent from `n_init` starts and keep the best; returns self. Every kind of data takes the one path."
+        return self._fit_source(X, sample_weight)
+
+    def _fit_source(self, X, sample_weight=None, block_rows=65536, keep_resp="auto", init_sample=100000, chunk_size=4096,
+                    sample_seed=0):
+        "The one fit path: a source, one summary pass, the model from the summary, a start from the keyed sample, the loop."
+        if _is_block_source(X): source, names, A = as_source(X, block_rows), None, None
+        else:
+            names, A = feature_names(X), self._check_common(X)
+            source = ArrayBlocks(A, len(A), checked=True)   # an array is one block, read as it is
+        w = None
+        if sample_weight is not None:
+            w = check_weights(sample_weight, len(A) if A is not None else len(np.asarray(sample_weight).reshape(-1)))
+        summ = summarise(source if A is None else ArrayBlocks(A, block_rows, checked=True), w, init_sample, sample_seed)
+        K, N, D = self.n_components, summ["rows"], summ["n_features"]
+        Xs, ws = summ["sample"], summ["sample_weight"]
+        complete = len(Xs) == N   # the sample is every row, in order: the model and the start see the data themselves
+        if A is None: self._check_common(Xs)
+        if N < K: raise ValueError(f"X has n_samples = {N}, fewer than n_components = {K}. Decrease n_components.")
+        if w is not None and (w > 0).sum() < K:
+            raise ValueError(f"Only {(w > 0).sum()} samples have positive weight, fewer than n_components = {K}. "
+                             "Decrease n_components.")
         warm = getattr(self, "warm_start", False) and self._is_fitted()
-        if warm and X.shape[1] != self.n_features_in_:
-            raise ValueError(f"warm_start=True continues the last fit, which had {self.n_features_in_} features; X has "
-                             f"{X.shape[1]}. Set warm_start=False (or fit a new estimator) for data of another width.")
-        self._validate(X)
-        model = self._make_model(X, w)
+        if warm and D != self.n_features_in_:
+            raise ValueError(f"warm_start=True continues the last fit, which had {self.n_features_in_} features; X has {D}. "
+                             "Set warm_start=False (or fit a new estimator) for data of another width.")
+        P, pw = (Xs, ws) if complete else self._summary_rows(summ, w)
+        self._validate(P)
+        model = self._make_model(P, pw)
+        if keep_resp == "auto":   # memory stays flat in N for data that are not in memory: N x K floats go to a temporary file
+            keep_resp = "memory" if getattr(source, "in_memory", False) or isinstance(source, DaskBlocks) else "disk"
+        adapter = make_blocked(model, source, keep_resp)
         rng = as_generator(self.random_state)
         best, nt = None, default_threads()
         with blas_single_thread(nt):   # the initial statistics too: thin products are faster on one BLAS thread each
-            data = model.prepare(X)   # once for all starts
+            data = adapter.prepare(source, chunk_size)
             for _ in range(1 if warm else self.n_init):
-                state0 = self._state(model) if warm else self._init_state(model, X, w, rng)
-                fit = coordinate_ascent(model, X, state0, w, self.tol, self.max_iter, self.verbose, n_threads=nt, data=data)
+                state0 = self._state(model) if warm else self._init_state(model, Xs, ws, rng)
+                fit = coordinate_ascent(adapter, source, state0, w, self.tol, self.max_iter, self.verbose,
+                                        chunk_size=chunk_size, n_threads=nt, data=data)
                 if best is None or fit.objective > best.objective: best = fit
         if not best.converged:
             warnings.warn(f"{type(self).__name__} did not converge in max_iter={self.max_iter} iterations "
                           f"(last change of the objective per sample above tol={self.tol}). Increase max_iter, "
-                          "loosen tol, or check the data's scale.", ConvergenceWarning, stacklevel=2)
+                          "loosen tol, or check the data's scale.", ConvergenceWarning, stacklevel=3)
         self._model = model
-        self.n_features_in_ = X.shape[1]
+        self.n_features_in_ = D
         if names is not None: self.feature_names_in_ = names
         elif hasattr(self, "feature_names_in_"): del self.feature_names_in_
         self.converged_, self.n_iter_ = best.converged, best.n_iter
         self.lower_bound_ = best.objective / best.stats.n
         self.history_ = best.history
         self._store(model, best)
+        self.__dict__.pop("_online", None)
         return self
+
+    def _summary_rows(self, summ, w):
+        "Rows for the model's constructor when the data are larger than the sample: a stand-in with the data's mean and covariance."
+        if not getattr(self, "streams", True):
+            raise ValueError(f"{type(self).__name__} cannot fit data larger than its sample of {len(summ['sample'])} rows "
+                             "yet: its model is built from every row. Fit an in-memory array of at most that many rows.")
+        if getattr(self, "resp_init", None) is not None:
+            raise ValueError("resp_init (N x K responsibilities) needs every row in the start's sample: use init_params "
+                             "for data larger than the sample.")
+        if summ["cov"] is None: raise ValueError("The data have total weight <= 1: too few samples for a mixture.")
+        unit = 1. if w is None else float(w[w > 0].mean())
+        return _stand_in(summ["mean"], summ["cov"], summ["rows"], unit, w is not None)
 
     def partial_fit(self, X, # (n_samples, n_features) one batch of a stream
                     y=None, # ignored (scikit-learn convention)

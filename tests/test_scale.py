@@ -47,13 +47,12 @@ def test_sources_equal_in_memory(cls, data, tmp_path):
 
 @pytest.mark.parametrize("cls", CLASSES)
 def test_estimator_fit_on_sources(cls, data, tmp_path):
-    "fit(source) = fit(X in the order of the rows' keys) when the start's sample holds every row; weights too."
-    order = np.argsort(row_keys(0, 0, len(data)), kind="stable")
+    "fit(source) = fit(X), the same start from the same random_state, when the start's sample holds every row; weights too."
     w = np.random.default_rng(3).uniform(0.2, 2., len(data))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = cls(3, random_state=0, tol=0, max_iter=10).fit(data[order])
-        refw = cls(3, random_state=0, tol=0, max_iter=10).fit(data[order], sample_weight=w[order])
+        ref = cls(3, random_state=0, tol=0, max_iter=10).fit(data)
+        refw = cls(3, random_state=0, tol=0, max_iter=10).fit(data, sample_weight=w)
         for name, src in _sources(data, tmp_path).items():
             got = cls(3, random_state=0, tol=0, max_iter=10).fit(src)
             np.testing.assert_allclose(got.means_, ref.means_, rtol=0, atol=1e-10, err_msg=name)
@@ -125,8 +124,8 @@ def test_unknown_chunks_and_empty(data):
 def test_refusals(data):
     with pytest.raises(ValueError, match="read only once"):
         GaussianMixtureEM(3, max_iter=2).fit(iter([data[:2000], data[2000:]]))
-    with pytest.raises(ValueError, match="resp_init"):
-        GaussianMixtureCAVI(3, resp_init=np.full((len(data), 3), 1 / 3)).fit(ArrayBlocks(data))
+    with pytest.raises(ValueError, match="resp_init"):   # the sample (100 rows) is not every row: no N x K start
+        fit_blocks(GaussianMixtureCAVI(3, resp_init=np.full((len(data), 3), 1 / 3)), ArrayBlocks(data), init_sample=100)
     with pytest.raises(ValueError, match="sample_weight has 10 entries"):
         GaussianMixtureEM(3).fit(ArrayBlocks(data), sample_weight=np.ones(10))
     with pytest.raises(ValueError, match="keep_resp"): Blocked(None, ArrayBlocks(data), "ram")
@@ -262,3 +261,20 @@ def test_far_narrow_cluster_same_fit_from_every_source(kind, tmp_path):
     np.testing.assert_allclose(ref.covariances_[1], np.cov(X[2000:].T, bias=True), rtol=1e-9, atol=1e-9 * var.min())
     np.testing.assert_allclose(est.covariances_[1], ref.covariances_[1], rtol=0, atol=1e-10 * var.min())
     np.testing.assert_allclose(est.means_, ref.means_, rtol=1e-15, atol=0)
+
+def test_one_path_when_data_exceed_the_start_sample(tmp_path):
+    "More rows than the start's sample (1e5): an in-memory array, a memory map, a CSV file and a dask array take the same"
+    "path (model from the summary, k-means on the same keyed rows), so the same random_state gives the same fit."
+    import dask.array as da
+    rng = np.random.default_rng(5)
+    X = np.vstack([rng.normal(c, 1., (60000, 2)) for c in (-3., 3.)])[rng.permutation(120000)]
+    np.save(tmp_path / "x.npy", X); np.savetxt(tmp_path / "x.csv", X, delimiter=",", fmt="%.17g")
+    kw = dict(random_state=0, tol=0, max_iter=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = GaussianMixtureEM(2, **kw).fit(X)
+        for src in (str(tmp_path / "x.npy"), str(tmp_path / "x.csv"), da.from_array(X, chunks=(25000, 2))):
+            got = GaussianMixtureEM(2, **kw).fit(src)
+            np.testing.assert_allclose(got.means_, ref.means_, rtol=0, atol=1e-9)
+            np.testing.assert_allclose(got.covariances_, ref.covariances_, rtol=0, atol=1e-9)
+            np.testing.assert_allclose(got.lower_bound_, ref.lower_bound_, rtol=0, atol=1e-10)
