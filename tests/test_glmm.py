@@ -134,3 +134,9 @@ def test_no_intercept_column_needed_and_empty_design():
     G = grouse()
     est = RandomInterceptGLMM("poisson").fit(np.empty((403, 0)), G["y"], G["groups"])
     assert est.coef_.shape == (0,) and est.n_features_in_ == 0 and np.isfinite(est.log_likelihood_)
+
+def test_score_is_the_full_loglik_and_needs_fit(quad):
+    from emtheory.core import NotFittedError
+    est = quad["cbpp_binomial"]
+    assert est.score(**cbpp()) == pytest.approx(LME4["cbpp_binomial"]["full_loglik_integrate"], rel=1e-9)
+    with pytest.raises(NotFittedError, match="not fitted"): RandomInterceptGLMM("binomial").score(**cbpp())
