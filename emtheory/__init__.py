@@ -10,8 +10,9 @@ from .expfam import ExpFamilyMixtureEM, ExpFamilyMixtureMAP
 from .gem import GammaMixtureGEM
 from .ppca import PPCA
 from .latent import LinearVAE
+from .glmm import RandomInterceptGLMM
 from .select import select_mixture
 from .datasets import load_faithful
 
 __all__ = ["GaussianMixtureEM", "GaussianMixtureMAP", "GaussianMixtureCAVI", "GaussianMixtureMCEM", "ExpFamilyMixtureEM",
-           "ExpFamilyMixtureMAP", "GammaMixtureGEM", "PPCA", "LinearVAE", "select_mixture", "load_faithful"]
+           "ExpFamilyMixtureMAP", "GammaMixtureGEM", "PPCA", "LinearVAE", "RandomInterceptGLMM", "select_mixture", "load_faithful"]

@@ -9,7 +9,8 @@ from importlib.resources import files
 from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, special
-from .core import Params, ConvergenceWarning, check_array, as_generator, not_fitted_error
+from .core import ConvergenceWarning, check_array, as_generator, not_fitted_error
+from .estimator import Params
 
 # %% auto #0
 __all__ = ['LOG2PI', 'Z_ALPHA', 'Z_BETA', 'Z_GAMMA', 'load_cbpp', 'load_grouseticks', 'GLMMData', 'family_terms', 'group_sum',
