@@ -449,6 +449,10 @@ def step_size(t:int, # the step's number, 1, 2, ...
     "The stepwise-EM step rho_t = (t + t0)^(-kappa) (Cappe & Moulines 2009)."
     return (t + t0) ** (-kappa)
 
+def _about_centre(st:Stats)->Stats:
+    "The statistics without their `local` parts (references move from batch to batch): every sum about the centre."
+    return replace(st, local=None, sampled=None if st.sampled is None else _about_centre(st.sampled))
+
 def partial_fit(est, # a GaussianMixtureEM, GaussianMixtureMAP or GaussianMixtureCAVI
                 X, # (B, D) a batch of rows
                 sample_weight=None, # (B,) weights
@@ -478,9 +482,10 @@ def partial_fit(est, # a GaussianMixtureEM, GaussianMixtureMAP or GaussianMixtur
     st = model.e_step(state, A, model.prepare(A, 4096, 0), w, None, 1, 4096)
     t = online["t"] + 1
     rho = 1. if online["s"] is None else step_size(t - 1, t0, kappa)
-    s = st.T / st.n if online["s"] is None else (1 - rho) * online["s"] + rho * st.T / st.n
+    unit = _about_centre(st) * (1. / st.n)   # per unit weight; every field, Monte Carlo draws included
+    s = unit if online["s"] is None else online["s"] * (1 - rho) + unit * rho
     n_seen = online["n_seen"] + st.n
-    new = model.m_step(Stats(s * n_seen, np.nan, np.nan, n_seen), state)
+    new = model.m_step(s * n_seen, state)
     est._model = model
     est.n_features_in_ = A.shape[1]
     est.converged_, est.n_iter_ = False, t

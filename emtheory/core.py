@@ -142,6 +142,10 @@ class LocalStats:
             raise ValueError("LocalStats about different reference points do not add: shift one to the other's references first.")
         return LocalStats(self.index, self.ref, self.T + other.T)
 
+    def __mul__(self, c:float)->LocalStats: # the sums scaled by c, about the same references
+        "The sums scaled by `c`, about the same references."
+        return LocalStats(self.index, self.ref, self.T * c)
+
 @dataclass(frozen=True)
 class Stats:
     "Expected sufficient statistics of one E-step pass, with the pieces of the objective it computed on the way: all sums over rows."
@@ -156,6 +160,10 @@ class Stats:
     def __add__(self, other:Stats)->Stats: # the statistics of both sets of rows
         "The statistics of the union of two disjoint sets of rows: every field is a sum over rows."
         return type(self)(**{f.name: _add(getattr(self, f.name), getattr(other, f.name)) for f in fields(self)})
+
+    def __mul__(self, c:float)->Stats: # every sum scaled by c
+        "Every sum scaled by `c` (a weighted average of statistics, as stepwise EM forms, is then `a * (1 - rho) + b * rho`)."
+        return type(self)(**{f.name: None if getattr(self, f.name) is None else getattr(self, f.name) * c for f in fields(self)})
 
 # %% ../nbs/11_core.ipynb #8f66a5f6
 CLAMP = -700.  # shifted log-probabilities below this are clamped before exp (exp(-700) ~ 1e-304; avoids slow subnormals)

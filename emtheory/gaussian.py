@@ -386,8 +386,9 @@ class GaussianModel(MixtureModel):
                    R:np.ndarray, # (N, K) responsibilities
                    weights:np.ndarray=None, # (N,) sample weights, or None
                    chunk_size:int=4096, # rows per chunk
-                  )->Stats: # T in the feature layout, and every component's statistics about its weighted mean (NaN log-normaliser)
-        "Statistics of given responsibilities (a start): T, and each component's sums about its own mean (two passes: exact)."
+                   references:tuple=None, # (components J, their reference points (J, D)) to sum about; None: every component about its weighted mean
+                  )->Stats: # T in the feature layout, and the components' sums about their references (NaN log-normaliser)
+        "Statistics of given responsibilities: T, and components' sums about reference points (by default their own means: a second pass)."
         ct, (N, D), K = self.covariance_type, X.shape, R.shape[1]
         full = ct in ("full", "tied")
         sl_all = chunks(N, chunk_rows("whitened" if full else "features", D, K, ct, chunk_size))
@@ -395,15 +396,18 @@ class GaussianModel(MixtureModel):
         for sl in sl_all:
             Rw = R[sl] if weights is None else R[sl] * weights[sl, None]
             T = T + (stacked_stats(X[sl] - self.center, Rw.T) if full else Rw.T @ self.features(X[sl]))
-            S1 = S1 + Rw.T @ (X[sl] - self.center)
+            if references is None: S1 = S1 + Rw.T @ (X[sl] - self.center)
         T = vech_stats(T, D) if full else T
-        J = np.arange(K)
-        refs = S1 / np.maximum(T[:, -1], np.finfo(float).tiny)[:, None]   # the weighted means: the references of the second pass
-        local = np.zeros((K, T.shape[1]))
+        n = float(N if weights is None else weights.sum())
+        if references is None:   # the weighted means: the references of the second pass
+            J, refs = np.arange(K), S1 / np.maximum(T[:, -1], np.finfo(float).tiny)[:, None]
+        else: J, refs = references
+        if not len(J): return Stats(T, np.nan, np.nan, n)
+        local = np.zeros((len(J), T.shape[1]))
         for sl in sl_all:
             Rw = R[sl] if weights is None else R[sl] * weights[sl, None]
             self._local_sums(X[sl], Rw.T, J, refs, local)
-        return Stats(T, np.nan, np.nan, float(N if weights is None else weights.sum()), local=LocalStats(J, refs, local))
+        return Stats(T, np.nan, np.nan, n, local=LocalStats(J, refs, local))
 
     def plan(self, state, # the globals
              X, # (N, D) data

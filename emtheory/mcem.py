@@ -9,6 +9,7 @@ import numpy as np
 from scipy.special import logsumexp
 from dataclasses import replace
 from .core import Stats, coordinate_ascent, stats_from_resp, as_generator
+from .blocks import DaskBlocks, _is_dask
 from .em import GaussianEM, GaussianMixtureEM, GaussianParams
 
 # %% auto #0
@@ -76,15 +77,17 @@ class GaussianMCEM(GaussianEM):
         "The exact E-step, then S(t+1) assignments per row drawn from its q(z): their statistics are sums over rows too."
         memory = {} if memory is None else memory
         st = super().e_step(state, X, data, weights, memory, n_threads, chunk_size)
-        return replace(st, sampled=self.draw_stats(X, np.exp(memory["log_resp"]), weights))
+        refs = (np.arange(0), None) if st.local is None else (st.local.index, st.local.ref)   # those of the exact sums: blocks add
+        return replace(st, sampled=self.draw_stats(X, np.exp(memory["log_resp"]), weights, refs))
 
     def draw_stats(self, X:np.ndarray, # (B, D) rows
                    resp:np.ndarray, # (B, K) their q(z)
                    weights:np.ndarray=None, # (B,) sample weights
+                   references:tuple=None, # (components, reference points) for the far components' sums; None: their own means
                   )->Stats: # sum_i w_i (c_ik / S) phi(x_i) with c_i ~ Multinomial(S, q(z_i)), S = S(t+1)
         "The statistics of S(t+1) assignments per row drawn from q(z): what the next Monte Carlo M-step reads."
         S = sample_schedule(self.t + 1, self.n_samples, self.growth, self.max_samples)
-        return stats_from_resp(self, X, sample_assignments(resp, S, self.rng) / S, weights)
+        return self.statistics(X, sample_assignments(resp, S, self.rng) / S, weights, references=references)
 
     def m_step(self, stats, # an E-step's statistics of q
                old:GaussianParams|None, # the previous globals (None at initialisation)
@@ -127,6 +130,14 @@ class GaussianMixtureMCEM(GaussianMixtureEM):
     def _validate(self, X):
         _check_schedule(self.n_samples, self.sample_growth, self.max_samples)
         super()._validate(X)
+
+    def _fit_source(self, X, *args, **kwargs):
+        "The shell's one fit path; a dask array is refused (its blocks would each copy the one random stream of the draws)."
+        if _is_dask(X) or isinstance(X, DaskBlocks):
+            raise ValueError("GaussianMixtureMCEM cannot fit a dask array yet: its draws come from one random stream, which "
+                             "the blocks on a cluster would each copy. Compute the array (X.compute()), or save it as .npy "
+                             "and pass the path.")
+        return super()._fit_source(X, *args, **kwargs)
 
     def _make_model(self, X, w):
         return GaussianMCEM(np.average(X, axis=0, weights=w), self.covariance_type, self.reg_covar, self.n_samples,

@@ -157,3 +157,21 @@ def test_bad_input():
     with pytest.raises(ValueError, match="NaN"): GaussianMixtureMCEM(2).fit(np.where(X > 4, np.nan, X))
     with pytest.raises(NotFittedError): GaussianMixtureMCEM(2).score(X)
     with pytest.raises(ValueError, match="n_samples"): GaussianMCEM(np.zeros(2), n_samples=-1)
+
+def test_mcem_streams_from_sequential_sources(tmp_path):
+    "The draws are E-step sums taken block by block from one stream in row order: a memmap, a CSV file and a callable"
+    "of blocks give the in-memory fit; a dask array is refused with the reason; partial_fit is stepwise MCEM."
+    X, _ = load_faithful()
+    np.save(tmp_path / "x.npy", X); np.savetxt(tmp_path / "x.csv", X, delimiter=",", fmt="%.17g")
+    kw = dict(random_state=0, max_iter=5, tol=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = GaussianMixtureMCEM(2, **kw).fit(X)
+        for src in (str(tmp_path / "x.npy"), str(tmp_path / "x.csv"), lambda: (X[i:i + 100] for i in range(0, len(X), 100))):
+            np.testing.assert_allclose(GaussianMixtureMCEM(2, **kw).fit(src).means_, ref.means_, rtol=1e-12)
+    da = pytest.importorskip("dask.array")
+    with pytest.raises(ValueError, match="cannot fit a dask array yet"):
+        GaussianMixtureMCEM(2, **kw).fit(da.from_array(X, chunks=(100, 2)))
+    est = GaussianMixtureMCEM(2, random_state=0)
+    for i in range(0, len(X), 68): est.partial_fit(X[i:i + 68])
+    assert est.n_iter_ == 4 and abs(est.score(X) - ref.score(X)) < 0.05   # four stepwise batches land near the fit
