@@ -453,27 +453,37 @@ def _about_centre(st:Stats)->Stats:
     "The statistics without their `local` parts (references move from batch to batch): every sum about the centre."
     return replace(st, local=None, sampled=None if st.sampled is None else _about_centre(st.sampled))
 
-def partial_fit(est, # a GaussianMixtureEM, GaussianMixtureMAP or GaussianMixtureCAVI
+def partial_fit(est, # an estimator on the shell
                 X, # (B, D) a batch of rows
                 sample_weight=None, # (B,) weights
-                kappa:float=0.6, # step exponent, in (0.5, 1]
-                t0:float=2., # step delay, >= 0
+                kappa:float=None, # step exponent, in (0.5, 1] (None: the estimator's `kappa`, else 0.6)
+                t0:float=None, # step delay, >= 0 (None: the estimator's `t0`, else 2)
                )->object: # `est`, updated by this batch
-    "Stepwise EM: s <- (1 - rho_t) s + rho_t s_hat(batch), globals from s; the first call initialises from its batch."
+    "Stepwise EM: s <- (1 - rho_t) s + rho_t s_hat(batch), globals from s; the first call initialises from its batch, or continues a fit."
     _check_shell(est)
+    kappa = getattr(est, "kappa", 0.6) if kappa is None else kappa
+    t0 = getattr(est, "t0", 2.) if t0 is None else t0
     if not (isinstance(kappa, numbers.Real) and 0.5 < kappa <= 1): raise ValueError(f"kappa must be in (0.5, 1]; got {kappa!r}.")
     if not (isinstance(t0, numbers.Real) and t0 >= 0): raise ValueError(f"t0 must be >= 0; got {t0!r}.")
     online = est.__dict__.get("_online")
     if online is not None and online["model"] is not getattr(est, "_model", None): online = None   # refitted since
-    if online is None:
+    names = feature_names(X)
+    if online is None and not est._is_fitted():
         A = est._check_common(X)
         w = check_weights(sample_weight, len(A))
+        if w is not None and (w > 0).sum() < est.n_components:
+            raise ValueError(f"Only {(w > 0).sum()} samples of the first batch have positive weight, fewer than "
+                             f"n_components = {est.n_components}: the first batch starts the fit. Decrease n_components.")
         est._validate(A)
         model = est._make_model(A, w)
         state = est._init_state(model, A, w, as_generator(est.random_state))
         online = dict(model=model, t=0, s=None, n_seen=0.)
     else:
+        if online is None:   # after fit: continue from the fit (scikit-learn's convention), its statistics as the running ones
+            online = dict(model=est._model, t=est.n_iter_, s=est.__dict__.get("_fit_stats"), n_seen=0. if
+                          est.__dict__.get("_fit_stats") is None else est._fit_stats_n)
         model = online["model"]
+        est._check_names(X)
         A = check_array(X)
         if A.shape[1] != est.n_features_in_:
             raise ValueError(f"X has {A.shape[1]} features, but {type(est).__name__} is expecting {est.n_features_in_} features as input (the stream so far had {est.n_features_in_}).")
@@ -488,6 +498,7 @@ def partial_fit(est, # a GaussianMixtureEM, GaussianMixtureMAP or GaussianMixtur
     new = model.m_step(s * n_seen, state)
     est._model = model
     est.n_features_in_ = A.shape[1]
+    if names is not None: est.feature_names_in_ = names
     est.converged_, est.n_iter_ = False, t
     est.lower_bound_ = st.log_norm / st.n   # the batch's mean log-normaliser at the globals before this step
     est.history_ = {}

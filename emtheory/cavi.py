@@ -239,12 +239,15 @@ class GaussianMixtureCAVI(MixtureEstimator):
                  verbose:int=0, # 1: print the ELBO at every iteration
                  frozen:tuple=(), # ("weights",): π known, held at weights_init (no Dirichlet factor); the only block CAVI can freeze
                  weights_init=None, # (K,) the known weights (positive, summing to 1), for frozen=("weights",) only
+                 kappa:float=0.6, # partial_fit's step exponent, in (0.5, 1]: rho_t = (t + t0)^-kappa
+                 t0:float=2., # partial_fit's step delay, >= 0
                 ):
         self.n_components, self.weight_concentration_prior, self.mean_prior = n_components, weight_concentration_prior, mean_prior
         self.mean_precision_prior, self.degrees_of_freedom_prior = mean_precision_prior, degrees_of_freedom_prior
         self.covariance_prior, self.tol, self.reg_covar, self.max_iter = covariance_prior, tol, reg_covar, max_iter
         self.n_init, self.init_params, self.resp_init, self.random_state = n_init, init_params, resp_init, random_state
         self.warm_start, self.verbose, self.frozen, self.weights_init = warm_start, verbose, frozen, weights_init
+        self.kappa, self.t0 = kappa, t0
 
     def _validate(self, X):
         N, D = X.shape

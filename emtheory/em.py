@@ -169,8 +169,10 @@ class GaussianMixtureEM(InformationCriteria, MixtureEstimator):
                  verbose:int=0, # 1: print the objective at every iteration
                  frozen:tuple=(), # blocks kept at their *_init values: "weights", "means", "covariances"
                  missing:str="error", # NaN entries: "error" refuses them, "marginalize" integrates them out (emtheory.missing)
+                 kappa:float=0.6, # partial_fit's step exponent, in (0.5, 1]: rho_t = (t + t0)^-kappa
+                 t0:float=2., # partial_fit's step delay, >= 0
                 ):
-        self.missing = missing
+        self.missing, self.kappa, self.t0 = missing, kappa, t0
         self.n_components, self.covariance_type, self.tol, self.reg_covar = n_components, covariance_type, tol, reg_covar
         self.max_iter, self.n_init, self.init_params = max_iter, n_init, init_params
         self.weights_init, self.means_init, self.precisions_init = weights_init, means_init, precisions_init

@@ -9,7 +9,7 @@ import numpy as np
 from .core import (ConvergenceWarning, not_fitted_error, feature_names, check_array, check_weights, as_generator,
                            default_threads, blas_single_thread, coordinate_ascent, INIT_PARAMS)
 from .blocks import (_is_block_source, as_source, ArrayBlocks, DaskBlocks, summarise, make_blocked, _stand_in,
-                             partial_fit)
+                             partial_fit, _about_centre)
 
 # %% auto #0
 __all__ = ['Params', 'MixtureEstimator', 'InformationCriteria']
@@ -157,6 +157,7 @@ class MixtureEstimator(Params):
         self.history_ = best.history
         self._store(model, best)
         self.__dict__.pop("_online", None)
+        self._fit_stats, self._fit_stats_n = _about_centre(best.stats) * (1. / best.stats.n), best.stats.n   # partial_fit continues from these
         return self
 
     def _summary_rows(self, summ, w):

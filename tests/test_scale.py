@@ -160,8 +160,9 @@ def test_stepwise_first_call_and_checks(data):
     assert est.n_iter_ == 1 and est.means_.shape == (3, 3)
     with pytest.raises(ValueError, match="features"): est.partial_fit(data[:10, :2])
     with pytest.raises(ValueError, match="kappa"): partial_fit(est, data[:10], kappa=0.5)
-    est.fit(data)                                   # a new fit forgets the stream
-    est.partial_fit(data[:600]); assert est.n_iter_ == 1
+    est.fit(data)                                   # a new fit forgets the stream; partial_fit then continues the fit
+    n = est.n_iter_
+    est.partial_fit(data[:600]); assert est.n_iter_ == n + 1
 
 # --- dask.distributed: a LocalCluster with two worker processes ------------------------------------------------------
 
@@ -278,3 +279,29 @@ def test_one_path_when_data_exceed_the_start_sample(tmp_path):
             np.testing.assert_allclose(got.means_, ref.means_, rtol=0, atol=1e-9)
             np.testing.assert_allclose(got.covariances_, ref.covariances_, rtol=0, atol=1e-9)
             np.testing.assert_allclose(got.lower_bound_, ref.lower_bound_, rtol=0, atol=1e-10)
+
+def test_partial_fit_after_fit_continues_from_the_fit(data):
+    "partial_fit after fit takes one stepwise step from the fitted statistics, with the estimator's kappa and t0:"
+    "means = ((1 - rho) S1 + rho s1) / ((1 - rho) N + rho n) per unit weight, rho = (n_iter + t0)^-kappa, each sum"
+    "recomputed here from predict_proba at the fitted globals."
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = GaussianMixtureEM(3, random_state=0, max_iter=20, kappa=1., t0=1.).fit(data)
+    R, Rb, batch = est.predict_proba(data), est.predict_proba(data[:500]), data[:500]
+    rho = 1. / (est.n_iter_ + 1.)
+    S1, N1 = R.T @ data / len(data), R.sum(0) / len(data)
+    s1, n1 = Rb.T @ batch / len(batch), Rb.sum(0) / len(batch)
+    want = ((1 - rho) * S1 + rho * s1) / ((1 - rho) * N1 + rho * n1)[:, None]
+    est.partial_fit(batch)
+    np.testing.assert_allclose(est.means_, want, rtol=1e-9)
+    assert est.n_iter_ == int(round(1 / rho))
+
+def test_partial_fit_records_feature_names_and_checks_weights(data):
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(data, columns=["a", "b", "c"])
+    est = GaussianMixtureEM(3, random_state=0).partial_fit(df[:500])
+    assert list(est.feature_names_in_) == ["a", "b", "c"]
+    est.partial_fit(df[500:1000])
+    with pytest.raises(ValueError, match="feature names should match"): est.partial_fit(df[["b", "a", "c"]][:100])
+    with pytest.raises(ValueError, match="positive weight"):
+        GaussianMixtureEM(3).partial_fit(data[:10], sample_weight=np.r_[1., 1., np.zeros(8)])
