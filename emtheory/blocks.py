@@ -8,6 +8,7 @@ import itertools, numbers, os, tempfile, warnings
 from dataclasses import replace
 from pathlib import Path
 import numpy as np
+from .datasets import read_csv
 from .core import (MixtureModel, Stats, Fit, ConvergenceWarning, check_array, check_weights, coordinate_ascent,
                            default_threads, blas_single_thread, as_generator, feature_names)
 
@@ -107,35 +108,13 @@ class IterBlocks(BlockSource):
         return self.once
     def __repr__(self): return f"IterBlocks({self.factory or 'iterator'})"
 
-def _csv_layout(path):
-    "(delimiter, header line present) of a CSV file, from its first line."
-    with open(path, encoding="utf-8-sig") as f: first = f.readline()
-    sep = next((s for s in ",;\t" if s in first), None)
-    cells = first.strip().split(sep)
-    def num(c):
-        try: float(c); return True
-        except ValueError: return False
-    return sep, not all(num(c) for c in cells if c.strip())
-
-def csv_blocks(path, # a numeric CSV file (comma, semicolon, tab or whitespace separated; an optional header line)
+def csv_blocks(path, # a numeric CSV file (comma, semicolon, tab or white space; an optional header line; .gz, .bz2, .xz)
                chunk_rows:int=100000, # rows per block
-              )->IterBlocks: # a block source that re-reads the file on every pass (its `columns` from the header, if any)
-    "A CSV read `chunk_rows` lines at a time, from the start on every pass (nothing but one block in memory)."
-    path = str(path)
-    if not Path(path).is_file(): raise ValueError(f"No such file: {path}")
-    sep, header = _csv_layout(path)
-    def read():
-        with open(path, encoding="utf-8-sig") as f:
-            if header: next(f)
-            while True:
-                lines = list(itertools.islice(f, chunk_rows))
-                if not lines: return
-                try: yield np.loadtxt(lines, delimiter=sep, ndmin=2)
-                except ValueError as e: raise ValueError(f"{path}: a block of lines could not be read as numbers ({e}).") from None
-    src = IterBlocks(read)
-    src.columns, src.block_rows = None, chunk_rows
-    if header:
-        with open(path, encoding="utf-8-sig") as f: src.columns = [c.strip() for c in f.readline().strip().split(sep)]
+              )->IterBlocks: # a block source that re-reads the file on every pass (its `columns` from the header, or x0, x1, ...)
+    "A CSV file read `chunk_rows` rows at a time by pandas' parser (`emtheory.datasets.read_csv`), from the start on every pass."
+    columns, blocks = read_csv(path, chunk_rows)
+    src = IterBlocks(blocks)
+    src.columns, src.block_rows = columns, chunk_rows
     return src
 
 class DaskBlocks(BlockSource):

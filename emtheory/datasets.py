@@ -4,13 +4,14 @@
 
 # %% ../nbs/10_datasets.ipynb #eff73433
 from __future__ import annotations
-import csv, math, sys
+import bz2, csv, gzip, io, lzma, math, re, sys, warnings
 from pathlib import Path
 from importlib.resources import files
+from importlib.metadata import version
 import numpy as np
 
 # %% auto #0
-__all__ = ['load_faithful', 'UsageError', 'load_csv']
+__all__ = ['load_faithful', 'UsageError', 'csv_layout', 'read_csv', 'load_csv']
 
 # %% ../nbs/10_datasets.ipynb #74cc714c
 def load_faithful(
@@ -30,46 +31,104 @@ def _is_number(s:str)->bool:
     try: float(s); return True
     except ValueError: return False
 
-def _read_text(path:str)->str:
-    "The text of a file, or of standard input for '-'."
-    if path == "-": return sys.stdin.read().lstrip("\ufeff")
+_EXACT_FLOATS = {} if int(version("pandas").split(".")[0]) >= 3 else dict(float_precision="round_trip")   # pandas 3: exact by default
+_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}   # what pandas' compression="infer" reads too
+
+def _check_path(path)->str:
+    "The path as a string, if it names a file ('-': standard input); else a UsageError naming the problem."
+    path = str(path)
+    if path == "-": return path
     p = Path(path)
     if not p.exists(): raise UsageError(f"no such file: {path}")
     if p.is_dir(): raise UsageError(f"{path} is a directory, not a CSV file")
-    try: return p.read_text(encoding='utf-8-sig')
-    except UnicodeDecodeError: raise UsageError(f"{path} is not a text (UTF-8) CSV file") from None
+    return path
 
-def _sniff_delimiter(text:str)->str:
-    "The field separator of a delimited text: comma, semicolon, tab or spaces (csv.Sniffer on the first lines)."
-    sample = "\n".join(text.splitlines()[:20])
-    try: return csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
-    except csv.Error: return " " if ("," not in sample and " " in sample.strip()) else ","
+def _head(path:str, n:int=20)->list:
+    "The first n non-blank lines of a (possibly compressed) text file, BOM removed; a UsageError for a file that is not text."
+    opener = _OPENERS.get(Path(path).suffix.lower(), open)
+    lines = []
+    try:
+        with opener(path, "rt", encoding="utf-8-sig") as f:
+            for line in f:
+                if line.strip(): lines.append(line.rstrip("\r\n"))
+                if len(lines) == n: break
+    except (UnicodeDecodeError, OSError, EOFError) as e:
+        raise UsageError(f"{path} is not a text (UTF-8) CSV file ({type(e).__name__})") from None
+    return lines
 
-def load_csv(path:str, # a delimited text file ('-': standard input): an optional header row, then numeric rows
-            )->tuple: # (X float64 (N, D), column names)
-    "Read a numeric CSV (comma, semicolon or tab separated), with clear errors for holes, text and ragged rows."
+def _cells(line:str, sep:str)->list:
+    "The fields of one line."
+    return line.split() if sep == r"\s+" else next(csv.reader([line], delimiter=sep, skipinitialspace=True))
+
+def csv_layout(lines:list, # the first non-blank lines of the file
+              )->tuple: # (separator for pandas, the header row's names or None)
+    "Delimiter (comma, semicolon, tab or white space; csv.Sniffer) and header (a first row that is not all numbers) of a CSV."
+    sample = "\n".join(lines)
+    try: sep = csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
+    except csv.Error: sep = r"\s+" if ("," not in sample and " " in sample.strip()) else ","
+    cells = _cells(lines[0], sep)
+    header = not all(_is_number(c) for c in cells if c.strip())
+    return sep, ([c.strip() for c in cells] if header else None)
+
+def read_csv(path, # a delimited text file, optionally compressed (.gz, .bz2, .xz); '-': standard input
+             chunk_rows:int=None, # rows per block (None: the whole file as one block)
+            )->tuple: # (column names, a callable returning a fresh iterator of float64 blocks (rows, D))
+    "Read a numeric CSV with pandas' parser, in blocks of `chunk_rows` rows; a hole, text, an infinity or a ragged row: one clear line."
+    import pandas as pd
+    path = _check_path(path)
     name = "standard input" if path == "-" else path
-    text = _read_text(path)
-    sep = _sniff_delimiter(text)
-    lines = text.splitlines()
-    rows = [r for r in (csv.reader(lines, delimiter=sep, skipinitialspace=True) if sep != " " else
-                        (l.split() for l in lines)) if any(c.strip() for c in r)]
-    if not rows: raise UsageError(f"{name} is empty")
-    header = not all(_is_number(c) for c in rows[0] if c.strip())
-    columns = [c.strip() for c in rows[0]] if header else [f"x{j}" for j in range(len(rows[0]))]
-    body = rows[1:] if header else rows
-    if not body: raise UsageError(f"{name} has a header but no data rows")
-    D = len(columns)
-    X = np.empty((len(body), D))
-    for i, r in enumerate(body):
-        line = i + 2 if header else i + 1
-        if len(r) != D: raise UsageError(f"{name}, line {line}: {len(r)} fields, expected {D} (as in the first row)")
-        for j, c in enumerate(r):
-            c = c.strip()
-            if c == "" or c.lower() in ("na", "nan", "null", "none"):
-                raise UsageError(f"{name}, line {line}, column '{columns[j]}': a hole (missing value); remove or impute it")
-            try: v = float(c)
-            except ValueError: raise UsageError(f"{name}, line {line}, column '{columns[j]}': {c!r} is not a number") from None
-            if not math.isfinite(v): raise UsageError(f"{name}, line {line}, column '{columns[j]}': {c!r} is not finite")
-            X[i, j] = v
-    return X, columns
+    text = sys.stdin.read().lstrip("\ufeff") if path == "-" else None
+    lines = [l for l in text.splitlines() if l.strip()][:20] if path == "-" else _head(path)
+    if not lines: raise UsageError(f"{name} is empty")
+    sep, header = csv_layout(lines)
+    columns = header if header is not None else [f"x{j}" for j in range(len(_cells(lines[0], sep)))]
+    def blocks():
+        src = io.StringIO(text) if path == "-" else path
+        first = 2 if header is not None else 1   # the file's line number of the block's first row (blank lines aside)
+        try:
+            with warnings.catch_warnings():   # a first data row longer than the header: pandas warns and drops data
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                for df in pd.read_csv(src, sep=sep, header=0 if header is not None else None, index_col=False,
+                                      names=None if header is not None else columns, chunksize=chunk_rows or 2**40,
+                                      skipinitialspace=True, encoding="utf-8-sig", compression="infer", engine="c",
+                                      **_EXACT_FLOATS):
+                    yield _numeric_block(df, columns, name, first)
+                    first += len(df)
+        except pd.errors.ParserWarning:   # only the first data row can be longer than the header without a ParserError
+            n = len(_cells(lines[1], sep)) if len(lines) > 1 else "more"
+            raise UsageError(f"{name}, line {first}: {n} fields, expected {len(columns)} (as in the first row)") from None
+        except pd.errors.ParserError as e:
+            m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(e))
+            if m: raise UsageError(f"{name}, line {m.group(2)}: {m.group(3)} fields, expected {m.group(1)} (as in the first row)") from None
+            raise UsageError(f"{name}: pandas cannot parse it as CSV ({str(e).strip()})") from None
+        except UnicodeDecodeError: raise UsageError(f"{name} is not a text (UTF-8) CSV file") from None
+    return columns, blocks
+
+def _numeric_block(df, columns, name, first):
+    "One parsed block as float64, or a UsageError naming the file, line and column of the first hole, text or infinity."
+    import pandas as pd
+    if df.shape[1] != len(columns):
+        raise UsageError(f"{name}: {df.shape[1]} fields, expected {len(columns)} (as in the first row)")
+    for j, c in enumerate(df.columns):
+        col = df[c]
+        if col.dtype.kind not in "fiub":   # text in the column: the first cell that is not a number
+            bad = np.flatnonzero((pd.to_numeric(col, errors="coerce").isna() & col.notna()).to_numpy())
+            if len(bad):
+                raise UsageError(f"{name}, line {first + bad[0]}, column '{columns[j]}': {str(col.iloc[bad[0]]).strip()!r} "
+                                 "is not a number")
+    A = df.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(A)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        what = "a hole (missing value); remove or impute it" if np.isnan(A[i, j]) else f"{str(df.iat[i, j]).strip()!r} is not finite"
+        raise UsageError(f"{name}, line {first + i}, column '{columns[j]}': {what}")
+    return A
+
+def load_csv(path, # a delimited text file, optionally compressed ('-': standard input): an optional header row, then numeric rows
+            )->tuple: # (X float64 (N, D), column names)
+    "Read a whole numeric CSV (comma, semicolon, tab or space separated; gzip, bz2 or xz), with clear errors for holes, text and ragged rows."
+    columns, blocks = read_csv(path)
+    parts = [A for A in blocks() if len(A)]
+    name = "standard input" if str(path) == "-" else str(path)
+    if not parts: raise UsageError(f"{name} has a header but no data rows")
+    return (np.concatenate(parts) if len(parts) > 1 else parts[0]), columns

@@ -22,3 +22,31 @@ def test_csv_is_declared_package_data():
     from configparser import ConfigParser
     cfg = ConfigParser(delimiters=['=']); cfg.read(Path(__file__).resolve().parent.parent/'settings.ini')
     assert 'data/*.csv' in cfg['DEFAULT']['package_data'].split()
+
+import bz2, gzip, lzma
+import pytest
+from emtheory.datasets import read_csv, load_csv, UsageError
+
+@pytest.mark.parametrize("opener, suffix", [(open, ".csv"), (gzip.open, ".csv.gz"), (bz2.open, ".csv.bz2"), (lzma.open, ".csv.xz")])
+@pytest.mark.parametrize("text", ["\ufeffa,b\r\n1,\"2.5\"\r\n3,4\r\n5,6\r\n\r\n", "a\tb\n1\t2.5\n3\t4\n5\t6\n\n\n",
+                                  "a; b\n1; 2.5\n3; 4\n5; 6\n"])
+def test_one_reader_chunked_or_not(tmp_path, opener, suffix, text):
+    "Quoted fields, a BOM, CRLF, blank lines at the end and compressed files read the same with and without chunking."
+    p = tmp_path / f"x{suffix}"
+    with opener(p, "wt", encoding="utf-8", newline="") as f: f.write(text)
+    want = np.array([[1, 2.5], [3, 4], [5, 6]])
+    X, cols = load_csv(p)
+    np.testing.assert_array_equal(X, want); assert cols == ["a", "b"]
+    for rows in (1, 2, 5):
+        cols, blocks = read_csv(p, rows)
+        np.testing.assert_array_equal(np.concatenate(list(blocks())), want)
+
+def test_reader_errors_name_file_line_and_column(tmp_path):
+    (tmp_path / "t.csv").write_text("a,b\n1,2\n3,4\n5,oops\n")
+    with pytest.raises(UsageError, match=r"t.csv, line 4, column 'b': 'oops' is not a number"):
+        list(read_csv(tmp_path / "t.csv", 2)[1]())
+    (tmp_path / "r.csv").write_text("a,b\n1,2\n3,4,5\n")
+    with pytest.raises(UsageError, match="line 3: 3 fields, expected 2"): load_csv(tmp_path / "r.csv")
+    with pytest.raises(UsageError, match="is a directory"): load_csv(tmp_path)
+    np.save(tmp_path / "n.npy", np.ones((3, 2))); (tmp_path / "n.csv").write_bytes((tmp_path / "n.npy").read_bytes())
+    with pytest.raises(UsageError, match="not a text"): load_csv(tmp_path / "n.csv")
