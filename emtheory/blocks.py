@@ -196,12 +196,14 @@ class Blocked(MixtureModel):
         "Nothing is cached: the blocks are read again on every pass."
         return None
 
-    def _to_disk(self, b, buf):
-        "Move block b's log responsibilities into a temporary memory-mapped file (written in place on later passes)."
-        if self._tmp is None: self._tmp = tempfile.TemporaryDirectory(prefix="emtheory-resp-")
-        mm = np.lib.format.open_memmap(os.path.join(self._tmp.name, f"{b}.npy"), "w+", np.float64, buf.shape)
-        mm[:] = buf
-        return mm
+    def _to_disk(self, b, mb, n):
+        "Move block b's per-row buffers (the model's memory of q: log responsibilities, posterior means) into temporary memory-mapped files."
+        for key, buf in mb.items():
+            if not isinstance(buf, np.ndarray) or isinstance(buf, np.memmap) or buf.ndim == 0 or len(buf) != n: continue
+            if self._tmp is None: self._tmp = tempfile.TemporaryDirectory(prefix="emtheory-resp-")
+            mm = np.lib.format.open_memmap(os.path.join(self._tmp.name, f"{b}-{key}.npy"), "w+", buf.dtype, buf.shape)
+            mm[:] = buf
+            mb[key] = mm   # written in place on later passes by a model that updates its buffer, replaced by one that does not
 
     def e_step(self, state, # the globals
                X, # (N, D) data
@@ -218,10 +220,11 @@ class Blocked(MixtureModel):
             wb = None if weights is None else weights[offset:offset + len(Xb)]
             mb = memory.setdefault(b, {}) if keep else None
             if self._prepared is None: data_b = self.model.prepare(Xb, chunk_size, 0)
-            else: data_b = self._prepared.get(b) or self._prepared.setdefault(b, self.model.prepare(Xb, chunk_size))
+            else:
+                data_b = self._prepared.get(b)
+                if data_b is None: data_b = self._prepared[b] = self.model.prepare(Xb, chunk_size)
             st = self.model.e_step(state, Xb, data_b, wb, mb, n_threads, chunk_size)
-            if keep and self.keep_resp == "disk" and not isinstance(mb["log_resp"], np.memmap):
-                mb["log_resp"] = self._to_disk(b, mb["log_resp"])
+            if keep and self.keep_resp == "disk": self._to_disk(b, mb, len(Xb))
             total = st if total is None else total + st
             offset += len(Xb)
         if weights is not None and offset != len(weights):
@@ -230,11 +233,12 @@ class Blocked(MixtureModel):
 
 # %% ../nbs/19_scale.ipynb #73d32b28
 def _block_stats(model, state, Xb, wb, prev, chunk_size):
-    "On a worker: one block's E-step, given its previous log responsibilities; (Stats fields, new log responsibilities)."
+    "On a worker: one block's E-step, given the model's memory of the block's previous q; (its Stats, the new memory)."
     Xb = np.ascontiguousarray(Xb, dtype=np.float64)
-    memory = {} if prev is None else {"log_resp": np.array(prev, order="F")}   # a copy, a column per component
+    # a copy of every buffer (the persisted ones are never written), Fortran-ordered: a column per component
+    memory = {} if prev is None else {k: np.array(v, order="F") if isinstance(v, np.ndarray) else v for k, v in prev.items()}
     st = model.e_step(state, Xb, model.prepare(Xb, chunk_size, 0), wb, memory, 1, chunk_size)
-    return st, memory["log_resp"]
+    return st, memory
 
 def _add(a, b): return a + b
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve, eigh
 from .estimator import MixtureEstimator, Params
+from .blocks import _is_block_source, as_source, ArrayBlocks, DaskBlocks, summarise, make_blocked
 from .core import (Stats, ConvergenceWarning, check_array, check_weights, as_generator,
                            coordinate_ascent)
 
@@ -32,6 +33,14 @@ class _PPCAStats:
     xz: np.ndarray          # (D, q) sum_i w_i x_i E[z_i]^T
     zz: np.ndarray          # (q, q) sum_i w_i E[z_i z_i^T]
     encoder: tuple = None   # (A, b, s2) of an amortized q, if the E-step has one
+
+    def __add__(self, other:_PPCAStats)->_PPCAStats: # the sums of both sets of rows
+        "The statistics of two disjoint sets of rows: the sums add (blocks of a file, chunks of a dask array)."
+        return _PPCAStats(self.xx + other.xx, self.xz + other.xz, self.zz + other.zz)
+
+    def __mul__(self, c:float)->_PPCAStats: # every sum scaled by c
+        "Every sum scaled by `c`."
+        return _PPCAStats(self.xx * c, self.xz * c, self.zz * c)
 
 # %% ../nbs/19_ppca.ipynb #75b82901
 def posterior_precision(p:PPCAParams, # the globals: W (D, q) and sigma^2
@@ -89,15 +98,19 @@ def ppca_mle(X:np.ndarray, # (N, D) centred data
 
 # %% ../nbs/19_ppca.ipynb #a75235d3
 class PPCAModel:
-    "Exact EM for probabilistic PCA (centred data), as a model of the coordinate-ascent core."
+    "Exact EM for probabilistic PCA, as a model of the coordinate-ascent core (rows centred by `center` in every E-step)."
     monotone = True
+    center = None   # (D,) subtracted from every row the E-step reads (None: the rows are centred already)
+
+    def _centred(self, X): return X if self.center is None else X - self.center
 
     def prepare(self, X:np.ndarray, # (N, D) data
                 chunk_size:int=4096, # rows per chunk
                 cache_bytes:float=None, # ignored: only the squared row norms are kept
-               )->np.ndarray: # (N,) squared norms of the rows
-        "Squared norms of the rows, read by every pass."
-        return np.einsum('ij,ij->i', X, X)
+               )->np.ndarray: # (N,) squared norms of the centred rows
+        "Squared norms of the (centred) rows, read by every pass."
+        Xc = self._centred(X)
+        return np.einsum('ij,ij->i', Xc, Xc)
 
     def _stats(self, X, sq, weights, Ez, S):
         "(_PPCAStats, n) from posterior means Ez (N, q) and a covariance S (q, q) shared by all points."
@@ -115,6 +128,7 @@ class PPCAModel:
                chunk_size:int=4096, # rows per chunk (when `prepare` left the chunking open)
               )->Stats: # the statistics (s_xx, s_xz, s_zz), log-likelihood, entropy, total weight and KL to the last q
         "q(z_i) = N(M^-1 W^T x_i, sigma^2 M^-1): the statistics, log-likelihood, entropy and KL to the last q."
+        X = self._centred(X)
         Ez, S, M, B = posterior(p, X)
         T, n = self._stats(X, data, weights, Ez, S)
         D, q = p.W.shape
@@ -204,17 +218,24 @@ class PPCA(LatentEstimator):
             y=None, # ignored
             sample_weight=None, # (n_samples,) non-negative weights
            ):
-        "Fit by EM from a random start; returns self."
-        X = _check_latent_input(X, self.n_components)
+        "Fit by EM from a random start; returns self. X: an array, a memmap, a .npy or .csv path, a dask array, or blocks."
         _check_positive_int(self.max_iter, "max_iter")
         if not (isinstance(self.tol, numbers.Real) and self.tol >= 0): raise ValueError(f"tol must be >= 0; got {self.tol!r}.")
-        w = check_weights(sample_weight, len(X))
-        mean = np.average(X, axis=0, weights=w)
-        Xc = X - mean
-        var = float(np.average((Xc * Xc).sum(1), weights=w)) / X.shape[1]
+        if _is_block_source(X): source = as_source(X)
+        else:
+            A = _check_latent_input(X, self.n_components)
+            source = ArrayBlocks(A, len(A), checked=True)   # an array is one source among the others
+        w = None if sample_weight is None else check_weights(sample_weight, len(np.asarray(sample_weight).reshape(-1)))
+        summ = summarise(source, w)
+        _check_latent_input(summ["sample"], self.n_components)
+        N, mean, D = summ["rows"], summ["mean"], summ["n_features"]
+        var = float(np.trace(summ["cov"])) * (summ["weight"] - 1) / summ["weight"] / D   # the mean squared deviation per coordinate
         rng = as_generator(self.random_state)
-        start = PPCAParams(rng.normal(scale=np.sqrt(var), size=(X.shape[1], self.n_components)), var)
-        try: fit = coordinate_ascent(self._model(), Xc, start, w, self.tol, self.max_iter, self.verbose, n_threads=1)
+        start = PPCAParams(rng.normal(scale=np.sqrt(var), size=(D, self.n_components)), var)
+        model = self._model()
+        model.center = mean
+        adapter = make_blocked(model, source, "memory" if getattr(source, "in_memory", False) or isinstance(source, DaskBlocks) else "disk")
+        try: fit = coordinate_ascent(adapter, source, start, w, self.tol, self.max_iter, self.verbose, n_threads=1)
         except np.linalg.LinAlgError: fit = None   # M = W^T W + sigma^2 I lost positive definiteness: sigma^2 -> 0
         if fit is None or not fit.state.sigma2 > 1e-12 * var:
             raise ValueError("The noise variance went to zero: the data lie in a subspace of dimension <= n_components. "
@@ -227,7 +248,7 @@ class PPCA(LatentEstimator):
         self.mean_, self.noise_variance_, self.loadings_ = mean, fit.state.sigma2, Wc.T
         norms = np.linalg.norm(Wc, axis=0)
         self.components_, self.explained_variance_ = (Wc / norms).T, norms**2 + fit.state.sigma2
-        self.n_features_in_, self.n_iter_, self.converged_, self.history_ = X.shape[1], fit.n_iter, fit.converged, fit.history
+        self.n_features_in_, self.n_iter_, self.converged_, self.history_ = D, fit.n_iter, fit.converged, fit.history
         self.n_samples_ = float(fit.stats.n)
         return self
 

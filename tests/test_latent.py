@@ -195,3 +195,24 @@ def test_rank_deficient_refused():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(ValueError, match="noise variance went to zero"): PPCA(2, max_iter=2000).fit(X)
+
+def test_ppca_fits_every_source_alike(tmp_path):
+    "pPCA's statistics are sums too: a memmap, a CSV file, a dask array and a callable of blocks give the in-memory fit."
+    import warnings
+    from emtheory.ppca import PPCA
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 5)) @ rng.normal(size=(5, 5)) + 10
+    np.save(tmp_path / "x.npy", X); np.savetxt(tmp_path / "x.csv", X, delimiter=",", fmt="%.17g")
+    ref = PPCA(2, random_state=0, max_iter=50, tol=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref.fit(X)
+        srcs = [str(tmp_path / "x.npy"), str(tmp_path / "x.csv"), lambda: (X[i:i + 1000] for i in range(0, 3000, 1000))]
+        try:
+            import dask.array as da
+            srcs.append(da.from_array(X, chunks=(700, 5)))
+        except ImportError: pass
+        for src in srcs:
+            got = PPCA(2, random_state=0, max_iter=50, tol=0).fit(src)
+            np.testing.assert_allclose(got.get_covariance(), ref.get_covariance(), rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(got.history_["objective"], ref.history_["objective"], rtol=1e-12)
