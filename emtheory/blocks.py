@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 import numpy as np
 from .datasets import read_csv
-from .core import (MixtureModel, Stats, Fit, ConvergenceWarning, check_array, check_weights, coordinate_ascent,
+from .core import (prior_terms, MixtureModel, Stats, Fit, ConvergenceWarning, check_array, check_weights, coordinate_ascent,
                            default_threads, blas_single_thread, as_generator, feature_names)
 
 # %% auto #0
@@ -184,6 +184,12 @@ class Blocked(MixtureModel):
     def log_prior(self, state, # the globals
                  )->float: # the inner model's log prior, nats
         return self.model.log_prior(state)
+    def prior_terms(self, state, # the globals
+                   )->dict: # the inner model's named terms of the globals
+        return prior_terms(self.model, state)
+    @property
+    def local_term(self)->str: # the name of the inner model's E-step term
+        return getattr(self.model, "local_term", "log_likelihood")
     def expected_log_joint(self, stats, # an E-step's statistics of q
                            state, # the globals
                           )->float: # the inner model's E_q[log p(x, z | state)], nats

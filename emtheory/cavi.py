@@ -135,14 +135,21 @@ class BayesianGaussianCAVI(GaussianModel):
         covs = W_inv/nu[:, None, None]
         return VariationalParams(alpha, beta, means, nu, covs, precision_cholesky(covs, "full"))
 
-    def log_prior(self, q:VariationalParams, # the variational globals
-                 )->float: # −KL(q(π) ‖ p(π)) − Σ_k KL(q(μ_k, Λ_k) ‖ p(μ_k, Λ_k)), nats
-        "The global part of the ELBO: −KL(q(π) ‖ p(π)) (none for known weights) − Σ_k KL(q(μ_k, Λ_k) ‖ p(μ_k, Λ_k))."
+    local_term = "local"   # the E-step's part of the ELBO, sum_i log sum_k exp E[l_ik] (the core's name for it)
+
+    def prior_terms(self, q:VariationalParams, # the variational globals
+                   )->dict: # {"neg_kl_weights": −KL(q(π) ‖ p(π)), "neg_kl_means_precisions": −Σ_k KL(q(μ_k, Λ_k) ‖ p(μ_k, Λ_k))}, nats
+        "The global part of the ELBO, factor by factor: −KL(q(π) ‖ p(π)) (0 for known weights) and −Σ_k KL(q(μ_k, Λ_k) ‖ p(μ_k, Λ_k))."
         P = precisions_from_cholesky(q.precisions_cholesky, "full")
         kl = kl_normal_wishart(q.beta, q.means, q.nu, P, self.beta0, self.m0, self.nu0, self.W0_inv,
                                self.log_det_W(q), self.log_det_W0)   # the log-determinants from the Cholesky factors
         kl_pi = kl_dirichlet(q.alpha, self.alpha0) if self.weights is None else 0.
-        return -kl_pi - float(kl.sum())
+        return dict(neg_kl_weights=-float(kl_pi), neg_kl_means_precisions=-float(kl.sum()))
+
+    def log_prior(self, q:VariationalParams, # the variational globals
+                 )->float: # −KL(q(π) ‖ p(π)) − Σ_k KL(q(μ_k, Λ_k) ‖ p(μ_k, Λ_k)), nats
+        "The global part of the ELBO: the sum of `prior_terms`."
+        return sum(self.prior_terms(q).values())
 
 # %% ../nbs/15_cavi.ipynb #ef0352ab
 def _check_positive(value, name, remedy):
@@ -316,9 +323,8 @@ class GaussianMixtureCAVI(MixtureEstimator):
         self.weights_ = q.alpha / q.alpha.sum() if model.weights is None else model.weights.copy()
         self.elbo_ = fit.objective
         h = fit.history
-        # the core's keys, renamed for CAVI: "log_likelihood" is the local part Σ_n log Σ_k exp ℓ_nk of the ELBO,
-        # "elbo" the ELBO after the global update and before q(z) moved
-        names = dict(log_likelihood="local", elbo="elbo_after_globals")
+        # the core's "elbo" is, for CAVI, the ELBO after the global update and before q(z) moved
+        names = dict(elbo="elbo_after_globals")
         self.history_ = {names.get(k, k): v for k, v in h.items()}
 
 # %% ../nbs/15_cavi.ipynb #04db72b1
@@ -338,7 +344,7 @@ GaussianMixtureCAVI._attributes = dict(   # the prior as used and the fitted fac
     weights_="(K,) posterior mean weights E[π_k] = α_k / Σ_j α_j; with frozen=('weights',) the known weights, `weights_init` bit for bit",
     elbo_="the complete ELBO at the end (nats, a lower bound on log p(X); with known weights w, on log p(X | π = w))",
     lower_bound_="`elbo_` per unit weight",
-    history_="dict of per-iteration arrays: `objective` (the complete ELBO), `local` (the E-step's sum of log normalisers), `elbo_after_globals` (the ELBO after the global update, before q(z) moved), `kl` (KL between successive q(z)) and `residual` (objective − elbo_after_globals − kl: zero up to rounding)",
+    history_="dict of per-iteration arrays: `objective` (the complete ELBO), its named terms `local` (the E-step's sum of log normalisers), `neg_kl_weights` and `neg_kl_means_precisions` (each factor's −KL from its prior), `elbo_after_globals` (the ELBO after the global update, before q(z) moved), `kl` (KL between successive q(z)) and `residual` (objective − elbo_after_globals − kl: zero up to rounding)",
 )
 
 # %% ../nbs/15_cavi.ipynb #aee5cad0
@@ -436,6 +442,7 @@ class NormalGammaParams:
 
 class NormalGammaModel(MixtureModel):
     "The Normal-Gamma model as a one-component model of the coordinate-ascent core; its objective is the ELBO."
+    local_term = "local"   # the E-step's part of the ELBO (the core's name for it)
     def __init__(self, center:float, # the data are centred by it (the mean of q(μ) is kept centred)
                  mu0:float, # prior mean μ_0
                  lambda0:float, # prior precision scale λ_0
@@ -516,8 +523,7 @@ class NormalGammaCAVI(Params):
         q = fit.state
         self.mean_, self.precision_, self.shape_, self.rate_ = q.m + model.center[0], q.l, q.a, q.b
         self.elbo_, self.converged_, self.n_iter_ = fit.objective, fit.converged, fit.n_iter
-        names = dict(log_likelihood="local", elbo="elbo_after_globals")
-        self.history_ = {names.get(k, k): v for k, v in fit.history.items()}
+        self.history_ = {dict(elbo="elbo_after_globals").get(k, k): v for k, v in fit.history.items()}
         mu_N, lam_N, a_N, b_N, self.log_evidence_ = normal_gamma_posterior(wx.sum(), wx @ x, wx @ x**2, float(self.mean_prior),
                                                                           lam0, a0, b0)
         self.posterior_ = dict(mean=mu_N, mean_precision=lam_N, shape=a_N, rate=b_N)

@@ -19,7 +19,7 @@ except ImportError: threadpool_limits = None
 __all__ = ['WEIGHT_SUM_MAX', 'CLAMP', 'INIT_PARAMS', 'ConvergenceWarning', 'NotFittedError', 'DataTypeError', 'not_fitted_error',
            'feature_names', 'check_array', 'check_weights', 'as_generator', 'LocalStats', 'Stats', 'chunks',
            'e_step_chunks', 'e_step', 'feature_form', 'feature_chunks', 'MixtureModel', 'default_threads',
-           'blas_single_thread', 'Fit', 'coordinate_ascent', 'initial_resp', 'stats_from_resp']
+           'blas_single_thread', 'Fit', 'coordinate_ascent', 'prior_terms', 'initial_resp', 'stats_from_resp']
 
 # %% ../nbs/11_core.ipynb #6e54c9e3
 class ConvergenceWarning(UserWarning):
@@ -424,23 +424,32 @@ def coordinate_ascent(model, # a model: `prepare`, `e_step`, `expected_log_joint
     if data is None: data = model.prepare(X, chunk_size, cache_bytes)
     return _ascend(model, X, data, state, weights, tol, max_iter, verbose, chunk_size, nt)   # BLAS: one thread in E-steps only
 
+def prior_terms(model, # a model of the loop
+                state, # its globals
+               )->dict: # {name: nats}
+    "The globals' named terms of the objective: the model's `prior_terms` (CAVI: each factor's -KL), else its log prior."
+    return model.prior_terms(state) if hasattr(model, "prior_terms") else dict(log_prior=model.log_prior(state))
+
 def _ascend(model, X, data, state, weights, tol, max_iter, verbose, chunk_size, n_threads):
     memory = {}
     def run_e(s): return model.e_step(s, X, data, weights, memory, n_threads, chunk_size)
+    local = getattr(model, "local_term", "log_likelihood")   # the name of the E-step's term, sum_i log sum_k exp l_ik
     stats = run_e(state)
-    obj = stats.log_norm + model.log_prior(state)
-    hist = dict(objective=[], log_likelihood=[], elbo=[], kl=[], residual=[])
+    obj = stats.log_norm + sum(prior_terms(model, state).values())
+    hist = {}
     converged, it = False, 0
     for it in range(1, max_iter + 1):
         new = model.m_step(stats, state)
-        lp = model.log_prior(new)
+        prior = prior_terms(model, new)
+        lp = sum(prior.values())
         bound = model.expected_log_joint(stats, new) + stats.entropy + lp   # L(q_t, theta_t+1), before q moves
         state = stats = None   # theta_t and q_t's statistics are not needed any more: free them before the E-step
         new_stats = run_e(new)
         new_obj = new_stats.log_norm + lp
-        # the certificate: objective = bound + KL, with the KL computed directly from q_t and q_t+1
-        for k, v in zip(hist, (new_obj, new_stats.log_norm, bound, new_stats.kl, new_obj - bound - new_stats.kl)):
-            hist[k].append(v)
+        # every named term, and the certificate: objective = bound + KL, with the KL computed directly from q_t and q_t+1
+        row = {"objective": new_obj, local: new_stats.log_norm, **prior, "elbo": bound, "kl": new_stats.kl,
+               "residual": new_obj - bound - new_stats.kl}
+        for k, v in row.items(): hist.setdefault(k, []).append(v)
         change = (new_obj - obj) / new_stats.n
         if verbose: print(f"iter {it:4d}  objective {new_obj:.10g}  change/n {change:.3e}  kl {new_stats.kl:.3e}")
         if getattr(model, "monotone", True) and new_obj < obj - 1e-9 * max(1., abs(obj)):   # BayesPy's guard

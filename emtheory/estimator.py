@@ -227,5 +227,5 @@ MixtureEstimator._attributes = dict(   # the fitted attributes every estimator o
     converged_="whether the kept start stopped because the objective's change per unit weight fell below `tol` (else it ran `max_iter` iterations)",
     n_iter_="iterations (global-block updates) of the kept start",
     lower_bound_="the objective of the kept start per unit weight: log-likelihood (EM), log posterior (MAP-EM) or ELBO (CAVI), at the parameters returned (scikit-learn's lags one M-step behind, so its n_iter_ is one larger from the same start)",
-    history_="dict of per-iteration arrays of the kept start: `objective`, `log_likelihood` (the E-step's sum of log normalisers), `elbo` (the bound after the global update), `kl` (KL between successive q(z), summed over points) and `residual` (objective − elbo − kl: zero up to rounding, the certificate)",
+    history_="dict of per-iteration arrays of the kept start: `objective`, its named terms (`log_likelihood`, the E-step's sum of log normalisers, and `log_prior`; CAVI names its own), `elbo` (the bound after the global update), `kl` (KL between successive q(z), summed over points) and `residual` (objective − elbo − kl: zero up to rounding, the certificate)",
 )

@@ -354,3 +354,24 @@ def test_normal_gamma_bad_input(kw, msg):
 def test_normal_gamma_bad_data():
     with pytest.raises(ValueError, match="NaN"): NormalGammaCAVI().fit([1., np.nan])
     with pytest.raises(ValueError, match="1-D"): NormalGammaCAVI().fit(np.ones((3, 2)))
+
+def test_objective_recorded_as_named_terms():
+    "The loop records each term of the objective by the model's names: CAVI's local part and each factor's -KL (a KL is"
+    "never negative; known weights have no q(pi)), EM's log-likelihood and a zero log prior. That they add up to the"
+    "objective is an identity of the loop (it sums them), checked here only so that no term goes missing."
+    import warnings
+    from emtheory.em import GaussianMixtureEM
+    from emtheory.datasets import load_faithful
+    X, _ = load_faithful()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        c = GaussianMixtureCAVI(2, random_state=0, max_iter=20).fit(X)
+        k = GaussianMixtureCAVI(2, random_state=0, max_iter=20, frozen=("weights",), weights_init=[.4, .6]).fit(X)
+        e = GaussianMixtureEM(2, random_state=0, max_iter=20).fit(X)
+    h = c.history_
+    assert {"local", "neg_kl_weights", "neg_kl_means_precisions"} <= set(h) and "log_likelihood" not in h
+    np.testing.assert_allclose(h["local"] + h["neg_kl_weights"] + h["neg_kl_means_precisions"], h["objective"], rtol=1e-13)
+    assert (h["neg_kl_weights"] < 0).all() and (h["neg_kl_means_precisions"] < 0).all()
+    assert (k.history_["neg_kl_weights"] == 0).all()
+    assert (e.history_["log_prior"] == 0).all()
+    np.testing.assert_allclose(e.history_["log_likelihood"], e.history_["objective"], rtol=0)
