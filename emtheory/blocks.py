@@ -25,8 +25,9 @@ def _check_block(A, # one block of rows
                 index:int, # its position in the source (0 is the first block)
                 offset:int, # the global index of its first row
                 width:int=None, # the number of columns the first block had (None: this is the first)
+                allow_nan:bool=False, # NaN marks a missing value (a model that integrates them out); infinities are still refused
                )->np.ndarray: # a float64, C-contiguous copy or view
-    "Validate a block of rows: 2-D, numeric, the width of the first block, finite; errors name the block and the row."
+    "Validate a block of rows: 2-D, numeric, the width of the first block, finite (or NaN where allowed); errors name the block and the row."
     A = np.asarray(A)
     if A.ndim == 1 and width == 1: A = A[:, None]
     if A.ndim != 2: raise ValueError(f"Block {index} (rows from {offset}) has shape {A.shape}: blocks must be 2-D arrays "
@@ -38,22 +39,27 @@ def _check_block(A, # one block of rows
                          f"block had {width}: every block must have the same features.")
     if A.shape[1] == 0: raise ValueError(f"Block {index} has 0 features; at least 1 is required.")
     A = np.ascontiguousarray(A, dtype=np.float64)
-    bad = ~np.isfinite(A)
+    bad = np.isinf(A) if allow_nan else ~np.isfinite(A)
     if bad.any():
         r, c = np.argwhere(bad)[0]
-        raise ValueError(f"Block {index} contains NaN or infinity at its row {r} (row {offset + r} of the data), column "
-                         f"{c}. Remove or impute those values.")
+        raise ValueError(f"Block {index} contains {'infinity' if allow_nan else 'NaN or infinity'} at its row {r} (row "
+                         f"{offset + r} of the data), column {c}. Remove or impute those values.")
+    if allow_nan and np.isnan(A).all(1).any():
+        r = int(np.flatnonzero(np.isnan(A).all(1))[0])
+        raise ValueError(f"Block {index} has a row with every value missing, its row {r} (row {offset + r} of the data): "
+                         "such a row carries no information; drop it.")
     return A
 
 class BlockSource:
     "Row blocks of a data set, read in order, as often as a fit asks; `n_rows` and `n_features` once known."
     n_rows, n_features, random_access = None, None, False
+    allow_nan = False   # whether NaN marks a missing value (set by an estimator that integrates them out)
 
     def __iter__(self):
         "Validated float64 blocks, in order."
         offset, width, seen = 0, self.n_features, False
         for b, A in enumerate(self._raw()):
-            A = _check_block(A, b, offset, width)
+            A = _check_block(A, b, offset, width, self.allow_nan)
             if len(A) == 0: continue
             width, seen = A.shape[1], True
             yield A
@@ -113,7 +119,7 @@ def csv_blocks(path, # a numeric CSV file (comma, semicolon, tab or white space;
               )->IterBlocks: # a block source that re-reads the file on every pass (its `columns` from the header, or x0, x1, ...)
     "A CSV file read `chunk_rows` rows at a time by pandas' parser (`emtheory.datasets.read_csv`), from the start on every pass."
     columns, blocks = read_csv(path, chunk_rows)
-    src = IterBlocks(blocks)
+    src = IterBlocks(lambda: blocks(src.allow_nan))   # empty fields are missing values when the fit integrates them out
     src.columns, src.block_rows = columns, chunk_rows
     return src
 
@@ -346,9 +352,9 @@ def _merge_summary(a, b):
     w = None if a[6] is None else np.concatenate([a[6], b[6]])[keep]
     return [rows, n, mean, C, keys[keep], X, w, a[7], np.concatenate([a[8], b[8]])[keep]]
 
-def _checked_summary(A, w, seed, size, index, offset):
+def _checked_summary(A, w, seed, size, index, offset, allow_nan=False):
     "On a worker: validate a dask block (naming it and its row), then summarise it."
-    A = _check_block(A, index, offset)
+    A = _check_block(A, index, offset, allow_nan=allow_nan)
     return _block_summary(A, w, row_keys(seed, offset, len(A)), size, offset)
 
 def summarise(source:BlockSource, # the data
@@ -363,7 +369,7 @@ def summarise(source:BlockSource, # the data
         nb = len(off) - 1
         blocks = list(source.X.to_delayed().ravel())
         parts = [dask.delayed(_checked_summary, pure=True)(xb, None if weights is None else weights[off[b]:off[b + 1]],
-                                                           seed, sample_size, b, int(off[b]))
+                                                           seed, sample_size, b, int(off[b]), source.allow_nan)
                  for b, xb in enumerate(blocks)]
         s = _tree_sum(parts, _merge_summary).compute()
     else:
@@ -472,10 +478,7 @@ def partial_fit(est, # an estimator on the shell
             online = dict(model=est._model, t=est.n_iter_, s=est.__dict__.get("_fit_stats"), n_seen=0. if
                           est.__dict__.get("_fit_stats") is None else est._fit_stats_n)
         model = online["model"]
-        est._check_names(X)
-        A = check_array(X)
-        if A.shape[1] != est.n_features_in_:
-            raise ValueError(f"X has {A.shape[1]} features, but {type(est).__name__} is expecting {est.n_features_in_} features as input (the stream so far had {est.n_features_in_}).")
+        A = est._check_X_new(X)   # the columns' names and number, as the stream's first batch had them; NaN if integrated out
         w = check_weights(sample_weight, len(A))
         state = est._state(model)
     st = model.e_step(state, A, model.prepare(A, 4096, 0), w, None, 1, 4096)

@@ -72,7 +72,7 @@ def csv_layout(lines:list, # the first non-blank lines of the file
 
 def read_csv(path, # a delimited text file, optionally compressed (.gz, .bz2, .xz); '-': standard input
              chunk_rows:int=None, # rows per block (None: the whole file as one block)
-            )->tuple: # (column names, a callable returning a fresh iterator of float64 blocks (rows, D))
+            )->tuple: # (column names, a callable (allow_nan=False) returning a fresh iterator of float64 blocks (rows, D))
     "Read a numeric CSV with pandas' parser, in blocks of `chunk_rows` rows; a hole, text, an infinity or a ragged row: one clear line."
     import pandas as pd
     path = _check_path(path)
@@ -82,7 +82,7 @@ def read_csv(path, # a delimited text file, optionally compressed (.gz, .bz2, .x
     if not lines: raise UsageError(f"{name} is empty")
     sep, header = csv_layout(lines)
     columns = header if header is not None else [f"x{j}" for j in range(len(_cells(lines[0], sep)))]
-    def blocks():
+    def blocks(allow_nan=False):   # allow_nan: an empty field is a missing value (NaN), for models that integrate them out
         src = io.StringIO(text) if path == "-" else path
         first = 2 if header is not None else 1   # the file's line number of the block's first row (blank lines aside)
         try:
@@ -92,7 +92,7 @@ def read_csv(path, # a delimited text file, optionally compressed (.gz, .bz2, .x
                                       names=None if header is not None else columns, chunksize=chunk_rows or 2**40,
                                       skipinitialspace=True, encoding="utf-8-sig", compression="infer", engine="c",
                                       **_EXACT_FLOATS):
-                    yield _numeric_block(df, columns, name, first)
+                    yield _numeric_block(df, columns, name, first, allow_nan)
                     first += len(df)
         except pd.errors.ParserWarning:   # only the first data row can be longer than the header without a ParserError
             n = len(_cells(lines[1], sep)) if len(lines) > 1 else "more"
@@ -104,7 +104,7 @@ def read_csv(path, # a delimited text file, optionally compressed (.gz, .bz2, .x
         except UnicodeDecodeError: raise UsageError(f"{name} is not a text (UTF-8) CSV file") from None
     return columns, blocks
 
-def _numeric_block(df, columns, name, first):
+def _numeric_block(df, columns, name, first, allow_nan=False):
     "One parsed block as float64, or a UsageError naming the file, line and column of the first hole, text or infinity."
     import pandas as pd
     if df.shape[1] != len(columns):
@@ -117,7 +117,7 @@ def _numeric_block(df, columns, name, first):
                 raise UsageError(f"{name}, line {first + bad[0]}, column '{columns[j]}': {str(col.iloc[bad[0]]).strip()!r} "
                                  "is not a number")
     A = df.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(A)
+    bad = np.isinf(A) if allow_nan else ~np.isfinite(A)
     if bad.any():
         i, j = np.argwhere(bad)[0]
         what = "a hole (missing value); remove or impute it" if np.isnan(A[i, j]) else f"{str(df.iat[i, j]).strip()!r} is not finite"

@@ -109,7 +109,9 @@ class MixtureEstimator(Params):
     def _fit_source(self, X, sample_weight=None, block_rows=65536, keep_resp="auto", init_sample=100000, chunk_size=4096,
                     sample_seed=0):
         "The one fit path: a source, one summary pass, the model from the summary, a start from the keyed sample, the loop."
-        if _is_block_source(X): source, names, A = as_source(X, block_rows), None, None
+        if _is_block_source(X):
+            source, names, A = as_source(X, block_rows), None, None
+            source.allow_nan = getattr(self, "missing", "error") == "marginalize"   # NaN: a missing value the model integrates out
         else:
             names, A = feature_names(X), self._check_common(X)
             source = ArrayBlocks(A, len(A), checked=True)   # an array is one block, read as it is
@@ -169,6 +171,10 @@ class MixtureEstimator(Params):
             raise ValueError("resp_init (N x K responsibilities) needs every row in the start's sample: use init_params "
                              "for data larger than the sample.")
         if summ["cov"] is None: raise ValueError("The data have total weight <= 1: too few samples for a mixture.")
+        if np.isnan(summ["mean"]).any():
+            raise ValueError(f"Data with missing values and more rows ({summ['rows']}) than the start's sample "
+                             f"({len(summ['sample'])}) are not supported yet: the model's centre needs every row. Fit an "
+                             "in-memory array, or pass fit_blocks(..., init_sample=N) with N at least the number of rows.")
         unit = 1. if w is None else float(w[w > 0].mean())
         return _stand_in(summ["mean"], summ["cov"], summ["rows"], unit, w is not None)
 

@@ -191,3 +191,29 @@ def test_impute_beats_column_means_and_map_prior_from_observed_entries():
     err_cond = np.sqrt(np.mean((Xf - X[keep])[holes]**2)); err_mean = np.sqrt(np.mean((np.nanmean(Xm, 0) - X[keep])[np.where(holes)]**2))
     assert err_cond < 0.6 * err_mean
     np.testing.assert_allclose(g.mean_prior_, np.nanmean(Xm[keep], 0), rtol=1e-12)
+
+def test_missing_values_stream_from_files_and_batches(tmp_path):
+    "missing='marginalize' on a CSV file (holes as empty fields), a memmap and a callable of blocks gives the in-memory"
+    "fit; partial_fit takes NaN in every batch; a row with nothing observed, or infinity, is refused naming block and row."
+    import warnings
+    X, _ = load_faithful()
+    rng = np.random.default_rng(0)
+    Xm = X.copy(); Xm[rng.uniform(size=X.shape) < 0.15] = np.nan
+    Xm = Xm[~np.isnan(Xm).all(1)]
+    np.save(tmp_path / "x.npy", Xm)
+    (tmp_path / "x.csv").write_text("a,b\n" + "\n".join(",".join("" if np.isnan(v) else repr(float(v)) for v in r) for r in Xm) + "\n")
+    kw = dict(missing="marginalize", random_state=0, tol=0, max_iter=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = GaussianMixtureEM(2, **kw).fit(Xm)
+        for src in (str(tmp_path / "x.npy"), str(tmp_path / "x.csv"), lambda: (Xm[i:i + 100] for i in range(0, len(Xm), 100))):
+            np.testing.assert_allclose(GaussianMixtureEM(2, **kw).fit(src).means_, ref.means_, rtol=1e-10)
+        est = GaussianMixtureEM(2, missing="marginalize", random_state=0)
+        for i in range(0, len(Xm), 68): est.partial_fit(Xm[i:i + 68])
+        assert np.isfinite(est.means_).all() and est.n_iter_ == -(-len(Xm) // 68)
+    bad = Xm.copy(); bad[150] = np.nan
+    with pytest.raises(ValueError, match=r"Block 1 has a row with every value missing, its row 50 \(row 150"):
+        GaussianMixtureEM(2, **kw).fit(lambda: (bad[i:i + 100] for i in range(0, len(bad), 100)))
+    bad[150] = [np.inf, 1.]
+    with pytest.raises(ValueError, match="contains infinity"):
+        GaussianMixtureEM(2, **kw).fit(lambda: (bad[i:i + 100] for i in range(0, len(bad), 100)))
