@@ -51,9 +51,9 @@ def per_epoch(f, X, q, H, repeats=3):
     return float(np.median([(f(X, q, H, 6) - f(X, q, H, 1)) / 5 for _ in range(repeats)]))
 
 def scoring(X, q, H, k):
-    "Seconds per 1,000 images of score_samples with k importance samples."
+    "Seconds per 1,000 images of score_samples with k importance samples (timed on 300 images)."
     est = VAE(q, hidden_layer_sizes=H, max_epochs=1, n_importance=k, random_state=0).fit(X)
-    t = time.perf_counter(); est.score_samples(X); return (time.perf_counter() - t) / len(X) * 1000
+    t = time.perf_counter(); est.score_samples(X[:300]); return (time.perf_counter() - t) / 300 * 1000
 
 def main():
     ap = argparse.ArgumentParser()

@@ -56,7 +56,7 @@ def mlp_forward(p:dict, # the parameters
                 x:np.ndarray, # (B, n_in) inputs
                 activation:str, # a key of ACTIVATIONS
                )->tuple: # (the last hidden layer (B, H), a cache [(input, pre-activation, output)] per layer)
-    "The hidden layers h_l = f(h_{l-1} W_l + b_l), keeping what backpropagation reads."
+    "The hidden layers h_l = f(h_(l-1) W_l + b_l), keeping what backpropagation reads."
     f, cache, l = ACTIVATIONS[activation][0], [], 0
     while f"{prefix}_W{l}" in p:
         a = x @ p[f"{prefix}_W{l}"] + p[f"{prefix}_b{l}"]
