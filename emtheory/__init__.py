@@ -12,8 +12,9 @@ from .ppca import PPCA
 from .latent import LinearVAE
 from .glmm import RandomInterceptGLMM
 from .factor import FactorAnalysisEM
+from .vae import VAE
 from .select import select_mixture
 from .datasets import load_faithful
 
 __all__ = ["GaussianMixtureEM", "GaussianMixtureMAP", "GaussianMixtureCAVI", "GaussianMixtureMCEM", "ExpFamilyMixtureEM",
-           "ExpFamilyMixtureMAP", "GammaMixtureGEM", "PPCA", "LinearVAE", "RandomInterceptGLMM", "FactorAnalysisEM", "select_mixture", "load_faithful"]
+           "ExpFamilyMixtureMAP", "GammaMixtureGEM", "PPCA", "LinearVAE", "RandomInterceptGLMM", "FactorAnalysisEM", "VAE", "select_mixture", "load_faithful"]

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numbers
 import numpy as np
 from scipy.special import expit, logsumexp
-from .core import Params, check_array, as_generator, not_fitted_error
+from .core import check_array, as_generator, not_fitted_error
+from .estimator import Params
 from .latent import Adam
 
 # %% auto #0

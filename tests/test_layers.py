@@ -69,6 +69,6 @@ def test_package_exports_every_estimator():
     import emtheory
     from emtheory.estimator import MixtureEstimator
     for name in ("GaussianMixtureEM", "GaussianMixtureMAP", "GaussianMixtureCAVI", "GaussianMixtureMCEM",
-                 "ExpFamilyMixtureEM", "ExpFamilyMixtureMAP", "GammaMixtureGEM", "PPCA", "RandomInterceptGLMM", "FactorAnalysisEM", "select_mixture"):
+                 "ExpFamilyMixtureEM", "ExpFamilyMixtureMAP", "GammaMixtureGEM", "PPCA", "RandomInterceptGLMM", "FactorAnalysisEM", "VAE", "select_mixture"):
         assert hasattr(emtheory, name), name
     assert issubclass(emtheory.GaussianMixtureEM, MixtureEstimator)
