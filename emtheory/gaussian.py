@@ -14,9 +14,9 @@ from .core import MixtureModel, Stats, LocalStats, chunks, feature_form
 __all__ = ['COVARIANCE_TYPES', 'PRECISION_RATIO', 'EXACT_DIGITS', 'FORMS', 'CHUNK_BYTES', 'CACHE_RATIO', 'FORM_COSTS',
            'check_covariance_type', 'n_features_phi', 'gaussian_features', 'natural_params', 'moments',
            'precision_cholesky', 'precisions_from_cholesky', 'log_det_cholesky', 'Quadratic', 'offset_size',
-           'local_components', 'digits_lost', 'whitened_log_joint', 'mahalanobis', 'stacked_factors',
-           'stacked_log_joint', 'stacked_stats', 'vech_stats', 'form_costs', 'choose_form', 'cache_features',
-           'chunk_rows', 'GaussianModel', 'n_parameters', 'full_covariances', 'sample_mixture']
+           'centre_distance', 'local_components', 'digits_lost', 'whitened_log_joint', 'mahalanobis', 'stacked_factors',
+           'stacked_log_joint', 'stacked_stats', 'shift_stats', 'vech_stats', 'form_costs', 'choose_form',
+           'cache_features', 'chunk_rows', 'GaussianModel', 'n_parameters', 'full_covariances', 'sample_mixture']
 
 # %% ../nbs/12_gaussian.ipynb #340dd70c
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
@@ -95,11 +95,16 @@ def moments(T:np.ndarray, # (K, M) statistics sum_i r_ik phi(x_i)
             floor:float=10 * np.finfo(float).eps, # added to every count: an empty component gives finite numbers
            )->tuple: # (Nk (K,), means (K, D), scatter: (K,D,D) full/tied, (K,D) diag, (K,D) spherical (each entry tr/D))
     "Count, mean and scatter sum_i r_ik (x_i - xbar_k)(x_i - xbar_k)^T of each component, from its statistics."
-    Nk, means, scatter = _one_pass(T, D, covariance_type, floor)
-    if local is not None and len(local.index):   # about a reference near the mean: only the mean's move cancels
-        J = local.index
-        Nk[J], m, scatter[J] = _one_pass(local.T, D, covariance_type, floor)
-        means[J] = local.ref + m
+    if local is None or not len(local.index): return _one_pass(T, D, covariance_type, floor)
+    J = local.index   # about a reference near the mean: only the mean's move cancels
+    far = np.zeros(len(T), bool); far[J] = True
+    n_l, m_l, s_l = _one_pass(local.T, D, covariance_type, floor)
+    if far.all(): Nk, means, scatter = n_l, m_l, s_l   # every component: the sums about the centre are not read
+    else:
+        Nk, means, scatter = (np.empty((len(T),) + a.shape[1:]) for a in (n_l, m_l, s_l))
+        Nk[~far], means[~far], scatter[~far] = _one_pass(T[~far], D, covariance_type, floor)
+        Nk[J], means[J], scatter[J] = n_l, m_l, s_l
+    means[J] += local.ref
     return Nk, means, scatter
 
 def _one_pass(T, D, covariance_type, floor):
@@ -191,10 +196,19 @@ def offset_size(q:Quadratic, # the K terms
     if ct in ("full", "tied"): return np.array([((a[k] @ np.abs(q.U[k] if ct == "full" else q.U))**2).sum() for k in range(K)])
     return (_broadcast_precisions(q.precisions, K, D, ct) * a * a).sum(1)
 
+def centre_distance(q:Quadratic, # the K terms
+                   )->np.ndarray: # (K,) mu_k^T P_k mu_k = ||U_k^T mu_k||^2
+    "Each component's squared Mahalanobis distance from the centre: it bounds mu_ka^2 / Sigma_k,aa for every coordinate a (Cauchy-Schwarz)."
+    K, D = q.means.shape
+    ct = q.covariance_type
+    if ct == "full": return ((np.einsum('ka,kab->kb', q.means, q.U))**2).sum(1)
+    if ct == "tied": return ((q.means @ q.U)**2).sum(1)
+    return (_broadcast_precisions(q.precisions, K, D, ct) * q.means**2).sum(1)
+
 def local_components(q:Quadratic, # the K terms
                     )->np.ndarray: # (J,) indices of the components whose statistics are summed about their own means
-    "The components more than sqrt(PRECISION_RATIO) standard deviations from the centre (their one-pass scatter would lose > 4 digits)."
-    return np.flatnonzero(offset_size(q) > PRECISION_RATIO)
+    "The components more than sqrt(PRECISION_RATIO) standard deviations from the centre: one pass would lose > 4 digits of a variance."
+    return np.flatnonzero(centre_distance(q) > PRECISION_RATIO)
 
 def digits_lost(q:Quadratic, # the K terms
                 form:str="features", # the form that would compute them: "features" or "whitened" (see `FORMS`)
@@ -248,20 +262,41 @@ def stacked_log_joint(Xc:np.ndarray, # (B, D) rows, centred
 def stacked_stats(Xc:np.ndarray, # (B, D) rows, centred
                   R:np.ndarray, # (K, B) weighted responsibilities
                   out:np.ndarray=None, # statistics to add these to, in place (None: a new array)
+                  refs:dict=None, # {k: (D,) point}: component k's sums are taken about that point (centred coordinates), not the centre
                  )->np.ndarray: # (K D D + K D + K,): sum r x x^T (K, D, D; upper triangle), sum r x (K, D), sum r (K,), flat
     "Every component's statistics without the features: a rank-B update (BLAS syrk, half a GEMM) per component for sum r x x^T."
     B, D = Xc.shape
     K = R.shape[0]
+    refs = refs or {}
     if out is None: out, beta = np.zeros(K * D * D + K * D + K), 0.
     else: beta = 1.
     Xc = np.ascontiguousarray(Xc)
     S = np.sqrt(R)
+    S1 = R @ Xc
     for k in range(K):   # C_k += A^T A, A = sqrt(r_k) x: only the triangle `vech_stats` reads (upper, in C order)
         C = out[k * D * D:(k + 1) * D * D].reshape(D, D).T   # Fortran-ordered: BLAS writes into it, no temporary
-        C2 = dsyrk(1., (S[k][:, None] * Xc).T, beta=beta, c=C, lower=1, overwrite_c=1)
+        A = Xc
+        if k in refs:   # about a far component's own reference: the same cost, no cancellation
+            A = Xc - refs[k]
+            S1[k] = R[k] @ A
+        C2 = dsyrk(1., (S[k][:, None] * A).T, beta=beta, c=C, lower=1, overwrite_c=1)
         if not np.shares_memory(C2, out): C[...] = C2   # a BLAS wrapper that copied (never with these layouts)
-    if beta: out[K * D * D:-K] += (R @ Xc).ravel(); out[-K:] += R.sum(1)
-    else: out[K * D * D:-K] = (R @ Xc).ravel(); out[-K:] = R.sum(1)
+    if beta: out[K * D * D:-K] += S1.ravel(); out[-K:] += R.sum(1)
+    else: out[K * D * D:-K] = S1.ravel(); out[-K:] = R.sum(1)
+    return out
+
+def shift_stats(T:np.ndarray, # (J, M) full/tied statistics in the feature layout, each about a point a_j
+                a:np.ndarray, # (J, D) those points, relative to the point wanted
+                D:int, # data dimension
+               )->np.ndarray: # (J, M) the same sums about the point wanted
+    "Statistics moved to another point, exactly in algebra: sum r (x+a)(x+a)^T = S2 + S1 a^T + a S1^T + N a a^T, sum r (x+a) = S1 + N a."
+    iu = np.triu_indices(D)
+    q = len(iu[0])
+    S1, N = T[:, q:q + D], T[:, -1]
+    out = T.copy()
+    P = a[:, :, None] * (S1 + 0.5 * N[:, None] * a)[:, None, :]   # a (S1 + N a / 2)^T: its symmetric part is the shift / 2
+    out[:, :q] += (P + P.transpose(0, 2, 1))[:, iu[0], iu[1]]
+    out[:, q:q + D] += N[:, None] * a
     return out
 
 def vech_stats(S:np.ndarray, # flat, from `stacked_stats`
@@ -380,7 +415,14 @@ class GaussianModel(MixtureModel):
 
     def _local_sums(self, X, R, J, refs, out):
         "Add sum_b r_bk phi(x_b - center - ref_k) of the components J into `out` (J, M): each about its own reference."
-        for j, k in enumerate(J): out[j] += R[k] @ gaussian_features(X, self.center + refs[j], self.covariance_type)
+        ct, D = self.covariance_type, X.shape[1]
+        iu = np.triu_indices(D) if ct in ("full", "tied") else None
+        for j, k in enumerate(J):
+            if iu is None: out[j] += R[k] @ gaussian_features(X, self.center + refs[j], ct); continue
+            d = X - (self.center + refs[j])   # full/tied: one (D, B) x (B, D) product, not the (B, D(D+1)/2) features
+            out[j, :len(iu[0])] += ((d.T * R[k]) @ d)[iu]
+            out[j, len(iu[0]):-1] += R[k] @ d
+            out[j, -1] += R[k].sum()
 
     def statistics(self, X:np.ndarray, # (N, D) data
                    R:np.ndarray, # (N, K) responsibilities
@@ -430,21 +472,29 @@ class GaussianModel(MixtureModel):
                 for k in exact: L[k] = whitened_log_joint(X[sl], q, k, self.center)
                 return L, (Phi, sl)
             def add_base(Phi, R, out): base(Phi, R, out.reshape(K, M))
-        else:
+        else:   # whitened: the far components' sums are taken about their references in the same syrk, at no extra cost
             Ucat, b = stacked_factors(q)
+            shifts = {int(k): refs[j] for j, k in enumerate(J)}
             def log_joint(sl, Xc):
                 L = stacked_log_joint(Xc, q, Ucat, b)
                 for k in exact: L[k] = whitened_log_joint(X[sl], q, k, self.center)
                 return L, (Xc, sl)
-            def add_base(Xc, R, out): stacked_stats(Xc, R, out)
+            def add_base(Xc, R, out): stacked_stats(Xc, R, out, shifts)
+        extra = len(J) * M if data.form == "features" else 0
         def suff_stats(aux, R, out=None):
-            if out is None: out = np.zeros(size + len(J) * M)
+            if out is None: out = np.zeros(size + extra)
             add_base(aux[0], R, out[:size])
-            if len(J): self._local_sums(X[aux[1]], R, J, refs, out[size:].reshape(len(J), M))
+            if extra: self._local_sums(X[aux[1]], R, J, refs, out[size:].reshape(len(J), M))
             return out
         def finish(S):
-            T = S[:size].reshape(K, M) if data.form == "features" else vech_stats(S[:size], D)
-            return T, (LocalStats(J, refs, S[size:].reshape(len(J), M)) if len(J) else None)
+            if data.form == "features":
+                T = S[:size].reshape(K, M)
+                return T, (LocalStats(J, refs, S[size:].reshape(len(J), M)) if len(J) else None)
+            T = vech_stats(S[:size], D)   # rows J are about their references: keep them, and move T's rows to the centre
+            if not len(J): return T, None
+            local = LocalStats(J, refs, T[J].copy())
+            T[J] = shift_stats(T[J], refs, D)
+            return T, local
         return parts, log_joint, suff_stats, finish
 
     def expected_log_joint(self, stats, # an E-step's statistics of q

@@ -216,13 +216,16 @@ def test_cli_dask_and_npy(client, tmp_path):
     r = run(str(tmp_path / "x.npy"), "--chunk-rows", "1000")
     np.testing.assert_allclose(json.loads(r.stdout)["results"][0]["means"], ref.means_, rtol=0, atol=1e-9)
 
-def test_far_components_exact_from_any_blocking():
-    "Far components: their sums about their own last means give the two-pass scatter whatever the blocking; the"
+@pytest.mark.parametrize("form", ["features", "whitened"])
+def test_far_components_exact_from_any_blocking(form):
+    "Far components: their sums about their own last means give the two-pass scatter whatever the blocking and the"
+    "E-step's form (the whitened form takes them in its syrk and moves T's rows to the centre, shift_stats); the"
     "one-pass scatter about the centre (local=None) loses the digits mean^2/var costs."
     from dataclasses import replace
     rng = np.random.default_rng(4)
     X = np.vstack([rng.normal(3e4, 1., (2000, 2)), rng.normal(-3e4, 1., (2000, 2))])[rng.permutation(4000)]
     model, s0 = _start(GaussianMixtureEM, X)
+    model.form = form
     st = model.e_step(s0, X, model.prepare(X), None, {})
     K = len(s0.weights)
     assert st.local is not None and list(st.local.index) == list(range(K))   # every component is ~3e4 sd from the centre
@@ -234,6 +237,10 @@ def test_far_components_exact_from_any_blocking():
     for s in (st, total):
         p = model.m_step(s, s0)
         np.testing.assert_allclose(p.covariances - model.reg_covar * np.eye(2), two_pass, rtol=1e-11)
+    if form == "whitened":   # T's rows, moved back to the centre, are the one-pass sums about it
+        Rw = model.responsibilities(s0, X)[1]
+        np.testing.assert_allclose(st.T[:, -1], Rw.sum(0), rtol=1e-12)
+        np.testing.assert_allclose(st.T[:, -3:-1], Rw.T @ (X - model.center), rtol=1e-9)
     one_pass = model.m_step(replace(st, local=None), s0)
     rel = np.abs(one_pass.covariances - two_pass).max() / np.abs(two_pass).max()
     # S2 - S1 xbar^T cancels ~log10(mean^2 / var) = 8.95 of float64's 15.95 digits: the error is far above eps, below 1e-5
