@@ -365,6 +365,8 @@ def summarise(source:BlockSource, # the data
     "One pass over the blocks: validation, row count, weighted mean and covariance (Chan's merge), a uniform row sample."
     if isinstance(source, DaskBlocks):
         import dask
+        if weights is not None and len(weights) != source.n_rows:
+            raise ValueError(f"sample_weight has {len(weights)} entries but the data have {source.n_rows} rows.")
         off = source.offsets
         nb = len(off) - 1
         blocks = list(source.X.to_delayed().ravel())

@@ -252,9 +252,11 @@ def _drop_empty_rows(X, # (n_samples, n_features) data with NaN for missing entr
     warnings.warn(f"{empty.sum()} row(s) of X have every value missing (first: row {int(np.flatnonzero(empty)[0])}); they "
                   "carry no information about the mixture and are dropped.", UserWarning, stacklevel=3)
     keep = ~empty
+    if sample_weight is not None and np.shape(sample_weight) != (len(keep),):   # the user's rows, before any is dropped
+        raise ValueError(f"sample_weight must have shape ({len(keep)},), one weight per row of X; it has shape "
+                         f"{np.shape(sample_weight)}.")
     X = X[keep] if hasattr(X, "isna") else np.asarray(X, dtype=np.float64)[keep]
-    if sample_weight is not None and np.ndim(sample_weight) == 1 and len(sample_weight) == len(keep):
-        sample_weight = np.asarray(sample_weight)[keep]
+    if sample_weight is not None: sample_weight = np.asarray(sample_weight)[keep]
     return X, sample_weight
 
 def _fill_means(X:np.ndarray, # (N, D) data with NaN for missing entries

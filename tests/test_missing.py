@@ -217,3 +217,19 @@ def test_missing_values_stream_from_files_and_batches(tmp_path):
     bad[150] = [np.inf, 1.]
     with pytest.raises(ValueError, match="contains infinity"):
         GaussianMixtureEM(2, **kw).fit(lambda: (bad[i:i + 100] for i in range(0, len(bad), 100)))
+
+def test_weight_length_errors_count_the_users_rows():
+    "With empty rows dropped, a wrong sample_weight length is reported against the rows the user passed."
+    import warnings
+    X, _ = load_faithful()
+    Xm = X.copy(); Xm[5] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        with pytest.raises(ValueError, match=r"shape \(272,\)"):
+            GaussianMixtureEM(2, missing="marginalize").fit(Xm, sample_weight=np.ones(271))
+
+def test_dask_weight_length_is_one_clear_line():
+    da = pytest.importorskip("dask.array")
+    X, _ = load_faithful()
+    with pytest.raises(ValueError, match="sample_weight has 100 entries but the data have 272 rows"):
+        GaussianMixtureEM(2).fit(da.from_array(X, chunks=(100, 2)), sample_weight=np.ones(100))
