@@ -258,12 +258,6 @@ class FactorAnalysisEM(LatentEstimator):
         "Log-likelihood of each sample under the fitted model."
         return fa_log_density(self._check_X_new(X) - self.mean_, self._params())
 
-    def score(self, X, # (n_samples, n_features) data
-              y=None, # ignored
-             )->float: # the mean log-likelihood per sample, nats
-        "Mean log-likelihood per sample."
-        return float(self.score_samples(X).mean())
-
 # %% ../nbs/23_factor_analysis.ipynb #8d4814d0
 FactorAnalysisEM._attributes = dict(   # fitted attributes
     mean_="(D,) the data mean mu",

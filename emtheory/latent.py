@@ -273,11 +273,6 @@ class LinearVAE(LatentEstimator):
         X = self._check_X_new(X)
         return ppca_log_likelihood(X - self.mean_, PPCAParams(self.loadings_.T, self.noise_variance_))
 
-    def score(self, X, y=None
-             )->float: # the mean log-likelihood per sample, nats
-        "The decoder's mean log-likelihood per sample."
-        return float(self.score_samples(X).mean())
-
 # %% ../nbs/19a_vae.ipynb #97694088
 LinearVAE._attributes = dict(   # fitted attributes: the decoder as pPCA's, and the encoder q(z | x)
     mean_="(D,) the data mean mu",

@@ -170,6 +170,12 @@ class LatentEstimator(Params):
     _is_fitted, _check_fitted, _check_X_new = MixtureEstimator._is_fitted, MixtureEstimator._check_fitted, MixtureEstimator._check_X_new
     _check_names = MixtureEstimator._check_names
 
+    def score(self, X, # (n_samples, n_features) data
+              y=None, # ignored (scikit-learn convention)
+             )->float: # the mean log-likelihood per sample, nats
+        "Mean log-likelihood per sample (the mean of `score_samples`)."
+        return float(self.score_samples(X).mean())
+
 def _check_latent_input(X, # (n_samples, n_features) data
                        n_components, # q
                       )->np.ndarray:
@@ -276,11 +282,6 @@ class PPCA(LatentEstimator):
                      )->np.ndarray: # (n_samples,) log-likelihood of each sample, nats
         "Log-likelihood of each sample under the fitted model."
         return ppca_log_likelihood(self._check_X_new(X) - self.mean_, self._params())
-
-    def score(self, X, y=None
-             )->float: # the mean log-likelihood per sample, nats
-        "Mean log-likelihood per sample."
-        return float(self.score_samples(X).mean())
 
 # %% ../nbs/19_ppca.ipynb #af04e7a4
 PPCA._attributes = dict(   # fitted attributes
