@@ -4,13 +4,11 @@
 
 # %% ../nbs/19_scale.ipynb #11649b66
 from __future__ import annotations
-import itertools, numbers, os, tempfile, warnings
+import numbers, os, tempfile
 from dataclasses import replace
-from pathlib import Path
 import numpy as np
 from .datasets import read_csv
-from .core import (prior_terms, MixtureModel, Stats, Fit, ConvergenceWarning, check_array, check_weights, coordinate_ascent,
-                           default_threads, blas_single_thread, as_generator, feature_names)
+from .core import prior_terms, MixtureModel, Stats, Fit, check_weights, as_generator, feature_names
 
 # %% auto #0
 __all__ = ['BlockSource', 'ArrayBlocks', 'memmap_blocks', 'IterBlocks', 'csv_blocks', 'DaskBlocks', 'as_source', 'Blocked',

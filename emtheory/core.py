@@ -4,11 +4,11 @@
 
 # %% ../nbs/11_core.ipynb #a93deb79
 from __future__ import annotations
-import inspect, numbers, os, sys, warnings
+import os, sys, warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from functools import lru_cache
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Callable
 import numpy as np
 from scipy.cluster.vq import kmeans2

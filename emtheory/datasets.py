@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_datasets.ipynb #eff73433
 from __future__ import annotations
-import bz2, csv, gzip, io, lzma, math, re, sys, warnings
+import bz2, csv, gzip, io, lzma, re, sys, warnings
 from pathlib import Path
 from importlib.resources import files
 from importlib.metadata import version

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11a_estimator.ipynb #0aa85ff5
 from __future__ import annotations
-import inspect, numbers, sys, warnings
+import inspect, numbers, warnings
 import numpy as np
 from .core import (ConvergenceWarning, not_fitted_error, feature_names, check_array, check_weights, as_generator,
                            default_threads, blas_single_thread, coordinate_ascent, INIT_PARAMS)

@@ -8,7 +8,7 @@ import math, numbers
 import numpy as np
 from scipy.special import logsumexp
 from dataclasses import replace
-from .core import Stats, coordinate_ascent, stats_from_resp, as_generator
+from .core import Stats, coordinate_ascent, as_generator
 from .blocks import DaskBlocks, _is_dask
 from .em import GaussianEM, GaussianMixtureEM, GaussianParams
 

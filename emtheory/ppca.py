@@ -234,7 +234,7 @@ class PPCA(LatentEstimator):
         w = None if sample_weight is None else check_weights(sample_weight, len(np.asarray(sample_weight).reshape(-1)))
         summ = summarise(source, w)
         _check_latent_input(summ["sample"], self.n_components)
-        N, mean, D = summ["rows"], summ["mean"], summ["n_features"]
+        mean, D = summ["mean"], summ["n_features"]
         var = float(np.trace(summ["cov"])) * (summ["weight"] - 1) / summ["weight"] / D   # the mean squared deviation per coordinate
         rng = as_generator(self.random_state)
         start = PPCAParams(rng.normal(scale=np.sqrt(var), size=(D, self.n_components)), var)
