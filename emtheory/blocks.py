@@ -4,7 +4,7 @@
 
 # %% ../nbs/19_scale.ipynb #11649b66
 from __future__ import annotations
-import numbers, os, tempfile
+import numbers, os, tempfile, warnings
 from dataclasses import replace
 import numpy as np
 from .datasets import read_csv
@@ -325,7 +325,7 @@ def row_keys(seed:int, # the sample's seed
         return z ^ (z >> np.uint64(31))
 
 def _block_summary(A, w, keys, size, offset=0):
-    "One block's (rows, weight, weighted mean, scatter about it) and its `size` rows of smallest random keys."
+    "One block's (rows, weight, weighted mean, scatter about it), its `size` rows of smallest random keys, its column ranges."
     n = float(len(A)) if w is None else float(w.sum())
     if n > 0:
         mean = (A.sum(0) if w is None else w @ A) / n
@@ -333,7 +333,10 @@ def _block_summary(A, w, keys, size, offset=0):
         C = (Ac.T @ Ac) if w is None else (Ac * w[:, None]).T @ Ac
     else: mean, C = np.zeros(A.shape[1]), np.zeros((A.shape[1],) * 2)
     keep = np.argsort(keys, kind="stable")[:size]
-    return [len(A), n, mean, C, keys[keep], A[keep], None if w is None else w[keep], size, offset + keep]
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # an all-missing column of a block: NaN, ignored when merged
+        lo, hi = np.nanmin(A, 0), np.nanmax(A, 0)
+    return [len(A), n, mean, C, keys[keep], A[keep], None if w is None else w[keep], size, offset + keep, lo, hi]
 
 def _merge_summary(a, b):
     "Chan's pairwise update of the count, mean and scatter; the smallest keys of both samples."
@@ -348,18 +351,21 @@ def _merge_summary(a, b):
     keep = np.argsort(keys, kind="stable")[:a[7]]
     X = np.concatenate([a[5], b[5]])[keep]
     w = None if a[6] is None else np.concatenate([a[6], b[6]])[keep]
-    return [rows, n, mean, C, keys[keep], X, w, a[7], np.concatenate([a[8], b[8]])[keep]]
+    return [rows, n, mean, C, keys[keep], X, w, a[7], np.concatenate([a[8], b[8]])[keep], np.fmin(a[9], b[9]),
+            np.fmax(a[10], b[10])]
 
-def _checked_summary(A, w, seed, size, index, offset, allow_nan=False):
+def _checked_summary(A, w, seed, size, index, offset, allow_nan=False, check=None):
     "On a worker: validate a dask block (naming it and its row), then summarise it."
     A = _check_block(A, index, offset, allow_nan=allow_nan)
+    if check is not None: check(A, index, offset)
     return _block_summary(A, w, row_keys(seed, offset, len(A)), size, offset)
 
 def summarise(source:BlockSource, # the data
               weights:np.ndarray=None, # (N,) sample weights
               sample_size:int=100000, # rows of the uniform sample drawn for the initialisation
               seed:int=0, # seed of the sample's random keys
-             )->dict: # rows, weight, mean, cov (divisor weight - 1), sample, sample_weight
+              check=None, # a model's check of its data, (block, index, offset) -> None or a ValueError naming the block's row
+             )->dict: # rows, weight, mean, cov (divisor weight - 1), sample, sample_weight, n_features, min and max per column
     "One pass over the blocks: validation, row count, weighted mean and covariance (Chan's merge), a uniform row sample."
     if isinstance(source, DaskBlocks):
         import dask
@@ -369,7 +375,7 @@ def summarise(source:BlockSource, # the data
         nb = len(off) - 1
         blocks = list(source.X.to_delayed().ravel())
         parts = [dask.delayed(_checked_summary, pure=True)(xb, None if weights is None else weights[off[b]:off[b + 1]],
-                                                           seed, sample_size, b, int(off[b]), source.allow_nan)
+                                                           seed, sample_size, b, int(off[b]), source.allow_nan, check)
                  for b, xb in enumerate(blocks)]
         s = _tree_sum(parts, _merge_summary).compute()
     else:
@@ -378,17 +384,18 @@ def summarise(source:BlockSource, # the data
             w = None if weights is None else np.asarray(weights[offset:offset + len(A)])
             if w is not None and len(w) < len(A):
                 raise ValueError(f"sample_weight has {len(weights)} entries but the data have more rows.")
+            if check is not None: check(A, b, offset)
             keys = row_keys(seed, offset, len(A))
             part = _block_summary(A, w, keys, sample_size, offset)
             s = part if s is None else _merge_summary(s, part)
             offset += len(A)
-    rows, n, mean, C, _, Xs, ws, _, idx = s
+    rows, n, mean, C, _, Xs, ws, _, idx, lo, hi = s
     order = np.argsort(idx, kind="stable")   # the sample in the rows' order: all of X, as it is, when N <= sample_size
     Xs, ws = Xs[order], None if ws is None else ws[order]
     if weights is not None and len(weights) != rows:
         raise ValueError(f"sample_weight has {len(weights)} entries but the data have {rows} rows.")
     return dict(rows=rows, weight=n, mean=mean, cov=(C + C.T) / 2 / (n - 1) if n > 1 else None, sample=Xs,
-                sample_weight=ws, n_features=len(mean))
+                sample_weight=ws, n_features=len(mean), min=lo, max=hi)
 
 # %% ../nbs/19_scale.ipynb #d653b89f
 def _stand_in(mean:np.ndarray, # (D,) the data's weighted mean

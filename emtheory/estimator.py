@@ -118,7 +118,8 @@ class MixtureEstimator(Params):
         w = None
         if sample_weight is not None:
             w = check_weights(sample_weight, len(A) if A is not None else len(np.asarray(sample_weight).reshape(-1)))
-        summ = summarise(source if A is None else ArrayBlocks(A, block_rows, checked=True), w, init_sample, sample_seed)
+        summ = summarise(source if A is None else ArrayBlocks(A, block_rows, checked=True), w, init_sample, sample_seed,
+                         self._row_check())
         K, N, D = self.n_components, summ["rows"], summ["n_features"]
         Xs, ws = summ["sample"], summ["sample_weight"]
         complete = len(Xs) == N   # the sample is every row, in order: the model and the start see the data themselves
@@ -133,6 +134,7 @@ class MixtureEstimator(Params):
                              "Set warm_start=False (or fit a new estimator) for data of another width.")
         P, pw = (Xs, ws) if complete else self._summary_rows(summ, w)
         self._validate(P)
+        self._check_summary(summ)
         model = self._make_model(P, pw)
         if keep_resp == "auto":   # memory stays flat in N for data that are not in memory: N x K floats go to a temporary file
             keep_resp = "memory" if getattr(source, "in_memory", False) or isinstance(source, DaskBlocks) else "disk"
@@ -161,6 +163,13 @@ class MixtureEstimator(Params):
         self.__dict__.pop("_online", None)
         self._fit_stats, self._fit_stats_n = _about_centre(best.stats) * (1. / best.stats.n), best.stats.n   # partial_fit continues from these
         return self
+
+    def _row_check(self):
+        "The model's check of every block of rows, run in the summary pass: (block, index, offset) -> None, or None (no check)."
+        return None
+
+    def _check_summary(self, summ:dict):
+        "Checks of the data as a whole, from the summary pass (counts, moments, column ranges); none by default."
 
     def _summary_rows(self, summ, w):
         "Rows for the model's constructor when the data are larger than the sample: a stand-in with the data's mean and covariance."
