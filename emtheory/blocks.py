@@ -8,11 +8,11 @@ import numbers, os, tempfile, warnings
 from dataclasses import replace
 import numpy as np
 from .datasets import read_csv
-from .core import prior_terms, MixtureModel, Stats, Fit, check_weights, as_generator, feature_names
+from .core import Stats, Fit, Threads, check_weights, as_generator, feature_names
 
 # %% auto #0
-__all__ = ['BlockSource', 'ArrayBlocks', 'memmap_blocks', 'IterBlocks', 'csv_blocks', 'DaskBlocks', 'as_source', 'Blocked',
-           'DaskBlocked', 'row_keys', 'summarise', 'make_blocked', 'fit_blocks', 'step_size', 'partial_fit']
+__all__ = ['BlockSource', 'ArrayBlocks', 'memmap_blocks', 'IterBlocks', 'csv_blocks', 'DaskBlocks', 'as_source', 'DaskTree',
+           'row_keys', 'summarise', 'fit_blocks', 'step_size', 'partial_fit']
 
 # %% ../nbs/19_scale.ipynb #ebdd2f8a
 def _is_dask(X)->bool:
@@ -134,7 +134,12 @@ class DaskBlocks(BlockSource):
         self.X, self.persist = X, persist
         self.n_rows, self.n_features = int(X.shape[0]), int(X.shape[1])
         self.offsets = np.concatenate([[0], np.cumsum(X.chunks[0])]).astype(int)
-    def __iter__(self): raise TypeError("DaskBlocks are not iterated in the client: `DaskBlocked` sends the work to them.")
+    def __iter__(self): raise TypeError("DaskBlocks are not iterated in the client: its executor, `DaskTree`, sends the work to them.")
+    def executor(self, chunk_rows:int=4096, # rows per piece of a block, on its worker
+                 keep_resp="memory", # whether the blocks' memory of q is kept (on the workers)
+                )->DaskTree: # the executor of its E-step passes
+        "A dask array's E-step runs where its blocks live, summed by a tree: `DaskTree`."
+        return DaskTree(self, chunk_rows, keep_resp)
     def __repr__(self): return f"DaskBlocks({self.X.shape}, {_X_numblocks(self.X)} blocks)"
 
 def _X_numblocks(X): return X.numblocks[0]
@@ -162,92 +167,59 @@ def _is_block_source(X, # what `fit` was given
     return callable(X) or hasattr(X, "__next__") or (hasattr(X, "__iter__") and not hasattr(X, "__len__"))
 
 # %% ../nbs/19_scale.ipynb #0778c5b8
-class Blocked(MixtureModel):
-    "A mixture model whose E-step runs the inner model's E-step on each block of a source and adds the statistics."
-    def __init__(self, model, # the in-memory model (a MixtureModel)
-                 source:BlockSource, # where the rows come from
-                 keep_resp="memory", # log responsibilities for the certificate's KL: "memory", "disk" (np.memmap) or None
+class DaskTree:
+    "The executor of one E-step pass over a dask array: each block's statistics computed where the block lives, summed by a tree."
+    def __init__(self, source:DaskBlocks, # the dask array, as DaskBlocks
+                 chunk_rows:int=4096, # rows per piece of a block, on its worker
+                 keep_resp="memory", # "memory" or "disk": the blocks' memory of q stays on the workers (the KL is direct); None: none kept
                 ):
-        if keep_resp not in ("memory", "disk", None):
-            raise ValueError(f"keep_resp must be 'memory', 'disk' or None; got {keep_resp!r}.")
-        self.model, self.source, self.keep_resp = model, source, keep_resp
-        self.monotone = getattr(model, "monotone", True)
-        self._tmp = None
-        self._prepared = {} if getattr(source, "in_memory", False) else None   # in-memory rows: E-step data kept between passes
+        self.source, self.chunk_rows, self.keep_resp = source, chunk_rows, keep_resp
+        self._blocks = None
 
-    def features(self, X, # (B, D) rows
-                )->np.ndarray: # (B, M) the inner model's features
-        return self.model.features(X)
-    def natural_params(self, state, # the globals
-                      )->np.ndarray: # (K, M) the inner model's natural parameters
-        return self.model.natural_params(state)
-    def m_step(self, stats, # an E-step's statistics of q
-               old, # the previous globals (None at initialisation)
-              )->object: # the inner model's new globals
-        return self.model.m_step(stats, old)
-    def log_prior(self, state, # the globals
-                 )->float: # the inner model's log prior, nats
-        return self.model.log_prior(state)
-    def prior_terms(self, state, # the globals
-                   )->dict: # the inner model's named terms of the globals
-        return prior_terms(self.model, state)
-    @property
-    def local_term(self)->str: # the name of the inner model's E-step term
-        return getattr(self.model, "local_term", "log_likelihood")
-    def expected_log_joint(self, stats, # an E-step's statistics of q
-                           state, # the globals
-                          )->float: # the inner model's E_q[log p(x, z | state)], nats
-        return self.model.expected_log_joint(stats, state)
+    def _persist(self):
+        "The data's chunks, persisted on the workers (a distributed Client) or in this process (dask's threads)."
+        Xd = self.source.X.persist() if self.source.persist else self.source.X
+        self._Xd = Xd   # held: on a cluster, the persisted chunks live as long as this reference
+        self._blocks = list(Xd.to_delayed().ravel())
 
-    def prepare(self, X, # the BlockSource (ignored: the blocks are read on every pass)
-                chunk_size:int=4096, # rows per chunk
-                cache_bytes:float=0., # ignored: nothing is cached
-               )->None: # None: nothing is cached
-        "Nothing is cached: the blocks are read again on every pass."
-        return None
+    def _weight_blocks(self, weights):
+        "The sample weights chunked as the rows, persisted once (not sent again at every iteration)."
+        if getattr(self, "_w", (None,))[0] is not weights:
+            import dask.array as da
+            wd = da.from_array(np.asarray(weights), chunks=(self.source.X.chunks[0],)).persist()
+            self._w = (weights, list(wd.to_delayed().ravel()), wd)
+        return self._w[1]
 
-    def _to_disk(self, b, mb, n):
-        "Move block b's per-row buffers (the model's memory of q: log responsibilities, posterior means) into temporary memory-mapped files."
-        for key, buf in mb.items():
-            if not isinstance(buf, np.ndarray) or isinstance(buf, np.memmap) or buf.ndim == 0 or len(buf) != n: continue
-            if self._tmp is None: self._tmp = tempfile.TemporaryDirectory(prefix="emtheory-resp-")
-            mm = np.lib.format.open_memmap(os.path.join(self._tmp.name, f"{b}-{key}.npy"), "w+", buf.dtype, buf.shape)
-            mm[:] = buf
-            mb[key] = mm   # written in place on later passes by a model that updates its buffer, replaced by one that does not
-
-    def e_step(self, state, # the globals
-               X, # (N, D) data
-               data, # `prepare(X)`
-               weights=None, # (N,) sample weights, or None
-               memory:dict=None, # per-fit buffers kept between passes (the log responsibilities); None: no KL
-               n_threads:int=1, # E-step threads
-               chunk_size:int=4096, # rows per chunk (when `prepare` left the chunking open)
-              )->Stats: # the sums of the blocks' statistics, log-normalisers, entropies, weights and KLs
-        "The inner E-step on every block, with that block's own memory; the sums of the block statistics."
-        total, offset = None, 0
+    def e_step(self, model, # the model whose E-step runs on each block
+               state, # the globals
+               weights:np.ndarray=None, # (N,) sample weights, or None
+               memory:dict=None, # the fit's memory of q (None: no KL)
+              )->Stats: # the sum of the blocks' statistics
+        "Send the model and globals, compute every block's statistics on its worker, bring back their sum."
+        import dask
+        if self._blocks is None: self._persist()
         keep = memory is not None and self.keep_resp is not None
-        for b, Xb in enumerate(self.source):
-            wb = None if weights is None else weights[offset:offset + len(Xb)]
-            mb = memory.setdefault(b, {}) if keep else None
-            if self._prepared is None: data_b = self.model.prepare(Xb, chunk_size, 0)
-            else:
-                data_b = self._prepared.get(b)
-                if data_b is None: data_b = self._prepared[b] = self.model.prepare(Xb, chunk_size)
-            st = self.model.e_step(state, Xb, data_b, wb, mb, n_threads, chunk_size)
-            if keep and self.keep_resp == "disk": self._to_disk(b, mb, len(Xb))
-            total = st if total is None else total + st
-            offset += len(Xb)
-        if weights is not None and offset != len(weights):
-            raise ValueError(f"sample_weight has {len(weights)} entries but the data have {offset} rows.")
-        return total
+        prev = memory.get("dask") if keep else None
+        wbs = [None] * len(self._blocks) if weights is None else self._weight_blocks(weights)
+        m, s = dask.delayed(model, pure=True), dask.delayed(state, pure=True)
+        off = self.source.offsets
+        parts = [dask.delayed(_block_stats, nout=2, pure=True)(m, s, xb, wb, None if prev is None else prev[b], int(off[b]),
+                                                               self.chunk_rows, keep)
+                 for b, (xb, wb) in enumerate(zip(self._blocks, wbs))]
+        root = _tree_sum([p[0] for p in parts])
+        if keep:
+            root, *mems = dask.persist(root, *[p[1] for p in parts])   # one computation; the memory of q stays on the workers
+            memory["dask"] = mems
+        return root.compute()
 
 # %% ../nbs/19_scale.ipynb #73d32b28
-def _block_stats(model, state, Xb, wb, prev, chunk_size):
-    "On a worker: one block's E-step, given the model's memory of the block's previous q; (its Stats, the new memory)."
+def _block_stats(model, state, Xb, wb, prev, offset, chunk_rows, keep):
+    "On a worker: one block's E-step (the threads executor, one thread), from the block's memory of its previous q; (Stats, new memory)."
     Xb = np.ascontiguousarray(Xb, dtype=np.float64)
-    # a copy of every buffer (the persisted ones are never written), Fortran-ordered: a column per component
-    memory = {} if prev is None else {k: np.array(v, order="F") if isinstance(v, np.ndarray) else v for k, v in prev.items()}
-    st = model.e_step(state, Xb, model.prepare(Xb, chunk_size, 0), wb, memory, 1, chunk_size)
+    # a copy of every buffer (the persisted ones are never written), in its own layout (a column per component)
+    memory = None if not keep else {} if prev is None else \
+        {k: {n: np.array(v, order="K") if isinstance(v, np.ndarray) else v for n, v in mb.items()} for k, mb in prev.items()}
+    st = Threads(Xb, 1, chunk_rows, 0., "memory", first_row=offset).e_step(model, state, wb, memory)
     return st, memory
 
 def _add(a, b): return a + b
@@ -260,57 +232,6 @@ def _tree_sum(items:list, add=_add):
         items = [dask.delayed(add)(items[i], items[i + 1]) if i + 1 < len(items) else items[i]
                  for i in range(0, len(items), 2)]
     return items[0]
-
-class DaskBlocked(Blocked):
-    "A mixture model whose E-step is one dask computation: each block's statistics where the block lives, summed by a tree."
-    def __init__(self, model, # the in-memory model whose E-step runs on each block
-                 source:DaskBlocks, # the dask array, as DaskBlocks
-                 keep_resp="memory", # ignored: the dask E-step keeps no responsibilities (no KL term)
-                ):
-        super().__init__(model, source, keep_resp)
-        self._blocks = None
-
-    def prepare(self, X, # the DaskBlocks source
-                chunk_size:int=4096, # rows per chunk
-                cache_bytes:float=0., # ignored: the chunks are persisted, not cached as features
-               )->None: # None: the chunks are held by the adapter
-        "The data's chunks, persisted on the workers (a distributed Client) or in this process (dask's threads)."
-        import dask
-        Xd = self.source.X.persist() if self.source.persist else self.source.X
-        self._Xd = Xd   # held: on a cluster, the persisted chunks live as long as this reference
-        self._blocks = list(Xd.to_delayed().ravel())
-        return None
-
-    def _weight_blocks(self, weights):
-        "The sample weights chunked as the rows, persisted once (not sent again at every iteration)."
-        if getattr(self, "_w", (None,))[0] is not weights:
-            import dask.array as da
-            wd = da.from_array(np.asarray(weights), chunks=(self.source.X.chunks[0],)).persist()
-            self._w = (weights, list(wd.to_delayed().ravel()), wd)
-        return self._w[1]
-
-    def e_step(self, state, # the globals
-               X, # (N, D) data
-               data, # `prepare(X)`
-               weights=None, # (N,) sample weights, or None
-               memory:dict=None, # per-fit buffers kept between passes (the log responsibilities); None: no KL
-               n_threads:int=1, # E-step threads
-               chunk_size:int=4096, # rows per chunk (when `prepare` left the chunking open)
-              )->Stats: # the sums of the blocks' statistics, log-normalisers, entropies, weights and KLs
-        "Send the model and globals, compute every block's statistics on its worker, bring back the K x M sum."
-        import dask
-        if self._blocks is None: self.prepare(X, chunk_size)
-        keep = memory is not None and self.keep_resp is not None
-        prev = memory.get("dask_log_resp") if keep else None
-        wbs = [None] * len(self._blocks) if weights is None else self._weight_blocks(weights)
-        m, s = dask.delayed(self.model, pure=True), dask.delayed(state, pure=True)
-        parts = [dask.delayed(_block_stats, nout=2, pure=True)(m, s, xb, wb, None if prev is None else prev[b], chunk_size)
-                 for b, (xb, wb) in enumerate(zip(self._blocks, wbs))]
-        root = _tree_sum([p[0] for p in parts])
-        if keep:
-            root, *logs = dask.persist(root, *[p[1] for p in parts])   # one computation; the log responsibilities stay
-            memory["dask_log_resp"] = logs
-        return root.compute()
 
 # %% ../nbs/19_scale.ipynb #a462c3b3
 def row_keys(seed:int, # the sample's seed
@@ -424,20 +345,13 @@ def _check_shell(est):
     if getattr(est, "resp_init", None) is not None:
         raise ValueError("resp_init (N x K responsibilities) is not supported for data read in blocks: use init_params.")
 
-def make_blocked(model, # the in-memory model
-                 source:BlockSource, # where the rows come from
-                 keep_resp="memory", # where the log responsibilities for the KL live: "memory", "disk" or None
-                )->Blocked: # the adapter the loop runs on
-    "The adapter for a source: `DaskBlocked` for a dask array, `Blocked` otherwise."
-    return (DaskBlocked if isinstance(source, DaskBlocks) else Blocked)(model, source, keep_resp)
-
 def fit_blocks(est, # an estimator on the shell (`emtheory.estimator.MixtureEstimator`)
                X, # a block source or anything `as_source` reads
                sample_weight=None, # (N,) weights
                block_rows:int=65536, # rows per block (arrays, memmaps, CSV)
                keep_resp="auto", # where the log responsibilities for the KL live: "memory", "disk", None; "auto": memory for an in-memory array, else disk
                init_sample:int=100000, # rows of the uniform sample that the initialisation (k-means) sees
-               chunk_size:int=4096, # rows per E-step chunk inside a block
+               chunk_size:int=4096, # rows per piece of a block in the E-step's executor
                sample_seed:int=0, # seed of the rows' keys that choose the sample (not drawn from random_state)
               )->object: # `est`, fitted
     "The estimator's `fit` with the data layer's options spelled out: the shell's one fit path on `as_source(X, block_rows)`."
@@ -488,7 +402,7 @@ def partial_fit(est, # an estimator on the shell
         A = est._check_X_new(X)   # the columns' names and number, as the stream's first batch had them; NaN if integrated out
         w = check_weights(sample_weight, len(A))
         state = est._state(model)
-    st = model.e_step(state, A, model.prepare(A, 4096, 0), w, None, 1, 4096)
+    st = Threads(A, 1).e_step(model, state, w)
     t = online["t"] + 1
     rho = 1. if online["s"] is None else step_size(t - 1, t0, kappa)
     unit = _about_centre(st) * (1. / st.n)   # per unit weight; every field, Monte Carlo draws included

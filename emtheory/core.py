@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_core.ipynb #a93deb79
 from __future__ import annotations
-import os, sys, warnings
+import os, sys, tempfile, threading, warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from functools import lru_cache
@@ -16,10 +16,11 @@ try: from threadpoolctl import threadpool_limits, ThreadpoolController
 except ImportError: threadpool_limits = None
 
 # %% auto #0
-__all__ = ['WEIGHT_SUM_MAX', 'CLAMP', 'INIT_PARAMS', 'ConvergenceWarning', 'NotFittedError', 'DataTypeError', 'not_fitted_error',
-           'feature_names', 'check_array', 'check_weights', 'as_generator', 'LocalStats', 'Stats', 'chunks',
-           'e_step_chunks', 'e_step', 'feature_form', 'feature_chunks', 'MixtureModel', 'default_threads',
-           'blas_single_thread', 'Fit', 'coordinate_ascent', 'prior_terms', 'initial_resp', 'stats_from_resp']
+__all__ = ['WEIGHT_SUM_MAX', 'CLAMP', 'CHUNK_ROWS', 'STOPPING', 'INIT_PARAMS', 'ConvergenceWarning', 'NotFittedError',
+           'DataTypeError', 'not_fitted_error', 'feature_names', 'check_array', 'check_weights', 'as_generator',
+           'LocalStats', 'Stats', 'chunks', 'e_step_chunks', 'e_step', 'feature_form', 'feature_chunks', 'per_globals',
+           'MixtureModel', 'default_threads', 'blas_single_thread', 'Threads', 'Fit', 'coordinate_ascent', 'aitken_gap',
+           'executor_for', 'prior_terms', 'initial_resp', 'stats_from_resp']
 
 # %% ../nbs/11_core.ipynb #6e54c9e3
 class ConvergenceWarning(UserWarning):
@@ -167,6 +168,7 @@ class Stats:
 
 # %% ../nbs/11_core.ipynb #8f66a5f6
 CLAMP = -700.  # shifted log-probabilities below this are clamped before exp (exp(-700) ~ 1e-304; avoids slow subnormals)
+CHUNK_ROWS = 4096  # rows a model's E-step takes at a time inside a block: a cache-sized working set (K x B responsibilities)
 
 def _scratch(work:dict, # one thread's reusable arrays (None: allocate)
              name:str, # which of them
@@ -214,10 +216,12 @@ def chunks(n:int, # number of rows
     "Row slices that cover range(n) in order."
     return [slice(s, min(s + size, n)) for s in range(0, n, size)]
 
+_scratch_local = threading.local()
+
 def _accumulate(parts, log_joint, suff_stats, weights, log_resp, has_prev):
     "E-step statistics over some chunks: (T, sum of log-normalisers, entropy, KL(q_prev || q))."
     T = None; log_norm = 0.; ent = 0.; kl = 0.
-    work = {}   # this thread's scratch arrays, reused by every chunk it takes
+    work = _scratch_local.__dict__.setdefault("work", {})   # this thread's scratch arrays, reused by every chunk it takes
     for sl, part in parts:
         L, aux = log_joint(sl, part)
         R, lse, h, logR = _chunk_responsibilities(L, work)
@@ -249,40 +253,29 @@ def _pool(n_threads:int)->ThreadPoolExecutor:
     "A persistent pool of E-step threads (created once per thread count)."
     return ThreadPoolExecutor(n_threads, thread_name_prefix="emtheory-estep")
 
-def e_step_chunks(parts:list, # [(slice, part)]: row chunks in order, each with what `log_joint` reads
+def e_step_chunks(parts:list, # [(slice, part)]: row chunks of one block in order, each with what `log_joint` reads
                   log_joint:Callable, # (slice, part) -> ((K, B) expected log joints l of those rows, what suff_stats reads)
                   suff_stats:Callable, # (that, weighted responsibilities (K, B), statistics so far or None) -> their sum (R is reused by the next chunk)
                   weights:np.ndarray=None, # (N,) sample weights, or None
-                  n_threads:int=1, # threads over chunks (numpy releases the GIL in BLAS and ufuncs)
                   log_resp:np.ndarray=None, # (N, K) buffer: previous log responsibilities in (if `has_prev`), new ones out
                   has_prev:bool=False, # whether `log_resp` holds the previous pass's values (then KL(q_prev || q) is computed)
                  )->Stats: # the statistics T, summed log-normalisers, entropy, total weight n, KL to the previous q (NaN without `has_prev`)
-    "One pass of q(z) = softmax(l) over row chunks, in threads: statistics, sum of log-normalisers, entropy, KL to the last q."
-    if n_threads > 1 and len(parts) >= 2 * n_threads:   # small data: threads cost more than they save
-        with _blas_one_thread():
-            res = list(_pool(n_threads).map(lambda g: _accumulate(g, log_joint, suff_stats, weights, log_resp, has_prev),
-                                            [parts[i::n_threads] for i in range(n_threads)]))
-    elif len(parts) > 1:
-        with _blas_one_thread(): res = [_accumulate(parts, log_joint, suff_stats, weights, log_resp, has_prev)]
-    else: res = [_accumulate(parts, log_joint, suff_stats, weights, log_resp, has_prev)]
-    T = res[0][0]
-    for r in res[1:]: T += r[0]   # in place: no copy of the statistics per thread
+    "One pass of q(z) = softmax(l) over the cache-sized row chunks of one block: statistics, log-normalisers, entropy, KL to the last q."
+    T, log_norm, ent, kl = _accumulate(parts, log_joint, suff_stats, weights, log_resp, has_prev)
     n = float(parts[-1][0].stop) if weights is None else float(weights.sum())
-    return Stats(T, float(sum(r[1] for r in res)), float(sum(r[2] for r in res)), n,
-                 float(sum(r[3] for r in res)) if has_prev else np.nan)
+    return Stats(T, float(log_norm), float(ent), n, float(kl) if has_prev else np.nan)
 
 def e_step(Theta:np.ndarray, # (K, M) natural parameters: l_ik = Theta_k . phi(x_i)
            X:np.ndarray, # (N, D) data, or a list of precomputed (slice, features) chunks (see `feature_chunks`)
            features:Callable=None, # phi: (B, D) rows -> (B, M) features
            weights:np.ndarray=None, # (N,) sample weights, or None
            chunk_size:int=4096, # rows per chunk
-           n_threads:int=1, # threads over chunks (numpy releases the GIL in BLAS and ufuncs)
            log_resp:np.ndarray=None, # (N, K) buffer: previous log responsibilities in (if `has_prev`), new ones out
            has_prev:bool=False, # whether `log_resp` holds the previous pass's values (then KL(q_prev || q) is computed)
           )->Stats: # the statistics T, summed log-normalisers, entropy, total weight n, KL to the previous q (NaN without `has_prev`)
     "One pass of q(z) = softmax(Phi Theta^T): expected sufficient statistics T = R^T Phi, log-normalisers, entropy (and KL)."
     parts = X if isinstance(X, list) else [(sl, None) for sl in chunks(len(X), chunk_size)]
-    return e_step_chunks(parts, *feature_form(Theta, X, features), weights, n_threads, log_resp, has_prev)
+    return e_step_chunks(parts, *feature_form(Theta, X, features), weights, log_resp, has_prev)
 
 def feature_form(Theta:np.ndarray, # (K, M) natural parameters
                  X:np.ndarray, # (N, D) data (read only for chunks whose features are not cached)
@@ -311,16 +304,28 @@ def feature_chunks(X:np.ndarray, # (N, D) data
     return [(sl, np.ascontiguousarray(features(X[sl]))) for sl in chunks(len(X), chunk_size)]
 
 # %% ../nbs/11_core.ipynb #8a38f113
+def per_globals(model, # a model
+          state, # its globals
+          fn:Callable, # globals -> what every block's E-step reads (natural parameters, factorisations)
+         )->object: # fn(state)
+    "fn(state), computed once per globals and kept on the model: the blocks of one pass share it (threads racing compute it twice)."
+    cache = model.__dict__.setdefault("_bound", {})
+    key = getattr(fn, "__name__", id(fn))
+    hit = cache.get(key)
+    if hit is not None and hit[0] is state: return hit[1]
+    val = fn(state)
+    cache[key] = (state, val)
+    return val
+
 class MixtureModel:
     "The E-step every mixture shares: q(z) = softmax of l = Phi Theta^T. Subclasses supply features, natural_params, m_step, log_prior."
     monotone = True   # coordinate ascent: the objective never decreases (a model whose update only approximates a maximiser says False)
 
-    def prepare(self, X:np.ndarray, # (N, D) data
-                chunk_size:int=4096, # rows per chunk
-                cache_bytes:float=256*2**20, # cache the features in memory up to this size
+    def prepare(self, X:np.ndarray, # (B, D) one block of rows
+                cache_bytes:float=256*2**20, # keep what the E-step reads in memory up to this size (0: a block read once)
                )->list|np.ndarray: # [(slice, (B, M) features)] per chunk, or `X` itself when they would not fit
-        "What every E-step pass reads: the feature chunks computed once, or X itself."
-        return feature_chunks(X, self.features, chunk_size, cache_bytes)
+        "What every E-step pass on this block reads: the feature chunks computed once, or X itself."
+        return feature_chunks(X, self.features, CHUNK_ROWS, cache_bytes)
 
     def n_components(self, state, # the globals
                     )->int: # K, the number of rows of the natural parameters
@@ -340,29 +345,28 @@ class MixtureModel:
         return T
 
     def plan(self, state, # the globals
-             X:np.ndarray, # (N, D) data
+             X:np.ndarray, # (B, D) one block of rows
              data, # `prepare(X)`
-             chunk_size:int=4096, # rows per chunk, if `data` is not chunked yet
             )->tuple: # (parts, log_joint, suff_stats) for `e_step_chunks`, and `finish`: summed statistics -> (T, LocalStats or None)
-        "How one E-step pass reads the data: its row chunks, the log joints of a chunk, the statistics of a chunk, their unpacking."
-        parts = data if isinstance(data, list) else [(sl, None) for sl in chunks(len(X), chunk_size)]
-        return (parts, *feature_form(self.natural_params(state), X, self.features), lambda T: (T, None))
+        "How one E-step pass reads a block: its cache-sized row chunks, the log joints of a chunk, its statistics, their unpacking."
+        parts = data if isinstance(data, list) else [(sl, None) for sl in chunks(len(X), CHUNK_ROWS)]
+        Theta = per_globals(self, state, self.natural_params)   # once per pass, shared by the blocks
+        return (parts, *feature_form(Theta, X, self.features), lambda T: (T, None))
 
     def e_step(self, state, # the globals
-               X:np.ndarray, # (N, D) data
+               X:np.ndarray, # (B, D) one block of rows
                data, # `prepare(X)`
-               weights:np.ndarray=None, # (N,) sample weights
-               memory:dict=None, # per-fit buffers kept between passes (the log responsibilities); None: no KL
-               n_threads:int=1, # E-step threads
-               chunk_size:int=4096, # rows per chunk (when `prepare` left the chunking open)
+               weights:np.ndarray=None, # (B,) its sample weights
+               memory:dict=None, # this block's buffers kept between passes (the log responsibilities); None: no KL
+               offset:int=0, # the global index of the block's first row (for draws keyed per row)
               )->Stats: # the statistics T, summed log-normalisers, entropy, total weight n, KL to the previous q
-        "q(z) = p(z | x, state) (or its mean-field factor): the statistics, log-normaliser, entropy and KL to the last q."
-        parts, log_joint, suff_stats, finish = self.plan(state, X, data, chunk_size)
-        if memory is None: st = e_step_chunks(parts, log_joint, suff_stats, weights, n_threads)
+        "q(z) = p(z | x, state) on one block of rows: the statistics, log-normaliser, entropy and KL to the last q."
+        parts, log_joint, suff_stats, finish = self.plan(state, X, data)
+        if memory is None: st = e_step_chunks(parts, log_joint, suff_stats, weights)
         else:
             first = "log_resp" not in memory
-            if first: memory["log_resp"] = np.empty((len(X), self.n_components(state)), order="F")   # (N, K), column per k
-            st = e_step_chunks(parts, log_joint, suff_stats, weights, n_threads, memory["log_resp"], not first)
+            if first: memory["log_resp"] = np.empty((len(X), self.n_components(state)), order="F")   # (B, K), column per k
+            st = e_step_chunks(parts, log_joint, suff_stats, weights, memory["log_resp"], not first)
         T, local = finish(st.T)
         return replace(st, T=T, local=local)
 
@@ -376,7 +380,7 @@ class MixtureModel:
                          X:np.ndarray, # (N, D) data
                         )->tuple: # (log sum_k exp(l_ik) per row (N,), responsibilities (N, K))
         "Per row: the log normaliser (the log density, for EM) and q(z_i)."
-        parts, log_joint = self.plan(state, X, self.prepare(X, cache_bytes=0))[:2]
+        parts, log_joint = self.plan(state, X, self.prepare(X, 0))[:2]
         lse, R = np.empty(len(X)), None
         for sl, part in parts:
             r, lse[sl], _, _ = _chunk_responsibilities(log_joint(sl, part)[0])
@@ -395,6 +399,80 @@ def blas_single_thread(n_threads:int, # Python threads that will share the chunk
     "A context that limits BLAS to one thread while `n_threads` > 1 Python threads share the chunks."
     return _blas_one_thread() if n_threads > 1 else nullcontext()
 
+class Threads:
+    "The executor of one E-step pass: a model's E-step on each piece of each block (row chunks), in threads; the Stats added in order."
+    def __init__(self, source, # an (N, D) array (one block), or an iterable of (B, D) row blocks (a `BlockSource`)
+                 n_threads:int=None, # threads over the pieces (default: `default_threads()`)
+                 chunk_rows:int=4096, # rows per piece (a model whose `chunk_rows` is None takes whole blocks)
+                 cache_bytes:float=256*2**20, # keep the pieces' prepared data between passes up to this size (rows in memory only)
+                 keep_resp="memory", # where the model's per-row memory of q lives: "memory", "disk" (np.memmap files) or None
+                 first_row:int=0, # the global index of the source's first row (a dask block on its worker)
+                ):
+        if keep_resp not in ("memory", "disk", None):
+            raise ValueError(f"keep_resp must be 'memory', 'disk' or None; got {keep_resp!r}.")
+        self.source, self.chunk_rows, self.keep_resp = source, chunk_rows, keep_resp
+        self.n_threads = default_threads() if n_threads is None else n_threads
+        array = isinstance(source, np.ndarray)
+        in_memory = getattr(source, "in_memory", array and not isinstance(source, np.memmap))
+        n = len(source) if array else (getattr(source, "n_rows", None) or 0)
+        self._cache = {} if in_memory else None   # in-memory rows: each piece's E-step data is kept between passes
+        self._budget = cache_bytes / max(n, 1) if in_memory else 0.   # bytes per row that the prepared data may take
+        self._tmp, self.first_row = None, first_row
+
+    def _blocks(self):
+        return [self.source] if isinstance(self.source, np.ndarray) else self.source
+
+    def _to_disk(self, key, mb, n):
+        "Move a piece's per-row buffers (the model's memory of q: log responsibilities, posterior means) into temporary memory-mapped files."
+        for name, buf in mb.items():
+            if not isinstance(buf, np.ndarray) or isinstance(buf, np.memmap) or buf.ndim == 0 or len(buf) != n: continue
+            if self._tmp is None: self._tmp = tempfile.TemporaryDirectory(prefix="emtheory-resp-")
+            mm = np.lib.format.open_memmap(os.path.join(self._tmp.name, f"{key[0]}-{key[1]}-{name}.npy"), "w+",
+                                           buf.dtype, buf.shape, fortran_order=buf.flags.f_contiguous and not buf.flags.c_contiguous)
+            mm[...] = buf
+            mb[name] = mm   # written in place on later passes by a model that updates its buffer, replaced by one that does not
+
+    def _piece(self, model, state, key, X, offset, weights, memory):
+        "One piece's E-step: its prepared data (kept, if the rows are in memory), its own memory of q."
+        if self._cache is None: data = model.prepare(X, 0.)
+        else:
+            data = self._cache.get(key)
+            if data is None: data = self._cache[key] = model.prepare(X, self._budget * len(X))
+        keep = memory is not None and self.keep_resp is not None
+        mb = memory.setdefault(key, {}) if keep else None
+        w = None if weights is None else weights[offset:offset + len(X)]
+        if w is not None and len(w) < len(X):
+            raise ValueError(f"sample_weight has {len(weights)} entries but the data have more rows.")
+        st = model.e_step(state, X, data, w, mb, self.first_row + offset)
+        if keep and self.keep_resp == "disk": self._to_disk(key, mb, len(X))
+        return st
+
+    def e_step(self, model, # the model whose E-step runs on each piece
+               state, # the globals
+               weights:np.ndarray=None, # (N,) sample weights of all rows, or None
+               memory:dict=None, # the fit's memory of q, a dict per piece (None: no KL)
+              )->Stats: # the sum of the pieces' statistics
+        "One pass: every block of the source read once, cut into pieces that run in threads; their Stats added in the blocks' order."
+        total, offset = None, 0
+        n = len(self.source) if isinstance(self.source, np.ndarray) else getattr(self.source, "n_rows", None)
+        if weights is not None and n is not None and n != len(weights):
+            raise ValueError(f"sample_weight has {len(weights)} entries but the data have {n} rows.")
+        rows = getattr(model, "chunk_rows", self.chunk_rows) or None
+        for b, Xb in enumerate(self._blocks()):
+            pieces = chunks(len(Xb), rows or len(Xb))
+            jobs = [((b, j), Xb[sl], offset + sl.start) for j, sl in enumerate(pieces)]
+            run = lambda job: self._piece(model, state, *job, weights, memory)
+            if self.n_threads > 1 and len(jobs) >= 2 * self.n_threads:   # small blocks: threads cost more than they save
+                with _blas_one_thread(): res = list(_pool(self.n_threads).map(run, jobs))
+            elif len(jobs) > 1:
+                with _blas_one_thread(): res = [run(job) for job in jobs]
+            else: res = [run(job) for job in jobs]
+            for st in res: total = st if total is None else total + st
+            offset += len(Xb)
+        if weights is not None and offset != len(weights):
+            raise ValueError(f"sample_weight has {len(weights)} entries but the data have {offset} rows.")
+        return total
+
 # %% ../nbs/11_core.ipynb #6e25ecbf
 @dataclass
 class Fit:
@@ -408,21 +486,48 @@ class Fit:
 
 # %% ../nbs/11_core.ipynb #671fa343
 def coordinate_ascent(model, # a model: `prepare`, `e_step`, `expected_log_joint`, `m_step`, `log_prior` (a `MixtureModel`)
-                      X:np.ndarray, # (N, D) data
+                      X, # (N, D) data: an array, or a source of row blocks (a `BlockSource`)
                       state, # initial globals
                       weights:np.ndarray=None, # (N,) sample weights or None
                       tol:float=1e-3, # stop when the objective's change per unit weight is below this in size
                       max_iter:int=100, # most global-block updates
                       verbose:int=0, # 1: a line per iteration
-                      chunk_size:int=4096, # rows per E-step chunk
-                      cache_bytes:float=256*2**20, # cache features in memory up to this size
+                      chunk_size:int=4096, # rows per piece of the E-step's executor
+                      cache_bytes:float=256*2**20, # keep the pieces' E-step data in memory up to this size
                       n_threads:int=None, # E-step threads (default: `default_threads()`)
-                      data=None, # `model.prepare(X, chunk_size, cache_bytes)`, if already computed
+                      keep_resp="memory", # where the model's per-row memory of q lives: "memory", "disk" or None (no KL)
+                      executor=None, # an executor made once for several runs on the same data (`executor_for`): X and the options above are then ignored
+                      stopping:str=None, # "change" (the last step below tol) or "aitken" (the distance to Aitken's limit below tol); None: the model's `stopping`, else "change"
+                      schedule=None, # the statistics the global block reads: None, the last E-step's (batch); or a schedule's `update(stats)` (stepwise)
                      )->Fit: # the last globals and E-step, objective F (nats), per-iteration history, converged, n_iter
-    "Maximise F(q, globals) by alternating the global block (`model.m_step`) and the local block (`model.e_step`)."
-    nt = default_threads() if n_threads is None else n_threads
-    if data is None: data = model.prepare(X, chunk_size, cache_bytes)
-    return _ascend(model, X, data, state, weights, tol, max_iter, verbose, chunk_size, nt)   # BLAS: one thread in E-steps only
+    "Maximise F(q, globals) by alternating the global block (`model.m_step`) and the local block (`model.e_step`, run by the source's executor)."
+    ex = executor_for(X, n_threads, chunk_size, cache_bytes, keep_resp) if executor is None else executor
+    rule = stopping or getattr(model, "stopping", "change")
+    if rule not in STOPPING: raise ValueError(f"stopping must be one of {STOPPING}; got {stopping!r}.")
+    return _ascend(model, ex, state, weights, tol, max_iter, verbose, rule, schedule)
+
+STOPPING = ("change", "aitken")
+
+def aitken_gap(objectives, # the objective's last values, at least three (any scale)
+              )->float: # Aitken's estimate of how far the last value is below the limit (inf outside the linear regime)
+    "l_inf - l_t with l_inf = l_(t-1) + (l_t - l_(t-1)) / (1 - a), a = (l_t - l_(t-1)) / (l_(t-1) - l_(t-2)): Bohning et al. (1994)."
+    l0, l1, l2 = objectives[-3:]
+    d1, d2 = l1 - l0, l2 - l1
+    if d2 == 0: return 0.
+    if d1 == 0: return np.inf
+    a = d2 / d1
+    if not 0 <= a < 1: return np.inf   # not (yet) converging linearly: no estimate of the limit
+    return float(d2 / (1 - a) - d2)
+
+def executor_for(X, # (N, D) data: an array, or a source of row blocks (a `BlockSource`)
+                 n_threads:int=None, # E-step threads (default: `default_threads()`)
+                 chunk_size:int=4096, # rows per piece
+                 cache_bytes:float=256*2**20, # keep the pieces' E-step data in memory up to this size
+                 keep_resp="memory", # where the model's per-row memory of q lives: "memory", "disk" or None (no KL)
+                )->object: # an executor: `e_step(model, state, weights, memory)` -> Stats
+    "The executor of a source's E-step passes: its own, if it runs its own reduction (a dask array's tree); else threads over pieces."
+    make = getattr(X, "executor", None)
+    return make(chunk_size, keep_resp) if make is not None else Threads(X, n_threads, chunk_size, cache_bytes, keep_resp)
 
 def prior_terms(model, # a model of the loop
                 state, # its globals
@@ -430,16 +535,17 @@ def prior_terms(model, # a model of the loop
     "The globals' named terms of the objective: the model's `prior_terms` (CAVI: each factor's -KL), else its log prior."
     return model.prior_terms(state) if hasattr(model, "prior_terms") else dict(log_prior=model.log_prior(state))
 
-def _ascend(model, X, data, state, weights, tol, max_iter, verbose, chunk_size, n_threads):
+def _ascend(model, executor, state, weights, tol, max_iter, verbose, stopping="change", schedule=None):
     memory = {}
-    def run_e(s): return model.e_step(s, X, data, weights, memory, n_threads, chunk_size)
+    def run_e(s): return executor.e_step(model, s, weights, memory)
     local = getattr(model, "local_term", "log_likelihood")   # the name of the E-step's term, sum_i log sum_k exp l_ik
     stats = run_e(state)
     obj = stats.log_norm + sum(prior_terms(model, state).values())
     hist = {}
     converged, it = False, 0
+    objs = [obj]
     for it in range(1, max_iter + 1):
-        new = model.m_step(stats, state)
+        new = model.m_step(stats if schedule is None else schedule.update(stats), state)
         prior = prior_terms(model, new)
         lp = sum(prior.values())
         bound = model.expected_log_joint(stats, new) + stats.entropy + lp   # L(q_t, theta_t+1), before q moves
@@ -460,7 +566,10 @@ def _ascend(model, X, data, state, weights, tol, max_iter, verbose, chunk_size, 
                           "ascent cannot do that, so this is a bug or a numerical problem (rescale the data?).",
                           RuntimeWarning, stacklevel=3)
         state, stats, obj = new, new_stats, new_obj
-        if abs(change) < tol:   # as scikit-learn: tol=0 runs exactly max_iter iterations
+        objs.append(obj)
+        if stopping == "change": done = abs(change) < tol   # as scikit-learn: tol=0 runs exactly max_iter iterations
+        else: done = len(objs) >= 3 and abs(aitken_gap(objs)) / new_stats.n < tol   # the distance to the limit, not the last step
+        if done:
             converged = True
             break
     return Fit(state, stats, obj, {k: np.array(v) for k, v in hist.items()}, converged, it)

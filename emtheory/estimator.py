@@ -7,8 +7,8 @@ from __future__ import annotations
 import inspect, numbers, warnings
 import numpy as np
 from .core import (ConvergenceWarning, not_fitted_error, feature_names, check_array, check_weights, as_generator,
-                           default_threads, blas_single_thread, coordinate_ascent, INIT_PARAMS)
-from .blocks import (_is_block_source, as_source, ArrayBlocks, DaskBlocks, summarise, make_blocked, _stand_in,
+                           default_threads, blas_single_thread, coordinate_ascent, executor_for, INIT_PARAMS)
+from .blocks import (_is_block_source, as_source, ArrayBlocks, DaskBlocks, summarise, _stand_in,
                              partial_fit, _about_centre)
 
 # %% auto #0
@@ -138,15 +138,13 @@ class MixtureEstimator(Params):
         model = self._make_model(P, pw)
         if keep_resp == "auto":   # memory stays flat in N for data that are not in memory: N x K floats go to a temporary file
             keep_resp = "memory" if getattr(source, "in_memory", False) or isinstance(source, DaskBlocks) else "disk"
-        adapter = make_blocked(model, source, keep_resp)
         rng = as_generator(self.random_state)
         best, nt = None, default_threads()
+        ex = executor_for(source, nt, chunk_size, keep_resp=keep_resp)   # made once: the starts share its prepared data
         with blas_single_thread(nt):   # the initial statistics too: thin products are faster on one BLAS thread each
-            data = adapter.prepare(source, chunk_size)
             for _ in range(1 if warm else self.n_init):
                 state0 = self._state(model) if warm else self._init_state(model, Xs, ws, rng)
-                fit = coordinate_ascent(adapter, source, state0, w, self.tol, self.max_iter, self.verbose,
-                                        chunk_size=chunk_size, n_threads=nt, data=data)
+                fit = coordinate_ascent(model, source, state0, w, self.tol, self.max_iter, self.verbose, executor=ex)
                 if best is None or fit.objective > best.objective: best = fit
         if not best.converged:
             warnings.warn(f"{type(self).__name__} did not converge in max_iter={self.max_iter} iterations "

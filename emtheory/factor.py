@@ -90,8 +90,7 @@ class FactorModel:
                 ):
         self.lower = lower
 
-    def prepare(self, X:np.ndarray, # (N, D) data
-                chunk_size:int=4096, # rows per chunk
+    def prepare(self, X:np.ndarray, # (B, D) one block of rows
                 cache_bytes:float=None, # ignored
                )->None: # None: the E-step computes S once per fit and keeps it in `memory`
         "Nothing to precompute before the weights are known."
@@ -112,8 +111,7 @@ class FactorModel:
                data, # `prepare(X)`
                weights:np.ndarray=None, # (N,) sample weights, or None
                memory:dict=None, # per-fit buffers kept between passes (S and the last posterior); None: no KL
-               n_threads:int=1, # unused: a pass is O(D^2 q) work on S
-               chunk_size:int=4096, # unused
+               offset:int=0, # the global index of the block's first row (unused)
               )->Stats: # the statistics (s_xx, s_xz, s_zz), log-likelihood, entropy, total weight and KL to the last q
         "q(z_i) = N(B x_i, G): the statistics, log-likelihood, entropy and KL to the last q, from S alone."
         S, n = self.moments(X, weights, memory)

@@ -8,7 +8,7 @@ import numpy as np
 from dataclasses import dataclass, replace
 from scipy.linalg.blas import dsyrk
 from scipy.linalg.lapack import dtrtri
-from .core import MixtureModel, Stats, LocalStats, chunks, feature_form
+from .core import MixtureModel, Stats, LocalStats, chunks, feature_form, per_globals, CHUNK_ROWS
 
 # %% auto #0
 __all__ = ['COVARIANCE_TYPES', 'PRECISION_RATIO', 'EXACT_DIGITS', 'FORMS', 'CHUNK_BYTES', 'CACHE_RATIO', 'FORM_COSTS',
@@ -406,12 +406,11 @@ class GaussianModel(MixtureModel):
                     )->int: # K, the number of components of these globals
         return len(self.quadratic(state).const)
 
-    def prepare(self, X, # (N, D) data
-                chunk_size:int=4096, # rows per chunk
-                cache_bytes:float=256*2**20, # cache the features in memory up to this size
+    def prepare(self, X, # (B, D) one block of rows
+                cache_bytes:float=256*2**20, # cache the features in memory up to this size (0: a block read once)
                )->_GaussianData: # the data holder; its form and chunks are fixed at the first E-step
-        "The data for every E-step pass; the form and the chunks are chosen at the first pass, when K is known."
-        return _GaussianData(self, X, chunk_size, cache_bytes)
+        "The data for every E-step pass on this block; the form and the chunks are chosen at the first pass, when K is known."
+        return _GaussianData(self, X, CHUNK_ROWS, cache_bytes)
 
     def _local_sums(self, X, R, J, refs, out):
         "Add sum_b r_bk phi(x_b - center - ref_k) of the components J into `out` (J, M): each about its own reference."
@@ -451,29 +450,36 @@ class GaussianModel(MixtureModel):
             self._local_sums(X[sl], Rw.T, J, refs, local)
         return Stats(T, np.nan, np.nan, n, local=LocalStats(J, refs, local))
 
+    def _terms(self, state):
+        "What every block of a pass reads from the globals: the terms, components far from the centre, their references."
+        q = self.quadratic(state)
+        J = local_components(q)
+        return q, J, q.means[J], {}
+
     def plan(self, state, # the globals
-             X, # (N, D) data
+             X, # (B, D) one block of rows
              data, # `prepare(X)`
-             chunk_size:int=4096, # rows per chunk, if `data` is not chunked yet
             )->tuple: # (parts, log_joint, suff_stats) for `e_step_chunks`, and `finish` (sums -> T, LocalStats)
         "Row chunks and chunk functions of the chosen form; a far component's log joint is whitened and its sums taken about its mean."
-        q = self.quadratic(state)
+        q, J, refs, per_form = per_globals(self, state, self._terms)   # once per pass: every block of it shares the factorisations
         K, D = q.means.shape
         parts = data.parts(K)
-        exact = np.flatnonzero(digits_lost(q, data.form) > EXACT_DIGITS)
-        J = local_components(q)
-        refs = q.means[J]
+        if data.form not in per_form:   # the form's own factors, once per pass too (a dict write: safe across threads)
+            per_form[data.form] = (np.flatnonzero(digits_lost(q, data.form) > EXACT_DIGITS),
+                                   natural_params(q.const, q.means, q.precisions, q.covariance_type)
+                                   if data.form == "features" else stacked_factors(q))
+        exact, factors = per_form[data.form]
         M = n_features_phi(D, self.covariance_type)
         size = K * M if data.form == "features" else K * D * D + K * D + K
         if data.form == "features":
-            lj, base = feature_form(natural_params(q.const, q.means, q.precisions, q.covariance_type), X, self.features)
+            lj, base = feature_form(factors, X, self.features)
             def log_joint(sl, Phi):
                 L, Phi = lj(sl, Phi)
                 for k in exact: L[k] = whitened_log_joint(X[sl], q, k, self.center)
                 return L, (Phi, sl)
             def add_base(Phi, R, out): base(Phi, R, out.reshape(K, M))
         else:   # whitened: the far components' sums are taken about their references in the same syrk, at no extra cost
-            Ucat, b = stacked_factors(q)
+            Ucat, b = factors
             shifts = {int(k): refs[j] for j, k in enumerate(J)}
             def log_joint(sl, Xc):
                 L = stacked_log_joint(Xc, q, Ucat, b)

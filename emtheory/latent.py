@@ -57,13 +57,13 @@ def optimal_encoder(p:PPCAParams, # the decoder: W (D, q) and sigma^2
 # %% ../nbs/19a_vae.ipynb #f0fc668b
 class AmortizedPPCA(PPCAModel):
     "Amortized variational EM for pPCA: q(z|x) = N(A x + b, diag s^2); the E-step is `n_steps` gradient steps on (A, b)."
+    chunk_rows = None   # the encoder is shared by all rows: its E-step takes whole blocks (an in-memory array: all of X)
     def __init__(self, n_steps:int=5, # gradient steps on the encoder per E-step
                 ):
         self.n_steps = n_steps
 
-    def prepare(self, X:np.ndarray, # (N, D) data
-                chunk_size:int=4096, # rows per chunk
-                cache_bytes:float=None, # ignored: only the squared row norms are kept
+    def prepare(self, X:np.ndarray, # (B, D) one block of rows
+                cache_bytes:float=None, # ignored: the moments are computed in the E-step
                )->None: # None: the moments are computed in the E-step
         return None
 
@@ -91,9 +91,8 @@ class AmortizedPPCA(PPCAModel):
                X:np.ndarray, # (N, D) data
                data, # `prepare(X)`
                weights:np.ndarray=None, # (N,) sample weights, or None
-               memory:dict=None, # per-fit buffers kept between passes (the log responsibilities); None: no KL
-               n_threads:int=1, # E-step threads
-               chunk_size:int=4096, # rows per chunk (when `prepare` left the chunking open)
+               memory:dict=None, # per-fit buffers kept between passes (the encoder, the moments); None: no KL
+               offset:int=0, # the global index of the block's first row (unused)
               )->Stats: # the statistics, ELBO, entropy, total weight and the KL decrease from the last encoder
         "Gradient ascent on the encoder's mean map with step 1/curvature, from the encoder in `memory`; s^2 = sigma^2/M_jj."
         C, n = self._moments(X, weights, memory)

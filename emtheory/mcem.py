@@ -8,13 +8,14 @@ import math, numbers
 import numpy as np
 from scipy.special import logsumexp
 from dataclasses import replace
+from scipy.stats import binom
 from .core import Stats, coordinate_ascent, as_generator
-from .blocks import DaskBlocks, _is_dask
+from .blocks import row_keys
 from .em import GaussianEM, GaussianMixtureEM, GaussianParams
 
 # %% auto #0
-__all__ = ['sample_assignments', 'sample_schedule', 'GaussianMCEM', 'GaussianMixtureMCEM', 'stationary_rms', 'loglog_slope',
-           'log_evidence_is', 'q_function_mc']
+__all__ = ['sample_assignments', 'keyed_assignments', 'sample_schedule', 'GaussianMCEM', 'GaussianMixtureMCEM', 'stationary_rms',
+           'loglog_slope', 'log_evidence_is', 'q_function_mc']
 
 # %% ../nbs/18_mcem.ipynb #8329fb3f
 def sample_assignments(resp:np.ndarray, # (N, K) responsibilities, rows summing to one
@@ -24,6 +25,71 @@ def sample_assignments(resp:np.ndarray, # (N, K) responsibilities, rows summing 
     "Draw S assignments z_i ~ q(z_i) for every point and count them (one multinomial per row)."
     p = np.clip(resp, 0, None)
     return rng.multinomial(n_samples, p / p.sum(1, keepdims=True))
+
+def _keyed_uniforms(seed:int, start:int, n:int)->np.ndarray:
+    "n uniforms in [0, 1) keyed by (seed, start + j): a counter-based stream that any block can read from its own position."
+    return (row_keys(seed, start, n) >> np.uint64(11)).astype(np.float64) * 2.**-53
+
+def keyed_assignments(resp:np.ndarray, # (B, K) responsibilities of one block's rows, rows summing to one
+                      n_samples:int, # S, draws of z_i per point
+                      seed:int, # the draws' key (one per iteration)
+                      offset:int=0, # the global index of the block's first row
+                     )->np.ndarray: # (B, K) counts: how many of the S draws of z_i fell on each k
+    "S draws of z_i ~ q(z_i) per row from uniforms keyed by the row's global index: the sample does not depend on the blocking."
+    B, K = resp.shape
+    p = np.clip(resp, 0, None)
+    p = p / p.sum(1, keepdims=True)
+    counts = np.zeros((B, K))
+    if n_samples <= 64 * K:   # S inverse-CDF draws per row (cost B S K)
+        cum = np.cumsum(p, 1)[:, :-1]
+        for a in range(0, B, max(1, 2**20 // (n_samples * K))):   # row groups of about a million comparisons
+            b = min(B, a + max(1, 2**20 // (n_samples * K)))
+            u = _keyed_uniforms(seed, (offset + a) * n_samples, (b - a) * n_samples).reshape(b - a, n_samples)
+            z = (u[:, :, None] > cum[a:b, None, :]).sum(2)
+            np.add.at(counts, (np.repeat(np.arange(a, b), n_samples), z.ravel()), 1.)
+        return counts
+    u = _keyed_uniforms(seed, offset * K, B * K).reshape(B, K)   # large S: conditional binomials, K - 1 quantiles per row
+    left, rest = np.full(B, float(n_samples)), np.ones(B)
+    for k in range(K - 1):
+        q = np.clip(p[:, k] / np.maximum(rest, 1e-300), 0., 1.)
+        c = np.where(left > 0, binom.ppf(u[:, k], left, q), 0.)
+        counts[:, k] = c
+        left -= c; rest -= p[:, k]
+    counts[:, -1] = left
+    return counts
+
+# %% ../nbs/18_mcem.ipynb #cd8af660
+def _keyed_uniforms(seed:int, start:int, n:int)->np.ndarray:
+    "n uniforms in [0, 1) keyed by (seed, start + j): a counter-based stream that any block can read from its own position."
+    return (row_keys(seed, start, n) >> np.uint64(11)).astype(np.float64) * 2.**-53
+
+def keyed_assignments(resp:np.ndarray, # (B, K) responsibilities of one block's rows, rows summing to one
+                      n_samples:int, # S, draws of z_i per point
+                      seed:int, # the draws' key (one per iteration)
+                      offset:int=0, # the global index of the block's first row
+                     )->np.ndarray: # (B, K) counts: how many of the S draws of z_i fell on each k
+    "S draws of z_i ~ q(z_i) per row from uniforms keyed by the row's global index: the sample does not depend on the blocking."
+    B, K = resp.shape
+    p = np.clip(resp, 0, None)
+    p = p / p.sum(1, keepdims=True)
+    counts = np.zeros((B, K))
+    if n_samples <= 64 * K:   # S inverse-CDF draws per row (cost B S K)
+        cum = np.cumsum(p, 1)[:, :-1]
+        for a in range(0, B, max(1, 2**20 // (n_samples * K))):   # row groups of about a million comparisons
+            b = min(B, a + max(1, 2**20 // (n_samples * K)))
+            u = _keyed_uniforms(seed, (offset + a) * n_samples, (b - a) * n_samples).reshape(b - a, n_samples)
+            z = (u[:, :, None] > cum[a:b, None, :]).sum(2)
+            np.add.at(counts, (np.repeat(np.arange(a, b), n_samples), z.ravel()), 1.)
+        return counts
+    u = _keyed_uniforms(seed, offset * K, B * K).reshape(B, K)   # large S: conditional binomials, K - 1 quantiles per row
+    left, rest = np.full(B, float(n_samples)), np.ones(B)
+    for k in range(K - 1):
+        q = np.clip(p[:, k] / np.maximum(rest, 1e-300), 0., 1.)
+        c = np.where(left > 0, binom.ppf(u[:, k], left, q), 0.)
+        counts[:, k] = c
+        left -= c; rest -= p[:, k]
+    counts[:, -1] = left
+    return counts
 
 # %% ../nbs/18_mcem.ipynb #38b6c1ae
 def sample_schedule(t:int, # iteration, from 1
@@ -63,31 +129,34 @@ class GaussianMCEM(GaussianEM):
         self.reset(rng)
 
     def reset(self, rng=None):
-        "Start the schedule again, with fresh random numbers."
+        "Start the schedule again, with fresh random numbers (the key of every later draw)."
         self.rng, self.t, self.samples_used, self.trace = as_generator(rng), 0, [], []
+        self.seed = int(self.rng.integers(2**63))
 
     def e_step(self, state, # the globals
                X, # (N, D) data, or one block of rows
                data, # `prepare(X)`
-               weights=None, # (N,) sample weights, or None
-               memory=None, # per-fit buffers (the log responsibilities); None: a buffer for this pass only
-               n_threads=1, # E-step threads
-               chunk_size=4096, # rows per chunk
+               weights=None, # (B,) sample weights, or None
+               memory=None, # this block's buffers (the log responsibilities); None: a buffer for this pass only
+               offset=0, # the global index of the block's first row: the key of its rows' draws
               )->Stats: # the exact E-step's statistics, with those of S(t+1) draws per row from its q(z) as `sampled`
         "The exact E-step, then S(t+1) assignments per row drawn from its q(z): their statistics are sums over rows too."
         memory = {} if memory is None else memory
-        st = super().e_step(state, X, data, weights, memory, n_threads, chunk_size)
+        st = super().e_step(state, X, data, weights, memory, offset)
         refs = (np.arange(0), None) if st.local is None else (st.local.index, st.local.ref)   # those of the exact sums: blocks add
-        return replace(st, sampled=self.draw_stats(X, np.exp(memory["log_resp"]), weights, refs))
+        return replace(st, sampled=self.draw_stats(X, np.exp(memory["log_resp"]), weights, refs, offset))
 
     def draw_stats(self, X:np.ndarray, # (B, D) rows
                    resp:np.ndarray, # (B, K) their q(z)
                    weights:np.ndarray=None, # (B,) sample weights
                    references:tuple=None, # (components, reference points) for the far components' sums; None: their own means
+                   offset:int=0, # the global index of the first row (the key of its draws)
                   )->Stats: # sum_i w_i (c_ik / S) phi(x_i) with c_i ~ Multinomial(S, q(z_i)), S = S(t+1)
-        "The statistics of S(t+1) assignments per row drawn from q(z): what the next Monte Carlo M-step reads."
-        S = sample_schedule(self.t + 1, self.n_samples, self.growth, self.max_samples)
-        return self.statistics(X, sample_assignments(resp, S, self.rng) / S, weights, references=references)
+        "The statistics of S(t+1) assignments per row drawn from q(z), keyed by (iteration, row): what the next M-step reads."
+        t = self.t + 1
+        S = sample_schedule(t, self.n_samples, self.growth, self.max_samples)
+        key = int(np.random.SeedSequence([self.seed, t]).generate_state(1, np.uint64)[0])
+        return self.statistics(X, keyed_assignments(resp, S, key, offset) / S, weights, references=references)
 
     def m_step(self, stats, # an E-step's statistics of q
                old:GaussianParams|None, # the previous globals (None at initialisation)
@@ -133,14 +202,6 @@ class GaussianMixtureMCEM(GaussianMixtureEM):
     def _validate(self, X):
         _check_schedule(self.n_samples, self.sample_growth, self.max_samples)
         super()._validate(X)
-
-    def _fit_source(self, X, *args, **kwargs):
-        "The shell's one fit path; a dask array is refused (its blocks would each copy the one random stream of the draws)."
-        if _is_dask(X) or isinstance(X, DaskBlocks):
-            raise ValueError("GaussianMixtureMCEM cannot fit a dask array yet: its draws come from one random stream, which "
-                             "the blocks on a cluster would each copy. Compute the array (X.compute()), or save it as .npy "
-                             "and pass the path.")
-        return super()._fit_source(X, *args, **kwargs)
 
     def _make_model(self, X, w):
         return GaussianMCEM(np.average(X, axis=0, weights=w), self.covariance_type, self.reg_covar, self.n_samples,

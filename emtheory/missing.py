@@ -108,12 +108,11 @@ def conditional_kl(m0:np.ndarray, # (K, n, d) means of the first Gaussians
 class MissingValues:
     "The E-step of a Gaussian model (EM, MAP-EM) whose data have missing entries (NaN), missing at random: they are integrated out."
 
-    def prepare(self, X, # (N, D) data with NaN for missing entries
-                chunk_size:int=4096, # rows per chunk
-                cache_bytes:float=256*2**20, # cache the features in memory up to this size
+    def prepare(self, X, # (B, D) one block of rows, NaN for missing entries
+                cache_bytes:float=256*2**20, # cache the features in memory up to this size (0: a block read once)
                )->object: # the missingness patterns, or the shared `prepare(X)` when X has no NaN
-        "The missingness patterns of X; data without NaN take the shared E-step unchanged."
-        if not np.isnan(X).any(): return super().prepare(X, chunk_size, cache_bytes)
+        "The missingness patterns of the block; a block without NaN takes the shared E-step unchanged."
+        if not np.isnan(X).any(): return super().prepare(X, cache_bytes)
         return missing_patterns(X, self.center)
 
     def _pattern_posterior(self, state, pat):
@@ -125,16 +124,15 @@ class MissingValues:
         return lse, lj - lse[:, None], cmean, ccov, diag
 
     def e_step(self, state, # the globals
-               X, # (N, D) data with NaN for missing entries
+               X, # (B, D) one block of rows, NaN for missing entries
                data, # `prepare(X)`: the missingness patterns
-               weights=None, # (N,) sample weights, or None
-               memory=None, # per-fit buffers kept between passes (the log responsibilities); None: no KL
-               n_threads=1, # E-step threads
-               chunk_size=4096, # rows per chunk (when `prepare` left the chunking open)
+               weights=None, # (B,) sample weights, or None
+               memory=None, # this block's buffers kept between passes (the log responsibilities); None: no KL
+               offset=0, # the global index of the block's first row (unused)
               )->Stats: # the statistics T, summed log-normalisers, entropy, total weight n, KL to the previous q
-        "q(z, x_m) = p(z, x_m | x_o, state) per pattern: expected features, log p(x_o), entropy and KL to the last q."
+        "q(z, x_m) = p(z, x_m | x_o, state) per pattern of one block: expected features, log p(x_o), entropy and KL to the last q."
         if not isinstance(data, _Patterns):
-            return super().e_step(state, X, data, weights, memory, n_threads, chunk_size)
+            return super().e_step(state, X, data, weights, memory, offset)
         K, D, ct = len(state.weights), self.D, self.covariance_type
         full = ct in ("full", "tied")
         iu = np.triu_indices(D)

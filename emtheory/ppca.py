@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve, eigh
 from .estimator import MixtureEstimator, Params
-from .blocks import _is_block_source, as_source, ArrayBlocks, DaskBlocks, summarise, make_blocked
+from .blocks import _is_block_source, as_source, ArrayBlocks, DaskBlocks, summarise
 from .core import (Stats, ConvergenceWarning, check_array, check_weights, as_generator,
                            coordinate_ascent)
 
@@ -104,8 +104,7 @@ class PPCAModel:
 
     def _centred(self, X): return X if self.center is None else X - self.center
 
-    def prepare(self, X:np.ndarray, # (N, D) data
-                chunk_size:int=4096, # rows per chunk
+    def prepare(self, X:np.ndarray, # (B, D) one block of rows
                 cache_bytes:float=None, # ignored: only the squared row norms are kept
                )->np.ndarray: # (N,) squared norms of the centred rows
         "Squared norms of the (centred) rows, read by every pass."
@@ -123,9 +122,8 @@ class PPCAModel:
                X:np.ndarray, # (N, D) data
                data, # `prepare(X)`
                weights:np.ndarray=None, # (N,) sample weights, or None
-               memory:dict=None, # per-fit buffers kept between passes (the log responsibilities); None: no KL
-               n_threads:int=1, # E-step threads
-               chunk_size:int=4096, # rows per chunk (when `prepare` left the chunking open)
+               memory:dict=None, # this block's buffers kept between passes (the posterior means); None: no KL
+               offset:int=0, # the global index of the block's first row (unused)
               )->Stats: # the statistics (s_xx, s_xz, s_zz), log-likelihood, entropy, total weight and KL to the last q
         "q(z_i) = N(M^-1 W^T x_i, sigma^2 M^-1): the statistics, log-likelihood, entropy and KL to the last q."
         X = self._centred(X)
@@ -240,8 +238,8 @@ class PPCA(LatentEstimator):
         start = PPCAParams(rng.normal(scale=np.sqrt(var), size=(D, self.n_components)), var)
         model = self._model()
         model.center = mean
-        adapter = make_blocked(model, source, "memory" if getattr(source, "in_memory", False) or isinstance(source, DaskBlocks) else "disk")
-        try: fit = coordinate_ascent(adapter, source, start, w, self.tol, self.max_iter, self.verbose, n_threads=1)
+        keep = "memory" if getattr(source, "in_memory", False) or isinstance(source, DaskBlocks) else "disk"
+        try: fit = coordinate_ascent(model, source, start, w, self.tol, self.max_iter, self.verbose, keep_resp=keep)
         except np.linalg.LinAlgError: fit = None   # M = W^T W + sigma^2 I lost positive definiteness: sigma^2 -> 0
         if fit is None or not fit.state.sigma2 > 1e-12 * var:
             raise ValueError("The noise variance went to zero: the data lie in a subspace of dimension <= n_components. "
@@ -304,9 +302,8 @@ class MeanFieldPPCA(PPCAModel):
                X:np.ndarray, # (N, D) data
                data, # `prepare(X)`
                weights:np.ndarray=None, # (N,) sample weights, or None
-               memory:dict=None, # per-fit buffers kept between passes (the log responsibilities); None: no KL
-               n_threads:int=1, # E-step threads
-               chunk_size:int=4096, # rows per chunk (when `prepare` left the chunking open)
+               memory:dict=None, # this block's buffers kept between passes (the posterior means); None: no KL
+               offset:int=0, # the global index of the block's first row (unused)
               )->Stats: # the statistics, ELBO, entropy, total weight and KL to the last q
         "One sweep of the mean-field update over the coordinates j = 1..q, from the means kept in `memory` (zero at first)."
         M = posterior_precision(p)

@@ -159,19 +159,37 @@ def test_bad_input():
     with pytest.raises(ValueError, match="n_samples"): GaussianMCEM(np.zeros(2), n_samples=-1)
 
 def test_mcem_streams_from_sequential_sources(tmp_path):
-    "The draws are E-step sums taken block by block from one stream in row order: a memmap, a CSV file and a callable"
-    "of blocks give the in-memory fit; a dask array is refused with the reason; partial_fit is stepwise MCEM."
+    "The draws are keyed by (iteration, row): a memmap, a CSV file, a callable of blocks and a dask array give the"
+    "in-memory fit whatever their blocking; partial_fit is stepwise MCEM."
     X, _ = load_faithful()
     np.save(tmp_path / "x.npy", X); np.savetxt(tmp_path / "x.csv", X, delimiter=",", fmt="%.17g")
     kw = dict(random_state=0, max_iter=5, tol=0)
+    da = pytest.importorskip("dask.array")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         ref = GaussianMixtureMCEM(2, **kw).fit(X)
-        for src in (str(tmp_path / "x.npy"), str(tmp_path / "x.csv"), lambda: (X[i:i + 100] for i in range(0, len(X), 100))):
+        for src in (str(tmp_path / "x.npy"), str(tmp_path / "x.csv"), lambda: (X[i:i + 100] for i in range(0, len(X), 100)),
+                    da.from_array(X, chunks=(100, 2))):
             np.testing.assert_allclose(GaussianMixtureMCEM(2, **kw).fit(src).means_, ref.means_, rtol=1e-12)
-    da = pytest.importorskip("dask.array")
-    with pytest.raises(ValueError, match="cannot fit a dask array yet"):
-        GaussianMixtureMCEM(2, **kw).fit(da.from_array(X, chunks=(100, 2)))
     est = GaussianMixtureMCEM(2, random_state=0)
     for i in range(0, len(X), 68): est.partial_fit(X[i:i + 68])
     assert est.n_iter_ == 4 and abs(est.score(X) - ref.score(X)) < 0.05   # four stepwise batches land near the fit
+
+@pytest.mark.parametrize("S", [7, 500])
+def test_keyed_draws_do_not_depend_on_the_blocking(S):
+    "keyed_assignments: the same counts for a row whether drawn in one block or in many (both samplers: S inverse-CDF"
+    "draws per row for small S, conditional binomial quantiles for large S), with the multinomial's mean and variance."
+    from emtheory.mcem import keyed_assignments
+    rng = np.random.default_rng(0)
+    R = rng.dirichlet(np.ones(3), size=4000)
+    whole = keyed_assignments(R, S, 123)
+    parts = np.vstack([keyed_assignments(R[a:a + 333], S, 123, a) for a in range(0, 4000, 333)])
+    np.testing.assert_array_equal(parts, whole)
+    np.testing.assert_array_equal(whole.sum(1), S)
+    assert not np.array_equal(keyed_assignments(R, S, 124), whole)   # another key, other draws
+    # E[c_ik] = S r_ik, Var = S r_ik (1 - r_ik): the standardised sum over 4000 rows is N(0, 1); 5 sd is a 6e-7 two-sided tail
+    z = (whole - S * R).sum(0) / np.sqrt((S * R * (1 - R)).sum(0))
+    assert np.all(np.abs(z) < 5), z
+    v = ((whole - S * R)**2).sum(0) / (S * R * (1 - R)).sum(0)   # the mean squared deviation over the variance: 1
+    assert np.all(np.abs(v - 1) < 0.15), v
+

@@ -2,9 +2,8 @@
 import tracemalloc, warnings
 import numpy as np
 import pytest
-from emtheory.blocks import (ArrayBlocks, IterBlocks, DaskBlocks, Blocked, DaskBlocked, csv_blocks, fit_blocks,
-                             partial_fit, row_keys, summarise)
-from emtheory.core import coordinate_ascent, as_generator, NotFittedError, ConvergenceWarning
+from emtheory.blocks import ArrayBlocks, IterBlocks, DaskBlocks, csv_blocks, fit_blocks, partial_fit, row_keys, summarise
+from emtheory.core import coordinate_ascent, as_generator, NotFittedError, ConvergenceWarning, Threads
 from emtheory.em import GaussianMixtureEM
 from emtheory.map_em import GaussianMixtureMAP
 from emtheory.cavi import GaussianMixtureCAVI
@@ -34,12 +33,11 @@ def _sources(X, tmp_path):
 
 @pytest.mark.parametrize("cls", CLASSES)
 def test_sources_equal_in_memory(cls, data, tmp_path):
-    "The one loop on Blocked / DaskBlocked follows the in-memory loop from the same start (fixed sweeps, tol=0)."
+    "The one loop on every source's executor (threads over blocks, dask's tree) follows the in-memory loop from the same start (fixed sweeps, tol=0)."
     model, s0 = _start(cls, data)
     ref = coordinate_ascent(model, data, s0, tol=0, max_iter=12)
     for name, src in _sources(data, tmp_path).items():
-        ad = (DaskBlocked if name == "dask" else Blocked)(model, src)
-        got = coordinate_ascent(ad, None, s0, tol=0, max_iter=12)
+        got = coordinate_ascent(model, src, s0, tol=0, max_iter=12)
         np.testing.assert_allclose(got.state.means, ref.state.means, rtol=0, atol=1e-10, err_msg=name)
         np.testing.assert_allclose(got.state.covariances, ref.state.covariances, rtol=0, atol=1e-10, err_msg=name)
         np.testing.assert_allclose(got.history["objective"] / len(data), ref.history["objective"] / len(data), rtol=0, atol=1e-10)
@@ -75,12 +73,12 @@ def test_summary_matches_numpy(data):
 def test_disk_responsibilities(data):
     "keep_resp='disk' stores the log responsibilities in memory-mapped files with the same certificate."
     model, s0 = _start(GaussianMixtureEM, data)
-    a = coordinate_ascent(Blocked(model, ArrayBlocks(data, 800), "memory"), None, s0, tol=0, max_iter=5)
-    disk = Blocked(model, ArrayBlocks(data, 800), "disk")
-    b = coordinate_ascent(disk, None, s0, tol=0, max_iter=5)
+    a = coordinate_ascent(model, ArrayBlocks(data, 800), s0, tol=0, max_iter=5, keep_resp="memory")
+    disk = Threads(ArrayBlocks(data, 800), keep_resp="disk")
+    b = coordinate_ascent(model, None, s0, tol=0, max_iter=5, executor=disk)
     np.testing.assert_allclose(b.history["kl"], a.history["kl"], rtol=0, atol=0)
     import os
-    assert len(os.listdir(disk._tmp.name)) == -(-len(data) // 800)   # one memory-mapped file per block
+    assert len(os.listdir(disk._tmp.name)) == -(-len(data) // 800)   # one memory-mapped file per block (a piece each)
 
 # --- bad input: a clear ValueError, nothing of a fitted estimator changed -------------------------------------------
 
@@ -128,7 +126,7 @@ def test_refusals(data):
         fit_blocks(GaussianMixtureCAVI(3, resp_init=np.full((len(data), 3), 1 / 3)), ArrayBlocks(data), init_sample=100)
     with pytest.raises(ValueError, match="sample_weight has 10 entries"):
         GaussianMixtureEM(3).fit(ArrayBlocks(data), sample_weight=np.ones(10))
-    with pytest.raises(ValueError, match="keep_resp"): Blocked(None, ArrayBlocks(data), "ram")
+    with pytest.raises(ValueError, match="keep_resp"): Threads(ArrayBlocks(data), keep_resp="ram")
 
 # --- stepwise (online) EM ---------------------------------------------------------------------------------------------
 
@@ -229,7 +227,7 @@ def test_far_components_exact_from_any_blocking(form):
     st = model.e_step(s0, X, model.prepare(X), None, {})
     K = len(s0.weights)
     assert st.local is not None and list(st.local.index) == list(range(K))   # every component is ~3e4 sd from the centre
-    blocks = [model.e_step(s0, X[i:i + 900], model.prepare(X[i:i + 900], 128), None, {}, 1, 128) for i in range(0, 4000, 900)]
+    blocks = [model.e_step(s0, X[i:i + 900], model.prepare(X[i:i + 900], 0), None, {}) for i in range(0, 4000, 900)]
     total = blocks[0]
     for b in blocks[1:]: total = total + b
     R = model.responsibilities(s0, X)[1]
