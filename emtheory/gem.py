@@ -253,7 +253,7 @@ class GammaMixtureGEM(InformationCriteria, MixtureEstimator):
         if self.weights_init is not None:
             w = _positive_array(self.weights_init, (K,), "weights_init")
             if not np.isclose(w.sum(), 1., rtol=0, atol=1e-6):
-                raise ValueError(f"weights_init must sum to 1; its sum is {w.sum()!r}.")
+                raise ValueError(f"weights_init must sum to 1; it sums to {w.sum():.6g}: normalise with w / w.sum().")
         for name in ("shapes_init", "rates_init"):
             if getattr(self, name) is not None: _positive_array(getattr(self, name), (K, D), name)
 

@@ -186,6 +186,21 @@ def test_gamma_partial_fit_first_batch_is_one_em_step_from_the_start():
     est.partial_fit(_gamma(np.random.default_rng(9))[:250])
     assert est.n_iter_ == 2 and np.isfinite(est.shapes_).all()
 
+@pytest.mark.parametrize("name,make,new", ESTIMATORS, ids=IDS)
+def test_partial_fit_streams_every_estimator(name, make, new):
+    "The first batch initialises, later batches update; after fit, partial_fit continues from the fit's parameters."
+    X = make(np.random.default_rng(17))
+    est = new(random_state=0)
+    for i in range(0, 600, 150): est.partial_fit(X[i:i + 150])
+    assert est.n_iter_ == 4 and all(np.isfinite(v).all() for v in _params(est).values())
+    fitted = new(random_state=0, max_iter=10).fit(X[:450])
+    t, before = fitted.n_iter_, {k: v.copy() for k, v in _params(fitted).items()}
+    fitted.partial_fit(X[450:])
+    assert fitted.n_iter_ == t + 1
+    assert any(not np.array_equal(v, before[k]) for k, v in _params(fitted).items())   # the batch moved the fit
+    for k, v in _params(fitted).items(): np.testing.assert_allclose(v, before[k], rtol=.5, atol=.05)   # but did not restart it
+
+
 # ---------------------------------------------------------------- bad blocks name their block and the data's row
 
 BAD = dict(bernoulli=2., poisson=0.5, categorical=-1., exponential=-0.25)
