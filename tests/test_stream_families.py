@@ -269,6 +269,10 @@ def test_a_component_collapsing_onto_exact_zeros_is_refused():
                                          r".*collapsed onto exact zeros.*ExpFamilyMixtureMAP"):
         est.fit(X)
     assert not hasattr(est, "converged_")   # never reported as converged
+    est.set_params(max_iter=100).fit(X[20:])   # without the zeros it fits; a refused refit leaves that fit as it was
+    w, mu, n = est.weights_.copy(), est.means_.copy(), est.n_iter_
+    with pytest.raises(ValueError, match="collapsed onto exact zeros"): est.fit(X)
+    np.testing.assert_array_equal(est.weights_, w); np.testing.assert_array_equal(est.means_, mu); assert est.n_iter_ == n
     with pytest.raises(ValueError, match="collapsed onto exact zeros"):   # the same from a stream
         ExpFamilyMixtureEM(2, family="exponential", weights_init=[.1, .9], means_init=[[.05], [1.]],
                            max_iter=500).fit(da.from_array(X, chunks=(100, 1)))
