@@ -7,11 +7,13 @@ from __future__ import annotations
 import csv
 import numbers
 from dataclasses import dataclass
+from functools import partial
 from importlib.resources import files
 import numpy as np
 from scipy.special import gammaln, betaln, xlogy
 from .core import MixtureModel, initial_resp, stats_from_resp, as_generator
 from .estimator import MixtureEstimator, InformationCriteria
+from .blocks import ArrayBlocks, summarise
 
 # %% auto #0
 __all__ = ['TINY', 'FAMILIES', 'ExpFamily', 'Bernoulli', 'Poisson', 'Exponential', 'Categorical', 'DiagonalGaussian',
@@ -49,19 +51,31 @@ class ExpFamily:
 
     def check(self, X:np.ndarray, # (B, D) data
               name:str="X", # how to call it in messages
+              block:int=None, # the block's position in a data source (None: X is the whole data)
+              offset:int=0, # the global index of the block's first row
              )->np.ndarray: # `X` itself
-        "`X` unchanged, or a ValueError naming the column and the first row whose value lies outside the support."
+        "`X` unchanged, or a ValueError naming the column and the first row (of the data, and of its block) outside the support."
         bad = self.outside(X)
         if bad.any():
             i, d = np.argwhere(bad)[0]
-            raise ValueError(f"{name} has the value {X[i, d]:g} in column {d} at row {i}, the first row outside the "
+            where = f"row {i}" if block is None else f"row {offset + i} of the data (block {block}, its row {i})"
+            raise ValueError(f"{name} has the value {X[i, d]:g} in column {d} at {where}, the first row outside the "
                              f"{self.name} family's support ({self.support}). Fix or drop that row, or choose a family "
                              "whose support contains the data.")
         return X
+    def from_range(self, lo:np.ndarray, # (D,) each column's smallest value in the training data
+                   hi:np.ndarray, # (D,) each column's largest value
+                  )->ExpFamily:
+        "The family adapted to training data (that passed `check`) from its columns' ranges, which one pass over blocks gives; by default itself."
+        return self
     def prepare(self, X:np.ndarray, # (N, D) training data
                )->ExpFamily:
-        "The family adapted to training data that passed `check` (e.g. the number of categories); by default itself."
-        return self
+        "The family adapted to training data that passed `check` (e.g. the number of categories): `from_range` of its columns."
+        return self.from_range(X.min(0), X.max(0))
+    def clip_means(self, mu:np.ndarray, # (K, S) mean parameters, e.g. S_k / N_k
+                  )->np.ndarray: # (K, S) the same, inside the closed domain of the mean parameters
+        "Mean parameters moved into their domain (rounding can put S_k / N_k one ulp outside); by default unchanged."
+        return mu
     def n_statistics(self, D:int, # number of features
                     )->int: # S = D (one statistic per feature)
         "S, the length of T(x) for D features."
@@ -100,6 +114,9 @@ class Bernoulli(ExpFamily):
     def outside(self, X, # (B, D) data rows
                )->np.ndarray: # (B, D) booleans: values other than 0 and 1
         return (X != 0) & (X != 1)
+    def clip_means(self, mu, # (K, S) mean parameters
+                  )->np.ndarray: # (K, S) probabilities in [0, 1]
+        return np.clip(mu, 0., 1.)
     def sample(self, mu, # (S,) one component's mean parameters
                n, # number of draws
                rng, # random numbers
@@ -127,6 +144,9 @@ class Poisson(ExpFamily):
     def outside(self, X, # (B, D) data rows
                )->np.ndarray: # (B, D) booleans: negative or non-integer values
         return (X < 0) | _not_integer(X)
+    def clip_means(self, mu, # (K, S) mean parameters
+                  )->np.ndarray: # (K, S) rates >= 0
+        return np.maximum(mu, 0.)
     def sample(self, mu, # (S,) one component's mean parameters
                n, # number of draws
                rng, # random numbers
@@ -137,6 +157,9 @@ class Poisson(ExpFamily):
 class Exponential(ExpFamily):
     "Independent non-negative values: T(x) = x, eta = -rate = -1/mu, A(eta) = -log(-eta)."
     name, support = "exponential", "non-negative numbers"
+    def __init__(self, resolution=None, # (D,) each column's resolution delta_d: a mean at or below it is refused (None: only 0)
+                ):
+        self.resolution = None if resolution is None else np.asarray(resolution, dtype=np.float64)
     def statistic(self, X, # (B, D) data rows
                  )->np.ndarray: # (B, D) T(x) = x as float64
         return np.asarray(X, dtype=np.float64)
@@ -153,13 +176,24 @@ class Exponential(ExpFamily):
     def outside(self, X, # (B, D) data rows
                )->np.ndarray: # (B, D) booleans: negative values
         return X < 0
+    def from_range(self, lo, # (D,) each column's smallest value
+                   hi, # (D,) each column's largest value
+                  )->Exponential: # an Exponential whose resolution is float64's unit at each column's largest value
+        return Exponential(np.finfo(np.float64).eps * np.asarray(hi, dtype=np.float64))
+    def clip_means(self, mu, # (K, S) mean parameters
+                  )->np.ndarray: # (K, S) means >= 0 (a mean of 0 is then refused by `check_means`)
+        return np.maximum(mu, 0.)
     def check_means(self, mu, # (K, S) mean parameters E[T(x)]
                    ):
-        if not (mu > 0).all():
-            k, d = np.argwhere(~(mu > 0))[0]
-            raise ValueError(f"Component {k} has mean {mu[k, d]!r} in column {d}: all the values it holds are zero, so "
-                             "its rate and likelihood are infinite. Decrease n_components, drop exact zeros, or use "
-                             "ExpFamilyMixtureMAP, whose Gamma prior keeps the rates finite.")
+        "ValueError naming a component whose mean is at or below its column's resolution: it sits on exact zeros."
+        delta = np.zeros(mu.shape[1]) if self.resolution is None else self.resolution
+        bad = ~(mu > delta)
+        if bad.any():
+            k, d = np.argwhere(bad)[0]
+            raise ValueError(f"Component {k} has mean {mu[k, d]:.3g} in column {d}, at or below the column's resolution "
+                             f"{delta[d]:.3g}: it has collapsed onto exact zeros, where its rate and likelihood are infinite "
+                             "(the likelihood grows without bound as the mean goes to 0). Decrease n_components, drop or "
+                             "shift the exact zeros, or use ExpFamilyMixtureMAP, whose Gamma prior keeps the rates finite.")
     def sample(self, mu, # (S,) one component's mean parameters
                n, # number of draws
                rng, # random numbers
@@ -206,10 +240,14 @@ class Categorical(ExpFamily):
                 raise ValueError(f"X has {X.shape[1]} columns but n_categories gives {len(self.n_categories)}.")
             bad |= X >= np.array(self.n_categories)
         return bad
-    def prepare(self, X, # (N, D) training data: integer categories 0, 1, ...
-               )->Categorical: # self when `n_categories` is given, else a Categorical with max + 1 categories per feature
+    def from_range(self, lo, # (D,) each column's smallest code
+                   hi, # (D,) each column's largest code
+                  )->Categorical: # self when `n_categories` is given, else a Categorical with max + 1 categories per feature
         if self.n_categories is not None: return self
-        return Categorical((X.max(0) + 1).astype(int))
+        return Categorical((np.asarray(hi) + 1).astype(int))
+    def clip_means(self, mu, # (K, S) mean parameters
+                  )->np.ndarray: # (K, S) frequencies in [0, 1]
+        return np.clip(mu, 0., 1.)
     def n_statistics(self, D, # number of features
                     )->int: # S = sum_d C_d, the number of indicator columns
         return int(self._offsets()[-1])
@@ -322,6 +360,7 @@ class ExpFamilyEM(MixtureModel):
                stats, # the E-step's statistics (they tell which components are empty)
               )->ExpFamilyParams: # the weights, (K, S) means and their natural parameters
         "Parameters from new weights and means; an empty component keeps its old means."
+        means = self.family.clip_means(means)   # S_k / N_k can leave the domain by an ulp (a Bernoulli mean of 1 + 2^-52)
         empty = stats.T[:, -2] <= 1e-12 * stats.n
         if empty.any() and old is not None: means = np.where(empty[:, None], old.means, means)
         return ExpFamilyParams(weights, means, self.family.natural(means))
@@ -338,9 +377,16 @@ class ExpFamilyEM(MixtureModel):
         return 0.
 
 # %% ../nbs/16_expfam.ipynb #d9d4f495
+def _support_check(fam:ExpFamily, # the family whose support the rows must lie in
+                 A:np.ndarray, # (B, D) one block of rows
+                 index:int, # the block's position in the source
+                 offset:int, # the global index of its first row
+                ):
+    "The summary pass's check of one block (module level, so that dask workers can unpickle it): a value outside the support names its block and row."
+    fam.check(A, "X", index, offset)
+
 class ExpFamilyMixtureEM(InformationCriteria, MixtureEstimator):
     "Mixture of one exponential family fitted by exact EM on the shared coordinate-ascent core."
-    streams = False   # its model is built from the whole of X: block sources are refused with a clear error
     def __init__(self,
                  n_components:int=1, # K, the number of mixture components
                  *,
@@ -359,24 +405,46 @@ class ExpFamilyMixtureEM(InformationCriteria, MixtureEstimator):
         self.init_params, self.weights_init, self.means_init = init_params, weights_init, means_init
         self.random_state, self.warm_start, self.verbose = random_state, warm_start, verbose
 
+    def _family(self)->ExpFamily:
+        "The family of this fit: the fitted one when `warm_start` continues a fit, else `family` resolved."
+        if self.warm_start and self._is_fitted(): return self.family_
+        return get_family(self.family)
+
+    def _row_check(self):
+        "Every block's values must lie in the family's support (run in the summary pass, on dask workers too)."
+        return partial(_support_check, self._family())
+
     def _validate(self, X):
-        fam = get_family(self.family)
-        if self.warm_start and self._is_fitted(): fam = self.family_
-        fam.check(X)
-        self._fam = fam.prepare(X)
-        K, S = self.n_components, self._fam.n_statistics(X.shape[1])
+        "The hyperparameters and weights_init. X's rows are not read: beyond the sample they stand in for the data's moments."
+        self._fam = None   # set from the data's summary by `_check_summary`
+        K = self.n_components
         if self.weights_init is not None:
             w = np.asarray(self.weights_init, dtype=np.float64)
             if w.shape != (K,) or not np.isfinite(w).all() or (w < 0).any() or not np.isclose(w.sum(), 1., rtol=0, atol=1e-6):
                 raise ValueError(f"weights_init must be {K} non-negative numbers summing to 1; got {self.weights_init!r}.")
+
+    def _check_summary(self, summ:dict):
+        "The family adapted to the data's column ranges (e.g. the number of categories), and means_init checked against it."
+        fam = self._family().from_range(summ["min"], summ["max"])
+        K, S = self.n_components, fam.n_statistics(summ["n_features"])
         if self.means_init is not None:
             m = np.asarray(self.means_init, dtype=np.float64)
             if m.shape != (K, S): raise ValueError(f"means_init must have shape ({K}, {S}) (mean parameters E[T(x) | k]); "
                                                    f"it has shape {m.shape}.")
             if not np.isfinite(m).all(): raise ValueError("means_init contains NaN or infinity.")
-            self._fam.natural(m)    # a degenerate start fails here, with the family's message
+            if not np.array_equal(fam.clip_means(m), m):
+                raise ValueError(f"means_init has values outside the {fam.name} family's mean parameters (e.g. a "
+                                 f"probability above 1 or a negative rate); got {self.means_init!r}.")
+            fam.natural(m)    # a degenerate start fails here, with the family's message
+        self._fam = fam
 
-    def _make_model(self, X, w): return ExpFamilyEM(self._fam)
+    def _summarised_family(self, X, w)->ExpFamily:
+        "The family from `_check_summary`; partial_fit's first batch has had no summary pass, so the batch is summarised here."
+        if getattr(self, "_fam", None) is None:
+            self._check_summary(summarise(ArrayBlocks(X, len(X), checked=True), w, 1, 0, self._row_check()))
+        return self._fam
+
+    def _make_model(self, X, w): return ExpFamilyEM(self._summarised_family(X, w))
 
     def _init_state(self, model, X, w, rng)->ExpFamilyParams:
         "Initial parameters: one M-step from initial responsibilities (on T(x)), overridden by any *_init given."
@@ -536,7 +604,7 @@ class ExpFamilyMixtureMAP(ExpFamilyMixtureEM):
         self.prior, self.weight_concentration_prior = prior, weight_concentration_prior
 
     def _make_model(self, X, w):
-        fam = self._fam
+        fam = self._summarised_family(X, w)
         if fam.name not in _CONJUGATE:
             raise ValueError(f"ExpFamilyMixtureMAP has conjugate priors for {tuple(_CONJUGATE)}, not for the "
                              f"{fam.name} family" + (": use emtheory.map_em.GaussianMixtureMAP(covariance_type='diag')."

@@ -10,6 +10,7 @@ import numpy as np
 from scipy.special import gammaln, digamma, polygamma
 from .core import MixtureModel, initial_resp, stats_from_resp, as_generator
 from .estimator import MixtureEstimator, InformationCriteria
+from .blocks import ArrayBlocks, summarise
 
 # %% auto #0
 __all__ = ['GammaParams', 'gamma_features', 'gamma_natural_params', 'gamma_moments', 'gamma_bound', 'gamma_bound_grad',
@@ -27,15 +28,26 @@ class GammaParams:
 # %% ../nbs/17_gem.ipynb #0ffc7761
 def _check_positive(X:np.ndarray, # (N, D) data, already finite
                    name:str='X', # how to call it in messages
+                   block:int=None, # the block's position in a data source (None: X is the whole data)
+                   offset:int=0, # the global index of the block's first row
                   )->np.ndarray:
-    "Gamma data must be > 0: a ValueError names the first row that is not, and its column."
+    "Gamma data must be > 0: a ValueError names the first row that is not (of the data, and of its block), and its column."
     bad = X <= 0
     if bad.any():
         i, d = (int(j) for j in np.argwhere(bad)[0])   # the first bad row, and its first bad column
-        raise ValueError(f"{name} must be positive for a Gamma mixture: column {d} has {float(X[i, d])!r} at row {i} "
-                         f"(and {int(bad.sum())} non-positive value(s) in all). Drop those rows, or shift or "
+        where = f"row {i}" if block is None else f"row {offset + i} of the data (block {block}, its row {i})"
+        scope = "in all" if block is None else "in this block"
+        raise ValueError(f"{name} must be positive for a Gamma mixture: column {d} has {float(X[i, d])!r} at {where} "
+                         f"({int(bad.sum())} non-positive value(s) {scope}). Drop those rows, or shift or "
                          "transform the column so that every value is > 0.")
     return X
+
+def _positive_block(A:np.ndarray, # (B, D) one block of rows
+                    index:int, # the block's position in the source
+                    offset:int, # the global index of its first row
+                   ):
+    "The summary pass's check of one block (module level, so that dask workers can unpickle it)."
+    _check_positive(A, "X", index, offset)
 
 def gamma_features(X:np.ndarray, # (B, D) positive rows
                   )->np.ndarray: # (B, 2D+1) features [x, log x, 1]
@@ -194,9 +206,19 @@ class GammaGEM(GammaMixtureModel):
 # %% ../nbs/17_gem.ipynb #4d05dab4
 _M_STEPS = dict(em=GammaEM, ecm=GammaECM, gem=GammaGEM)
 
+def _positive_array(v, # the user's value
+                    shape:tuple, # the shape it must have
+                    name:str, # its name in messages
+                   )->np.ndarray:
+    "A starting value that must be an array of positive finite numbers of this shape; else a one-line ValueError."
+    try: a = np.asarray(v, dtype=np.float64)
+    except (TypeError, ValueError): raise ValueError(f"{name} must be positive finite numbers of shape {shape}; got {v!r}.") from None
+    if a.shape != shape: raise ValueError(f"{name} must have shape {shape}; it has shape {a.shape}.")
+    if not (np.isfinite(a).all() and (a > 0).all()): raise ValueError(f"{name} must be positive finite numbers; got {v!r}.")
+    return a
+
 class GammaMixtureGEM(InformationCriteria, MixtureEstimator):
     "Mixture of products of Gammas fitted by generalized EM (or ECM, or exact EM) on the shared core."
-    streams = False   # its model is built from the whole of X: block sources are refused with a clear error
     def __init__(self,
                  n_components:int=1, # K, the number of mixture components
                  *,
@@ -206,36 +228,71 @@ class GammaMixtureGEM(InformationCriteria, MixtureEstimator):
                  max_iter:int=100, # most E-step/M-step pairs
                  n_init:int=1, # starts; the best final log-likelihood is kept
                  init_params:str="kmeans", # "kmeans", "k-means++", "random" or "random_from_data"
+                 weights_init=None, # (K,) initial weights (positive, summing to 1)
+                 shapes_init=None, # (K, D) initial shapes a_kd > 0 (without rates_init: the rates are a / mean x)
+                 rates_init=None, # (K, D) initial rates b_kd > 0 (without shapes_init: the shapes solve digamma(a) = mean log x + log b)
                  random_state=None, # int, numpy Generator or RandomState
                  warm_start:bool=False, # continue from the last fit
                  verbose:int=0, # 1: print the objective at every iteration
                 ):
         self.n_components, self.m_step, self.n_steps, self.tol, self.max_iter = n_components, m_step, n_steps, tol, max_iter
         self.n_init, self.init_params, self.random_state, self.warm_start, self.verbose = n_init, init_params, random_state, warm_start, verbose
+        self.weights_init, self.shapes_init, self.rates_init = weights_init, shapes_init, rates_init
+
+    def _row_check(self):
+        "Every block's values must be positive (run in the summary pass, on dask workers too)."
+        return _positive_block
 
     def _validate(self, X):
+        "The hyperparameters and starting values. X's rows are not read: beyond the sample they stand in for the data's moments."
+        self._summarised = False   # set by `_check_summary`
         if self.m_step not in _M_STEPS: raise ValueError(f"m_step must be one of {tuple(_M_STEPS)}; got {self.m_step!r}.")
         if not isinstance(self.n_steps, numbers.Integral) or self.n_steps < 1:
             raise ValueError(f"n_steps must be an integer >= 1; got {self.n_steps!r}.")
-        _check_positive(X)
-        const = np.flatnonzero(X.min(0) == X.max(0))
-        if len(const): raise ValueError(f"Column {const[0]} of X is constant ({X[0, const[0]]!r}): a Gamma's shape is "
-                                        "then infinite. Drop the column.")
+        K, D = self.n_components, X.shape[1]
+        if self.weights_init is not None:
+            w = _positive_array(self.weights_init, (K,), "weights_init")
+            if not np.isclose(w.sum(), 1., rtol=0, atol=1e-6):
+                raise ValueError(f"weights_init must sum to 1; it sums to {w.sum():.6g}: normalise with w / w.sum().")
+        for name in ("shapes_init", "rates_init"):
+            if getattr(self, name) is not None: _positive_array(getattr(self, name), (K, D), name)
+
+    def _check_summary(self, summ:dict):
+        "A constant column (its smallest value equal to its largest) is refused: a Gamma's shape would be infinite."
+        const = np.flatnonzero(summ["min"] == summ["max"])
+        if len(const): raise ValueError(f"Column {const[0]} of X is constant ({float(summ['min'][const[0]])!r}): a "
+                                        "Gamma's shape is then infinite. Drop the column.")
+        self._summarised = True
 
     def _check_X_new(self, X): return _check_positive(super()._check_X_new(X))
 
-    def _make_model(self, X, w): return GammaGEM(self.n_steps) if self.m_step == "gem" else _M_STEPS[self.m_step]()
+    def _make_model(self, X, w):
+        if not getattr(self, "_summarised", False):   # partial_fit's first batch has had no summary pass: summarise it here
+            self._check_summary(summarise(ArrayBlocks(X, len(X), checked=True), w, 1, 0, self._row_check()))
+        return GammaGEM(self.n_steps) if self.m_step == "gem" else _M_STEPS[self.m_step]()
 
     def _init_state(self, model, X, w, rng)->GammaParams:
-        "The exact M-step of initial responsibilities; a component seeded by one point takes the pooled shape at its mean."
+        "Starting values: those given, the others from initial responsibilities (or the conditional maximiser given the others)."
+        given = [None if v is None else np.asarray(v, dtype=np.float64)
+                 for v in (self.weights_init, self.shapes_init, self.rates_init)]
+        if all(v is not None for v in given): return GammaParams(*given)
+        weights, a, b = given
+        p, mx, ml = self._data_start(model, X, w, rng)
+        if a is None and b is None: a, b = p.shapes, p.rates
+        elif b is None: b = a / mx                              # the best rates at the given shapes (ECM's first step)
+        elif a is None: a = inverse_digamma(ml + np.log(b))     # the best shapes at the given rates (ECM's second step)
+        return GammaParams(p.weights if weights is None else weights, a, b)
+
+    def _data_start(self, model, X, w, rng)->tuple:
+        "The exact M-step of initial responsibilities (a component seeded by one point takes the pooled shape at its mean); (params, mean x, mean log x)."
         st = stats_from_resp(model, X, initial_resp(X, self.n_components, self.init_params, rng, w), w)
         p = model.m_step(st, None)
         _, mx, ml = gamma_moments(st.T)
         thin = np.log(mx) - ml < 1e-8          # (nearly) a single value: its shape would be infinite
-        if not thin.any(): return p
+        if not thin.any(): return p, mx, ml
         pooled = model.m_step(stats_from_resp(model, X, np.ones((len(X), 1)), w), None).shapes
         a = np.where(thin, np.broadcast_to(pooled, p.shapes.shape), p.shapes)
-        return GammaParams(p.weights, a, a / mx)
+        return GammaParams(p.weights, a, a / mx), mx, ml
 
     def _state(self, model)->GammaParams: return GammaParams(self.weights_, self.shapes_, self.rates_)
 
