@@ -8,11 +8,11 @@ import numbers, os, tempfile, warnings
 from dataclasses import replace
 import numpy as np
 from .datasets import read_csv
-from .core import Stats, Fit, Threads, check_weights, as_generator, feature_names
+from .core import Stats, Fit, Threads, check_weights, as_generator, feature_names, coordinate_ascent
 
 # %% auto #0
 __all__ = ['BlockSource', 'ArrayBlocks', 'memmap_blocks', 'IterBlocks', 'csv_blocks', 'DaskBlocks', 'as_source', 'DaskTree',
-           'row_keys', 'summarise', 'fit_blocks', 'step_size', 'partial_fit']
+           'row_keys', 'summarise', 'fit_blocks', 'step_size', 'Stepwise', 'partial_fit']
 
 # %% ../nbs/19_scale.ipynb #ebdd2f8a
 def _is_dask(X)->bool:
@@ -338,10 +338,7 @@ def _stand_in(mean:np.ndarray, # (D,) the data's weighted mean
 
 # %% ../nbs/19_scale.ipynb #2d313e0c
 def _check_shell(est):
-    "Refuse, with the reason, an estimator whose model cannot yet be built from a summary of the data (its `streams` is False)."
-    if not getattr(est, "streams", True):
-        raise ValueError(f"{type(est).__name__} cannot fit block sources yet: its model is built from the whole of X. "
-                         "Load the data into memory (np.asarray) and pass the array.")
+    "Refuse, with the reason, what a stream cannot give an estimator: N x K initial responsibilities."
     if getattr(est, "resp_init", None) is not None:
         raise ValueError("resp_init (N x K responsibilities) is not supported for data read in blocks: use init_params.")
 
@@ -364,6 +361,27 @@ def step_size(t:int, # the step's number, 1, 2, ...
              )->float: # rho_t in (0, 1)
     "The stepwise-EM step rho_t = (t + t0)^(-kappa) (Cappe & Moulines 2009)."
     return (t + t0) ** (-kappa)
+
+class Stepwise:
+    "The stepwise schedule of the loop: the global block reads s_t = (1 - rho_t) s_(t-1) + rho_t s_hat(batch t) per unit weight, scaled to the weight seen."
+    closing = False   # an iteration is a batch's E-step and the global update: the next batch's E-step is the next iteration's
+    def __init__(self, kappa:float=0.6, # step exponent, in (0.5, 1]
+                 t0:float=2., # step delay, >= 0
+                 t:int=0, # steps taken so far (continuing a fit: its iterations)
+                 s:Stats=None, # the running statistics per unit weight (None: the first batch's)
+                 n_seen:float=0., # the weight seen so far
+                ):
+        self.kappa, self.t0, self.t, self.s, self.n_seen = kappa, t0, t, s, n_seen
+
+    def update(self, st:Stats, # one batch's E-step statistics (sums over its rows)
+              )->Stats: # the running statistics per unit weight times the weight seen: what the global block reads
+        "Fold a batch's statistics into the running average (rho = 1 at the first batch) and return them at the scale of the weight seen."
+        self.t += 1
+        self.rho = 1. if self.s is None else step_size(self.t - 1, self.t0, self.kappa)
+        unit = _about_centre(st) * (1. / st.n)   # per unit weight; every field, Monte Carlo draws included
+        self.s = unit if self.s is None else self.s * (1 - self.rho) + unit * self.rho
+        self.n_seen += st.n
+        return self.s * self.n_seen
 
 def _about_centre(st:Stats)->Stats:
     "The statistics without their `local` parts (references move from batch to batch): every sum about the centre."
@@ -391,30 +409,27 @@ def partial_fit(est, # an estimator on the shell
             raise ValueError(f"Only {(w > 0).sum()} samples of the first batch have positive weight, fewer than "
                              f"n_components = {est.n_components}: the first batch starts the fit. Decrease n_components.")
         est._validate(A)
+        est._check_summary(summarise(ArrayBlocks(A, len(A), checked=True), w, 1, 0, est._row_check()))   # as fit's summary pass
         model = est._make_model(A, w)
         state = est._init_state(model, A, w, as_generator(est.random_state))
-        online = dict(model=model, t=0, s=None, n_seen=0.)
+        online = dict(model=model, schedule=Stepwise(kappa, t0))
     else:
         if online is None:   # after fit: continue from the fit (scikit-learn's convention), its statistics as the running ones
-            online = dict(model=est._model, t=est.n_iter_, s=est.__dict__.get("_fit_stats"), n_seen=0. if
-                          est.__dict__.get("_fit_stats") is None else est._fit_stats_n)
+            online = dict(model=est._model, schedule=Stepwise(kappa, t0, est.n_iter_, est.__dict__.get("_fit_stats"),
+                                                              est.__dict__.get("_fit_stats_n", 0.)))
         model = online["model"]
         A = est._check_X_new(X)   # the columns' names and number, as the stream's first batch had them; NaN if integrated out
         w = check_weights(sample_weight, len(A))
         state = est._state(model)
-    st = Threads(A, 1).e_step(model, state, w)
-    t = online["t"] + 1
-    rho = 1. if online["s"] is None else step_size(t - 1, t0, kappa)
-    unit = _about_centre(st) * (1. / st.n)   # per unit weight; every field, Monte Carlo draws included
-    s = unit if online["s"] is None else online["s"] * (1 - rho) + unit * rho
-    n_seen = online["n_seen"] + st.n
-    new = model.m_step(s * n_seen, state)
+    sched = online["schedule"]
+    sched.kappa, sched.t0 = kappa, t0
+    fit = coordinate_ascent(model, A, state, w, tol=0, max_iter=1, n_threads=1, keep_resp=None, schedule=sched)
     est._model = model
     est.n_features_in_ = A.shape[1]
     if names is not None: est.feature_names_in_ = names
-    est.converged_, est.n_iter_ = False, t
-    est.lower_bound_ = st.log_norm / st.n   # the batch's mean log-normaliser at the globals before this step
+    est.converged_, est.n_iter_ = False, sched.t
+    est.lower_bound_ = fit.stats.log_norm / fit.stats.n   # the batch's mean log-normaliser at the globals before this step
     est.history_ = {}
-    est._store(model, Fit(new, st, st.log_norm, {}, False, t))
-    est._online = dict(model=model, t=t, s=s, n_seen=n_seen, rho=rho)
+    est._store(model, fit)
+    est._online = dict(model=model, schedule=sched)
     return est

@@ -546,6 +546,9 @@ def _ascend(model, executor, state, weights, tol, max_iter, verbose, stopping="c
     objs = [obj]
     for it in range(1, max_iter + 1):
         new = model.m_step(stats if schedule is None else schedule.update(stats), state)
+        if not getattr(schedule, "closing", True) and it == max_iter:   # a stepwise schedule ends at the global update:
+            state = new                                                # the next batch's E-step is the next call's
+            break
         prior = prior_terms(model, new)
         lp = sum(prior.values())
         bound = model.expected_log_joint(stats, new) + stats.entropy + lp   # L(q_t, theta_t+1), before q moves
@@ -572,7 +575,7 @@ def _ascend(model, executor, state, weights, tol, max_iter, verbose, stopping="c
         if done:
             converged = True
             break
-    return Fit(state, stats, obj, {k: np.array(v) for k, v in hist.items()}, converged, it)
+    return Fit(state, stats, obj, {k: np.array(v) for k, v in hist.items()}, converged, it)   # stats: the last E-step's
 
 # %% ../nbs/11_core.ipynb #6fbfcd9b
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")

@@ -171,9 +171,6 @@ class MixtureEstimator(Params):
 
     def _summary_rows(self, summ, w):
         "Rows for the model's constructor when the data are larger than the sample: a stand-in with the data's mean and covariance."
-        if not getattr(self, "streams", True):
-            raise ValueError(f"{type(self).__name__} cannot fit data larger than its sample of {len(summ['sample'])} rows "
-                             "yet: its model is built from every row. Fit an in-memory array of at most that many rows.")
         if getattr(self, "resp_init", None) is not None:
             raise ValueError("resp_init (N x K responsibilities) needs every row in the start's sample: use init_params "
                              "for data larger than the sample.")

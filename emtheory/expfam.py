@@ -13,7 +13,7 @@ import numpy as np
 from scipy.special import gammaln, betaln, xlogy
 from .core import MixtureModel, initial_resp, stats_from_resp, as_generator
 from .estimator import MixtureEstimator, InformationCriteria
-from .blocks import ArrayBlocks, summarise
+
 
 # %% auto #0
 __all__ = ['TINY', 'FAMILIES', 'ExpFamily', 'Bernoulli', 'Poisson', 'Exponential', 'Categorical', 'DiagonalGaussian',
@@ -438,13 +438,7 @@ class ExpFamilyMixtureEM(InformationCriteria, MixtureEstimator):
             fam.natural(m)    # a degenerate start fails here, with the family's message
         self._fam = fam
 
-    def _summarised_family(self, X, w)->ExpFamily:
-        "The family from `_check_summary`; partial_fit's first batch has had no summary pass, so the batch is summarised here."
-        if getattr(self, "_fam", None) is None:
-            self._check_summary(summarise(ArrayBlocks(X, len(X), checked=True), w, 1, 0, self._row_check()))
-        return self._fam
-
-    def _make_model(self, X, w): return ExpFamilyEM(self._summarised_family(X, w))
+    def _make_model(self, X, w): return ExpFamilyEM(self._fam)   # the family from the summary pass (`_check_summary`)
 
     def _init_state(self, model, X, w, rng)->ExpFamilyParams:
         "Initial parameters: one M-step from initial responsibilities (on T(x)), overridden by any *_init given."
@@ -604,7 +598,7 @@ class ExpFamilyMixtureMAP(ExpFamilyMixtureEM):
         self.prior, self.weight_concentration_prior = prior, weight_concentration_prior
 
     def _make_model(self, X, w):
-        fam = self._summarised_family(X, w)
+        fam = self._fam
         if fam.name not in _CONJUGATE:
             raise ValueError(f"ExpFamilyMixtureMAP has conjugate priors for {tuple(_CONJUGATE)}, not for the "
                              f"{fam.name} family" + (": use emtheory.map_em.GaussianMixtureMAP(covariance_type='diag')."

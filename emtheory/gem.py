@@ -10,7 +10,7 @@ import numpy as np
 from scipy.special import gammaln, digamma, polygamma
 from .core import MixtureModel, initial_resp, stats_from_resp, as_generator
 from .estimator import MixtureEstimator, InformationCriteria
-from .blocks import ArrayBlocks, summarise
+
 
 # %% auto #0
 __all__ = ['GammaParams', 'gamma_features', 'gamma_natural_params', 'gamma_moments', 'gamma_bound', 'gamma_bound_grad',
@@ -245,7 +245,6 @@ class GammaMixtureGEM(InformationCriteria, MixtureEstimator):
 
     def _validate(self, X):
         "The hyperparameters and starting values. X's rows are not read: beyond the sample they stand in for the data's moments."
-        self._summarised = False   # set by `_check_summary`
         if self.m_step not in _M_STEPS: raise ValueError(f"m_step must be one of {tuple(_M_STEPS)}; got {self.m_step!r}.")
         if not isinstance(self.n_steps, numbers.Integral) or self.n_steps < 1:
             raise ValueError(f"n_steps must be an integer >= 1; got {self.n_steps!r}.")
@@ -262,13 +261,10 @@ class GammaMixtureGEM(InformationCriteria, MixtureEstimator):
         const = np.flatnonzero(summ["min"] == summ["max"])
         if len(const): raise ValueError(f"Column {const[0]} of X is constant ({float(summ['min'][const[0]])!r}): a "
                                         "Gamma's shape is then infinite. Drop the column.")
-        self._summarised = True
 
     def _check_X_new(self, X): return _check_positive(super()._check_X_new(X))
 
     def _make_model(self, X, w):
-        if not getattr(self, "_summarised", False):   # partial_fit's first batch has had no summary pass: summarise it here
-            self._check_summary(summarise(ArrayBlocks(X, len(X), checked=True), w, 1, 0, self._row_check()))
         return GammaGEM(self.n_steps) if self.m_step == "gem" else _M_STEPS[self.m_step]()
 
     def _init_state(self, model, X, w, rng)->GammaParams:
