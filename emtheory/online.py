@@ -29,7 +29,7 @@ def check_schedule(kappa:float, # forgetting exponent
     if isinstance(t0, bool) or not (isinstance(t0, numbers.Real) and np.isfinite(t0) and t0 >= 0):
         raise ValueError(f"t0 must be a finite number >= 0; got {t0!r}.")
 
-# %% ../nbs/19b_online_em.ipynb #3ad19745
+# %% ../nbs/19b_online_em.ipynb #f8f106d3
 def _about_centre(st:Stats)->Stats:
     "The statistics without their `local` parts (references move from batch to batch): every sum about the centre."
     return replace(st, local=None, sampled=None if st.sampled is None else _about_centre(st.sampled))
@@ -52,8 +52,8 @@ class Stepwise:
     def resume(self, s:Stats, # running statistics per unit weight (a fit's statistics divided by their n)
                n_seen:float, # the weight behind them
                t:int=0, # steps taken so far (a fit's n_iter_)
-              )->Stepwise: # self, continuing from `s` (the average restarts there)
-        "Continue from given statistics (partial_fit after fit): the next update steps with rho = step_size(t, t0, kappa)."
+              )->Stepwise: # self, continuing from `s` (the average restarts at `s` if `t` is past the burn-in)
+        "Continue from given statistics (partial_fit after fit): the next update steps with rho = step_size(t, t0, kappa) from them."
         self.s, self.n_seen, self.t = _about_centre(s), float(n_seen), int(t)
         self.s_bar, self.n_avg = (self.s, 1) if self.average and self.t >= self.burn_in else (None, 0)
         return self
