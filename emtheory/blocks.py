@@ -9,10 +9,11 @@ from dataclasses import replace
 import numpy as np
 from .datasets import read_csv
 from .core import Stats, Fit, Threads, check_weights, as_generator, feature_names, coordinate_ascent
+from .online import Stepwise, check_schedule
 
 # %% auto #0
 __all__ = ['BlockSource', 'ArrayBlocks', 'memmap_blocks', 'IterBlocks', 'csv_blocks', 'DaskBlocks', 'as_source', 'DaskTree',
-           'row_keys', 'summarise', 'fit_blocks', 'step_size', 'Stepwise', 'partial_fit']
+           'row_keys', 'summarise', 'fit_blocks', 'partial_fit']
 
 # %% ../nbs/19_scale.ipynb #ebdd2f8a
 def _is_dask(X)->bool:
@@ -355,50 +356,18 @@ def fit_blocks(est, # an estimator on the shell (`emtheory.estimator.MixtureEsti
     return est._fit_source(as_source(X, block_rows), sample_weight, block_rows, keep_resp, init_sample, chunk_size, sample_seed)
 
 # %% ../nbs/19_scale.ipynb #f0f34cfb
-def step_size(t:int, # the step's number, 1, 2, ...
-              t0:float=2., # delay: larger is more cautious early
-              kappa:float=0.6, # forgetting exponent in (0.5, 1]
-             )->float: # rho_t in (0, 1)
-    "The stepwise-EM step rho_t = (t + t0)^(-kappa) (Cappe & Moulines 2009)."
-    return (t + t0) ** (-kappa)
-
-class Stepwise:
-    "The stepwise schedule of the loop: the global block reads s_t = (1 - rho_t) s_(t-1) + rho_t s_hat(batch t) per unit weight, scaled to the weight seen."
-    closing = False   # an iteration is a batch's E-step and the global update: the next batch's E-step is the next iteration's
-    def __init__(self, kappa:float=0.6, # step exponent, in (0.5, 1]
-                 t0:float=2., # step delay, >= 0
-                 t:int=0, # steps taken so far (continuing a fit: its iterations)
-                 s:Stats=None, # the running statistics per unit weight (None: the first batch's)
-                 n_seen:float=0., # the weight seen so far
-                ):
-        self.kappa, self.t0, self.t, self.s, self.n_seen = kappa, t0, t, s, n_seen
-
-    def update(self, st:Stats, # one batch's E-step statistics (sums over its rows)
-              )->Stats: # the running statistics per unit weight times the weight seen: what the global block reads
-        "Fold a batch's statistics into the running average (rho = 1 at the first batch) and return them at the scale of the weight seen."
-        self.t += 1
-        self.rho = 1. if self.s is None else step_size(self.t - 1, self.t0, self.kappa)
-        unit = _about_centre(st) * (1. / st.n)   # per unit weight; every field, Monte Carlo draws included
-        self.s = unit if self.s is None else self.s * (1 - self.rho) + unit * self.rho
-        self.n_seen += st.n
-        return self.s * self.n_seen
-
-def _about_centre(st:Stats)->Stats:
-    "The statistics without their `local` parts (references move from batch to batch): every sum about the centre."
-    return replace(st, local=None, sampled=None if st.sampled is None else _about_centre(st.sampled))
-
 def partial_fit(est, # an estimator on the shell
                 X, # (B, D) a batch of rows
                 sample_weight=None, # (B,) weights
                 kappa:float=None, # step exponent, in (0.5, 1] (None: the estimator's `kappa`, else 0.6)
                 t0:float=None, # step delay, >= 0 (None: the estimator's `t0`, else 2)
                )->object: # `est`, updated by this batch
-    "Stepwise EM: s <- (1 - rho_t) s + rho_t s_hat(batch), globals from s; the first call initialises from its batch, or continues a fit."
+    "The loop on one batch with the stepwise schedule (`emtheory.online.Stepwise`); the first call initialises from its batch, or continues a fit."
     _check_shell(est)
     kappa = getattr(est, "kappa", 0.6) if kappa is None else kappa
     t0 = getattr(est, "t0", 2.) if t0 is None else t0
-    if not (isinstance(kappa, numbers.Real) and 0.5 < kappa <= 1): raise ValueError(f"kappa must be in (0.5, 1]; got {kappa!r}.")
-    if not (isinstance(t0, numbers.Real) and t0 >= 0): raise ValueError(f"t0 must be >= 0; got {t0!r}.")
+    average, burn_in = getattr(est, "average", True), getattr(est, "burn_in", 100)
+    check_schedule(kappa, t0)
     online = est.__dict__.get("_online")
     if online is not None and online["model"] is not getattr(est, "_model", None): online = None   # refitted since
     names = feature_names(X)
@@ -412,24 +381,24 @@ def partial_fit(est, # an estimator on the shell
         est._check_summary(summarise(ArrayBlocks(A, len(A), checked=True), w, 1, 0, est._row_check()))   # as fit's summary pass
         model = est._make_model(A, w)
         state = est._init_state(model, A, w, as_generator(est.random_state))
-        online = dict(model=model, schedule=Stepwise(kappa, t0))
+        sched = Stepwise(kappa, t0, average, burn_in)
     else:
         if online is None:   # after fit: continue from the fit (scikit-learn's convention), its statistics as the running ones
-            online = dict(model=est._model, schedule=Stepwise(kappa, t0, est.n_iter_, est.__dict__.get("_fit_stats"),
-                                                              est.__dict__.get("_fit_stats_n", 0.)))
-        model = online["model"]
+            model, state, sched = est._model, est._state(est._model), Stepwise(kappa, t0, average, burn_in)
+            if est.__dict__.get("_fit_stats") is not None: sched.resume(est._fit_stats, est._fit_stats_n, est.n_iter_)
+        else: model, state, sched = online["model"], online["state"], online["schedule"]
         A = est._check_X_new(X)   # the columns' names and number, as the stream's first batch had them; NaN if integrated out
         w = check_weights(sample_weight, len(A))
-        state = est._state(model)
-    sched = online["schedule"]
     sched.kappa, sched.t0 = kappa, t0
     fit = coordinate_ascent(model, A, state, w, tol=0, max_iter=1, n_threads=1, keep_resp=None, schedule=sched)
+    running = fit.state   # the next batch's E-step reads these; the reported globals come from the averaged statistics
+    reported = running if sched.s_bar is None else model.m_step(sched.estimate, running)
     est._model = model
     est.n_features_in_ = A.shape[1]
     if names is not None: est.feature_names_in_ = names
     est.converged_, est.n_iter_ = False, sched.t
     est.lower_bound_ = fit.stats.log_norm / fit.stats.n   # the batch's mean log-normaliser at the globals before this step
     est.history_ = {}
-    est._store(model, fit)
-    est._online = dict(model=model, schedule=sched)
+    est._store(model, replace(fit, state=reported))
+    est._online = dict(model=model, schedule=sched, state=running)
     return est

@@ -248,13 +248,15 @@ class GaussianMixtureCAVI(MixtureEstimator):
                  weights_init=None, # (K,) the known weights (positive, summing to 1), for frozen=("weights",) only
                  kappa:float=0.6, # partial_fit's step exponent, in (0.5, 1]: rho_t = (t + t0)^-kappa
                  t0:float=2., # partial_fit's step delay, >= 0
+                 average:bool=True, # partial_fit reports the Polyak-Ruppert average of its running statistics after burn_in steps
+                 burn_in:int=100, # partial_fit's steps before the average starts (a fit's iterations count)
                 ):
         self.n_components, self.weight_concentration_prior, self.mean_prior = n_components, weight_concentration_prior, mean_prior
         self.mean_precision_prior, self.degrees_of_freedom_prior = mean_precision_prior, degrees_of_freedom_prior
         self.covariance_prior, self.tol, self.reg_covar, self.max_iter = covariance_prior, tol, reg_covar, max_iter
         self.n_init, self.init_params, self.resp_init, self.random_state = n_init, init_params, resp_init, random_state
         self.warm_start, self.verbose, self.frozen, self.weights_init = warm_start, verbose, frozen, weights_init
-        self.kappa, self.t0 = kappa, t0
+        self.kappa, self.t0, self.average, self.burn_in = kappa, t0, average, burn_in
 
     def _validate(self, X):
         N, D = X.shape

@@ -171,8 +171,10 @@ class GaussianMixtureEM(InformationCriteria, MixtureEstimator):
                  missing:str="error", # NaN entries: "error" refuses them, "marginalize" integrates them out (emtheory.missing)
                  kappa:float=0.6, # partial_fit's step exponent, in (0.5, 1]: rho_t = (t + t0)^-kappa
                  t0:float=2., # partial_fit's step delay, >= 0
+                 average:bool=True, # partial_fit reports the Polyak-Ruppert average of its running statistics after burn_in steps
+                 burn_in:int=100, # partial_fit's steps before the average starts (a fit's iterations count)
                 ):
-        self.missing, self.kappa, self.t0 = missing, kappa, t0
+        self.missing, self.kappa, self.t0, self.average, self.burn_in = missing, kappa, t0, average, burn_in
         self.n_components, self.covariance_type, self.tol, self.reg_covar = n_components, covariance_type, tol, reg_covar
         self.max_iter, self.n_init, self.init_params = max_iter, n_init, init_params
         self.weights_init, self.means_init, self.precisions_init = weights_init, means_init, precisions_init

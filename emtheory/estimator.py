@@ -6,10 +6,11 @@
 from __future__ import annotations
 import inspect, numbers, warnings
 import numpy as np
+from .online import _about_centre
 from .core import (ConvergenceWarning, not_fitted_error, feature_names, check_array, check_weights, as_generator,
                            default_threads, blas_single_thread, coordinate_ascent, executor_for, INIT_PARAMS)
 from .blocks import (_is_block_source, as_source, ArrayBlocks, DaskBlocks, summarise, _stand_in,
-                             partial_fit, _about_centre)
+                             partial_fit)
 
 # %% auto #0
 __all__ = ['Params', 'MixtureEstimator', 'InformationCriteria']

@@ -198,6 +198,8 @@ class GaussianMixtureMAP(GaussianMixtureEM):
                  missing:str="error", # NaN entries: "error" refuses them, "marginalize" integrates them out (emtheory.missing)
                  kappa:float=0.6, # partial_fit's step exponent, in (0.5, 1]: rho_t = (t + t0)^-kappa
                  t0:float=2., # partial_fit's step delay, >= 0
+                 average:bool=True, # partial_fit reports the Polyak-Ruppert average of its running statistics after burn_in steps
+                 burn_in:int=100, # partial_fit's steps before the average starts (a fit's iterations count)
                 ):
         self.missing = missing
         self.n_components, self.covariance_type, self.tol, self.frozen = n_components, covariance_type, tol, frozen
@@ -207,6 +209,7 @@ class GaussianMixtureMAP(GaussianMixtureEM):
         self.max_iter, self.n_init, self.init_params = max_iter, n_init, init_params
         self.weights_init, self.means_init, self.precisions_init = weights_init, means_init, precisions_init
         self.random_state, self.warm_start, self.verbose, self.kappa, self.t0 = random_state, warm_start, verbose, kappa, t0
+        self.average, self.burn_in = average, burn_in
 
     def _make_model(self, X, w)->GaussianMAP:
         cov_prior = self.covariance_prior

@@ -192,11 +192,13 @@ class GaussianMixtureMCEM(GaussianMixtureEM):
                  verbose:int=0, # 1: print the objective at every iteration
                  kappa:float=0.6, # partial_fit's step exponent, in (0.5, 1]: rho_t = (t + t0)^-kappa
                  t0:float=2., # partial_fit's step delay, >= 0
+                 average:bool=True, # partial_fit reports the Polyak-Ruppert average of its running statistics after burn_in steps
+                 burn_in:int=100, # partial_fit's steps before the average starts (a fit's iterations count)
                 ):
         super().__init__(n_components, covariance_type=covariance_type, tol=tol, reg_covar=reg_covar, max_iter=max_iter,
                          n_init=n_init, init_params=init_params, weights_init=weights_init, means_init=means_init,
                          precisions_init=precisions_init, random_state=random_state, warm_start=warm_start, verbose=verbose,
-                         kappa=kappa, t0=t0)
+                         kappa=kappa, t0=t0, average=average, burn_in=burn_in)
         self.n_samples, self.sample_growth, self.max_samples = n_samples, sample_growth, max_samples
 
     def _validate(self, X):

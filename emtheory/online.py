@@ -36,6 +36,7 @@ def _about_centre(st:Stats)->Stats:
 
 class Stepwise:
     "Stepwise EM's schedule: s <- (1 - rho_t) s + rho_t s_hat(batch) per unit weight, with an optional Polyak-Ruppert average."
+    closing = False   # for the loop: an iteration is a batch's E-step and the global update; the next batch's E-step is the next one's
     def __init__(self, kappa:float=0.6, # forgetting exponent in (0.5, 1]
                  t0:float=2., # delay, >= 0
                  average:bool=True, # also keep the average of the running statistics after `burn_in` steps (Polyak-Ruppert)

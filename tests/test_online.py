@@ -82,7 +82,7 @@ def _by_hand(est, batches, weights, sw):
     model = est._make_model(A0, w0)
     state = est._init_state(model, A0, w0, as_generator(est.random_state))
     for A, w in zip(batches, weights):
-        state = model.m_step(sw.update(model.e_step(state, A, model.prepare(A, 4096, 0), w, None, 1, 4096)), state)
+        state = model.m_step(sw.update(model.e_step(state, A, model.prepare(A, 0), w)), state)
     return model, state
 
 @pytest.mark.parametrize("cls", [GaussianMixtureEM, GaussianMixtureMAP])

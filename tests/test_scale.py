@@ -135,10 +135,28 @@ def test_stepwise_on_one_batch_reaches_the_em_fixed_point(data):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         batch = GaussianMixtureEM(3, random_state=0, tol=0, max_iter=400, reg_covar=0).fit(data)
-    est = GaussianMixtureEM(3, random_state=0, reg_covar=0)
+    est = GaussianMixtureEM(3, random_state=0, reg_covar=0, average=False)   # the running statistics' fixed point
     for _ in range(250): est.partial_fit(data)
     np.testing.assert_allclose(est.means_, batch.means_, atol=1e-8)
     np.testing.assert_allclose(est.covariances_, batch.covariances_, atol=1e-8)
+
+def test_partial_fit_reports_the_average_after_burn_in(data):
+    "With average=True the next E-step reads the running globals, and the reported ones are the M-step of the mean of"
+    "the running statistics after burn_in steps (here recomputed by hand from an unaveraged twin's statistics)."
+    a = GaussianMixtureEM(3, random_state=0, burn_in=2)
+    b = GaussianMixtureEM(3, random_state=0, average=False)
+    seen = []
+    for i in range(6):
+        batch = data[i * 500:(i + 1) * 500]
+        a.partial_fit(batch); b.partial_fit(batch)
+        seen.append(b._online["schedule"].s)
+    np.testing.assert_array_equal(a._online["state"].means, b._online["state"].means)   # the same running recursion
+    mean_s = seen[2]
+    for s in seen[3:]: mean_s = mean_s + s
+    expected = a._model.m_step(mean_s * (1 / 4) * a._online["schedule"].n_seen, a._online["state"])
+    np.testing.assert_allclose(a._state(a._model).means, expected.means, rtol=0, atol=1e-12)
+    assert not np.allclose(a.means_, b.means_, rtol=0, atol=1e-6)   # the average is not the last iterate
+    assert a.n_iter_ == 6 and b.lower_bound_ == a.lower_bound_
 
 def test_stepwise_stream_reaches_batch_loglik():
     "One pass over 1e5 points in batches of 1e3 is within 0.01 nats per sample of batch EM (the chapter shows 1e6)."
