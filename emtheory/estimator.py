@@ -13,7 +13,7 @@ from .blocks import (_is_block_source, as_source, ArrayBlocks, DaskBlocks, summa
                              partial_fit)
 
 # %% auto #0
-__all__ = ['Params', 'MixtureEstimator', 'InformationCriteria']
+__all__ = ['Params', 'Estimator', 'MixtureEstimator', 'InformationCriteria']
 
 # %% ../nbs/11a_estimator.ipynb #0447c2cb
 class Params:
@@ -44,8 +44,8 @@ class Params:
                 and not (isinstance(p.default, (int, float, str)) and getattr(self, k) == p.default)]
         return f"{type(self).__name__}({', '.join(args)})"
 
-class MixtureEstimator(Params):
-    "scikit-learn-style shell over `coordinate_ascent`: parameters, n_init, fit/predict/score."
+class Estimator(Params):
+    "The one scikit-learn-style shell over the data layer, a model and `coordinate_ascent`: parameters, n_init, fit, partial_fit, score."
 
     def __sklearn_tags__(self):
         "Estimator tags for scikit-learn's meta-estimators (imported only when scikit-learn asks: it is no dependency)."
@@ -58,10 +58,10 @@ class MixtureEstimator(Params):
         if not isinstance(K, numbers.Integral) or isinstance(K, bool) or K < 1:
             raise ValueError(f"n_components must be an integer >= 1; got {K!r}.")
         for name in ("max_iter", "n_init"):
-            v = getattr(self, name)
+            v = getattr(self, name, 1)   # an estimator without restarts has no n_init
             if not isinstance(v, numbers.Integral) or v < 1: raise ValueError(f"{name} must be an integer >= 1; got {v!r}.")
         if not (isinstance(self.tol, numbers.Real) and self.tol >= 0): raise ValueError(f"tol must be >= 0; got {self.tol!r}.")
-        if self.init_params not in INIT_PARAMS:
+        if getattr(self, "init_params", "kmeans") not in INIT_PARAMS:
             raise ValueError(f"init_params must be one of {INIT_PARAMS}; got {self.init_params!r}.")
         A = check_array(X)
         if len(A) < K:
@@ -103,7 +103,7 @@ class MixtureEstimator(Params):
     def fit(self, X, # (n_samples, n_features) data: an array, a memmap, a .npy or .csv path, a dask array, or a callable or iterable of row blocks
             y=None, # ignored (scikit-learn convention)
             sample_weight=None, # (n_samples,) non-negative weights: each point's contribution is scaled by its weight
-           )->MixtureEstimator: # self, fitted (so that calls chain)
+           )->Estimator: # self, fitted (so that calls chain)
         "Fit by coordinate ascent from `n_init` starts and keep the best; returns self. Every kind of data takes the one path."
         return self._fit_source(X, sample_weight)
 
@@ -143,14 +143,10 @@ class MixtureEstimator(Params):
         best, nt = None, default_threads()
         ex = executor_for(source, nt, chunk_size, keep_resp=keep_resp)   # made once: the starts share its prepared data
         with blas_single_thread(nt):   # the initial statistics too: thin products are faster on one BLAS thread each
-            for _ in range(1 if warm else self.n_init):
+            for _ in range(1 if warm else getattr(self, "n_init", 1)):
                 state0 = self._state(model) if warm else self._init_state(model, Xs, ws, rng)
                 fit = coordinate_ascent(model, source, state0, w, self.tol, self.max_iter, self.verbose, executor=ex)
                 if best is None or fit.objective > best.objective: best = fit
-        if not best.converged:
-            warnings.warn(f"{type(self).__name__} did not converge in max_iter={self.max_iter} iterations "
-                          f"(last change of the objective per sample above tol={self.tol}). Increase max_iter, "
-                          "loosen tol, or check the data's scale.", ConvergenceWarning, stacklevel=3)
         self._model = model
         self.n_features_in_ = D
         if names is not None: self.feature_names_in_ = names
@@ -161,7 +157,15 @@ class MixtureEstimator(Params):
         self._store(model, best)
         self.__dict__.pop("_online", None)
         self._fit_stats, self._fit_stats_n = _about_centre(best.stats) * (1. / best.stats.n), best.stats.n   # partial_fit continues from these
+        self._warn_unfinished(best)
         return self
+
+    def _warn_unfinished(self, fit):
+        "The warning for a fit that stopped at max_iter (an estimator may say more, e.g. of a boundary solution)."
+        if not fit.converged:
+            warnings.warn(f"{type(self).__name__} did not converge in max_iter={self.max_iter} iterations "
+                          f"(last change of the objective per sample above tol={self.tol}). Increase max_iter, "
+                          "loosen tol, or check the data's scale.", ConvergenceWarning, stacklevel=4)
 
     def _row_check(self):
         "The model's check of every block of rows, run in the summary pass: (block, index, offset) -> None, or None (no check)."
@@ -186,9 +190,17 @@ class MixtureEstimator(Params):
     def partial_fit(self, X, # (n_samples, n_features) one batch of a stream
                     y=None, # ignored (scikit-learn convention)
                     sample_weight=None, # (n_samples,) weights of the batch
-                   )->MixtureEstimator: # self, updated by this batch (so that calls chain)
+                   )->Estimator: # self, updated by this batch (so that calls chain)
         "Stepwise (online) EM on one batch (`emtheory.blocks.partial_fit`); the first call initialises from its batch."
         return partial_fit(self, X, sample_weight)
+
+    def score(self, X, y=None
+             )->float: # the mean log density per sample, nats
+        "Mean log density per sample (higher is better; what GridSearchCV maximises): the mean of `score_samples`."
+        return float(self.score_samples(X).mean())
+
+class MixtureEstimator(Estimator):
+    "The shell of the mixtures: what the one shell does, and the posterior over components (predict, predict_proba)."
 
     def fit_predict(self, X, y=None, sample_weight=None
                    )->np.ndarray: # (n_samples,) the most probable component of each sample
@@ -213,11 +225,6 @@ class MixtureEstimator(Params):
                      )->np.ndarray: # (n_samples,) log density of each sample, nats
         "Log density of each sample under the fitted model."
         return self._estep_rows(self._check_X_new(X))[0]
-
-    def score(self, X, y=None
-             )->float: # the mean log density per sample, nats
-        "Mean log density per sample (higher is better; what GridSearchCV maximises)."
-        return float(self.score_samples(X).mean())
 
 class InformationCriteria:
     "BIC and AIC of a point estimate, from its `score` and its count of free parameters `_n_parameters()`."

@@ -400,8 +400,13 @@ class ExpFamilyMixtureEM(InformationCriteria, MixtureEstimator):
                  random_state=None, # int, numpy Generator or RandomState
                  warm_start:bool=False, # continue from the last fit
                  verbose:int=0, # 1: print the objective at every iteration
+                 kappa:float=0.6, # partial_fit's step exponent, in (0.5, 1]: rho_t = (t + t0)^-kappa
+                 t0:float=2., # partial_fit's step delay, >= 0
+                 average:bool=True, # partial_fit reports the Polyak-Ruppert average of its running statistics after burn_in steps
+                 burn_in:int=100, # partial_fit's steps before the average starts (a fit's iterations count)
                 ):
         self.n_components, self.family, self.tol, self.max_iter, self.n_init = n_components, family, tol, max_iter, n_init
+        self.kappa, self.t0, self.average, self.burn_in = kappa, t0, average, burn_in
         self.init_params, self.weights_init, self.means_init = init_params, weights_init, means_init
         self.random_state, self.warm_start, self.verbose = random_state, warm_start, verbose
 
@@ -591,10 +596,14 @@ class ExpFamilyMixtureMAP(ExpFamilyMixtureEM):
                  random_state=None, # int, numpy Generator or RandomState
                  warm_start:bool=False, # continue from the last fit
                  verbose:int=0, # 1: print the objective at every iteration
+                 kappa:float=0.6, # partial_fit's step exponent, in (0.5, 1]: rho_t = (t + t0)^-kappa
+                 t0:float=2., # partial_fit's step delay, >= 0
+                 average:bool=True, # partial_fit reports the Polyak-Ruppert average of its running statistics after burn_in steps
+                 burn_in:int=100, # partial_fit's steps before the average starts (a fit's iterations count)
                 ):
         super().__init__(n_components, family=family, tol=tol, max_iter=max_iter, n_init=n_init, init_params=init_params,
                          weights_init=weights_init, means_init=means_init, random_state=random_state,
-                         warm_start=warm_start, verbose=verbose)
+                         warm_start=warm_start, verbose=verbose, kappa=kappa, t0=t0, average=average, burn_in=burn_in)
         self.prior, self.weight_concentration_prior = prior, weight_concentration_prior
 
     def _make_model(self, X, w):

@@ -10,7 +10,8 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 from .core import (Stats, ConvergenceWarning, check_array, check_weights, as_generator, coordinate_ascent,
                            feature_names)
-from .ppca import LatentEstimator, LOG2PI
+from .ppca import LOG2PI
+from .estimator import Estimator
 
 # %% auto #0
 __all__ = ['FAParams', 'second_moment', 'fa_posterior', 'fa_log_likelihood', 'fa_log_density', 'linear_gaussian_kl',
@@ -29,6 +30,14 @@ class _FAStats:
     xx: np.ndarray     # (D, D) sum_i w_i x_i x_i^T
     xz: np.ndarray     # (D, q) sum_i w_i x_i E[z_i]^T
     zz: np.ndarray     # (q, q) sum_i w_i E[z_i z_i^T]
+
+    def __add__(self, other:_FAStats)->_FAStats: # the sums of both sets of rows
+        "The statistics of two disjoint sets of rows: the sums add (pieces, blocks, dask chunks)."
+        return _FAStats(self.xx + other.xx, self.xz + other.xz, self.zz + other.zz)
+
+    def __mul__(self, c:float)->_FAStats: # every sum scaled by c
+        "Every sum scaled by `c` (the stepwise schedule's averages)."
+        return _FAStats(self.xx * c, self.xz * c, self.zz * c)
 
 def second_moment(X:np.ndarray, # (N, D) centred data
                   weights:np.ndarray=None, # (N,) sample weights, or None
@@ -85,6 +94,7 @@ def linear_gaussian_kl(B0:np.ndarray, # (q, D) first posterior's mean map: mean 
 class FactorModel:
     "Exact EM for factor analysis (centred data) as a model of the coordinate-ascent core: every pass reads only S."
     monotone = True
+    center = None   # (D,) subtracted from the rows before S is formed (None: the rows are centred already)
 
     def __init__(self, lower:float=1e-12, # floor of each uniqueness, as a fraction of the feature's second moment S_jj
                 ):
@@ -100,9 +110,9 @@ class FactorModel:
                 weights:np.ndarray=None, # (N,) sample weights
                 memory:dict=None, # per-fit buffers: S is kept there after the first pass
                )->tuple: # (S (D, D), n)
-        "The second moment S and the total weight, computed once per fit."
+        "The second moment S and the total weight, computed once per fit (about `center`, if the model has one)."
         if memory is not None and "S" in memory: return memory["S"], memory["n"]
-        S, n = second_moment(X, weights)
+        S, n = second_moment(X if self.center is None else X - self.center, weights)
         if memory is not None: memory["S"], memory["n"] = S, n
         return S, n
 
@@ -194,7 +204,7 @@ def _check_hyper(est):
         if not isinstance(v, numbers.Real) or not v >= 0: raise ValueError(f"{k} must be a number >= 0; got {v!r}.")
 
 # %% ../nbs/23_factor_analysis.ipynb #4089037f
-class FactorAnalysisEM(LatentEstimator):
+class FactorAnalysisEM(Estimator):
     "Factor analysis (diagonal noise) fitted by exact EM on the shared coordinate-ascent core, reading only S."
     def __init__(self,
                  n_components:int=1, # q, the number of factors (1 <= q < n_features)
@@ -204,38 +214,63 @@ class FactorAnalysisEM(LatentEstimator):
                  random_state=None, # int, numpy Generator or RandomState: the random starting loadings
                  heywood_tol:float=0.005, # flag a feature whose uniqueness falls below this fraction of its variance
                  verbose:int=0, # 1: print the objective at every iteration
+                 kappa:float=0.6, # partial_fit's step exponent, in (0.5, 1]: rho_t = (t + t0)^-kappa
+                 t0:float=2., # partial_fit's step delay, >= 0
+                 average:bool=True, # partial_fit reports the Polyak-Ruppert average of its running statistics after burn_in steps
+                 burn_in:int=100, # partial_fit's steps before the average starts (a fit's iterations count)
                 ):
         self.n_components, self.tol, self.max_iter, self.random_state = n_components, tol, max_iter, random_state
         self.heywood_tol, self.verbose = heywood_tol, verbose
+        self.kappa, self.t0, self.average, self.burn_in = kappa, t0, average, burn_in
 
     def _start(self, var, rng):
         "Loadings N(0, var_j / (2q)) and uniquenesses var_j / 2: the model's variances start at the data's."
         q = self.n_components
         return FAParams(rng.normal(size=(len(var), q)) * np.sqrt(var / (2 * q))[:, None], var / 2)
 
-    def fit(self, X, # (n_samples, n_features) data
-            y=None, # ignored
-            sample_weight=None, # (n_samples,) non-negative weights
-           ):
-        "Fit by EM from a random start; returns self."
-        names = feature_names(X)
-        X = _check_fa_input(X, self.n_components)
+    def _check_common(self, X):
+        "q in [1, D) first (its message says why), then the shell's checks."
+        A = check_array(X)
+        self._validate(A)
+        return super()._check_common(A)
+
+    def _validate(self, X):
+        "q in [1, D), and the constructor's numbers."
         _check_hyper(self)
-        w = check_weights(sample_weight, len(X))
-        mean = np.average(X, axis=0, weights=w)
-        Xc = X - mean
-        var = np.average(Xc * Xc, axis=0, weights=w)
-        fit = coordinate_ascent(FactorModel(), Xc, self._start(var, as_generator(self.random_state)), w, self.tol,
-                                self.max_iter, self.verbose, n_threads=1)
-        self.mean_, self.components_, self.noise_variance_ = mean, fit.state.W.T, fit.state.psi
-        self.uniquenesses_ = fit.state.psi / var
+        D, q = X.shape[1], self.n_components
+        if not isinstance(q, numbers.Integral) or isinstance(q, bool) or not 1 <= q < D:
+            raise ValueError(f"n_components must be an integer with 1 <= n_components < n_features = {D}; got {q!r}. "
+                             "With as many factors as features the loadings alone can reproduce the covariance and every "
+                             "uniqueness goes to zero: use fewer factors.")
+
+    def _check_summary(self, summ:dict):
+        "More rows than factors, no constant column; each feature's variance (the start, the uniquenesses' scale)."
+        q = self.n_components
+        if summ["rows"] <= q: raise ValueError(f"X has {summ['rows']} samples, but n_components={q} needs more samples than factors.")
+        const = np.flatnonzero(summ["min"] == summ["max"])
+        if len(const):
+            raise ValueError(f"column(s) {const.tolist()} of X are constant: a zero variance forces a zero uniqueness and an "
+                             "infinite likelihood. Drop those columns.")
+        n = summ["weight"]
+        self._var = np.diag(summ["cov"]) * (n - 1) / n   # each feature's variance, divisor the total weight
+
+    def _make_model(self, X, w):
+        model = FactorModel()
+        model.center, model.var = np.average(X, axis=0, weights=w), self._var
+        return model
+
+    def _init_state(self, model, X, w, rng)->FAParams: return self._start(model.var, rng)
+
+    def _state(self, model)->FAParams: return FAParams(self.components_.T, self.noise_variance_)
+
+    def _store(self, model, fit):
+        self.mean_, self.components_, self.noise_variance_ = model.center, fit.state.W.T, fit.state.psi
+        self.uniquenesses_ = fit.state.psi / model.var
         self.heywood_ = self.uniquenesses_ < self.heywood_tol
-        self.n_features_in_, self.n_iter_, self.converged_ = X.shape[1], fit.n_iter, fit.converged
-        self.lower_bound_, self.history_ = fit.objective / fit.stats.n, fit.history
-        if names is not None: self.feature_names_in_ = names
-        elif hasattr(self, "feature_names_in_"): del self.feature_names_in_
-        _warn_fit(self, names)
-        return self
+
+    def _warn_unfinished(self, fit):
+        "The Heywood warning (naming the features), else the convergence warning."
+        _warn_fit(self, getattr(self, "feature_names_in_", None))
 
     def _params(self)->FAParams: return FAParams(self.components_.T, self.noise_variance_)
 

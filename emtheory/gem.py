@@ -234,8 +234,13 @@ class GammaMixtureGEM(InformationCriteria, MixtureEstimator):
                  random_state=None, # int, numpy Generator or RandomState
                  warm_start:bool=False, # continue from the last fit
                  verbose:int=0, # 1: print the objective at every iteration
+                 kappa:float=0.6, # partial_fit's step exponent, in (0.5, 1]: rho_t = (t + t0)^-kappa
+                 t0:float=2., # partial_fit's step delay, >= 0
+                 average:bool=True, # partial_fit reports the Polyak-Ruppert average of its running statistics after burn_in steps
+                 burn_in:int=100, # partial_fit's steps before the average starts (a fit's iterations count)
                 ):
         self.n_components, self.m_step, self.n_steps, self.tol, self.max_iter = n_components, m_step, n_steps, tol, max_iter
+        self.kappa, self.t0, self.average, self.burn_in = kappa, t0, average, burn_in
         self.n_init, self.init_params, self.random_state, self.warm_start, self.verbose = n_init, init_params, random_state, warm_start, verbose
         self.weights_init, self.shapes_init, self.rates_init = weights_init, shapes_init, rates_init
 

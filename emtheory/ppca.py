@@ -8,7 +8,7 @@ import numbers, warnings
 from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve, eigh
-from .estimator import MixtureEstimator, Params
+from .estimator import Estimator, MixtureEstimator, Params
 from .blocks import _is_block_source, as_source, ArrayBlocks, DaskBlocks, summarise
 from .core import (Stats, ConvergenceWarning, check_array, check_weights, as_generator,
                            coordinate_ascent)
@@ -101,6 +101,7 @@ class PPCAModel:
     "Exact EM for probabilistic PCA, as a model of the coordinate-ascent core (rows centred by `center` in every E-step)."
     monotone = True
     center = None   # (D,) subtracted from every row the E-step reads (None: the rows are centred already)
+    scale = None    # the data's variance per coordinate: a noise variance below 1e-12 of it is refused (None: only 0 is)
 
     def _centred(self, X): return X if self.center is None else X - self.center
 
@@ -156,7 +157,11 @@ class PPCAModel:
         "W = s_xz s_zz^-1, sigma^2 = (s_xx - tr(W^T s_xz)) / (N D)."
         T = stats.T
         W = np.linalg.solve(T.zz, T.xz.T).T
-        return PPCAParams(W, float((T.xx - np.vdot(W, T.xz)) / (stats.n * W.shape[0])))
+        sigma2 = float((T.xx - np.vdot(W, T.xz)) / (stats.n * W.shape[0]))
+        if not sigma2 > 1e-12 * (self.scale or 0.):
+            raise ValueError("The noise variance went to zero: the data lie in a subspace of dimension <= n_components. "
+                             "Use fewer components.")
+        return PPCAParams(W, sigma2)
 
     def log_prior(self, p:PPCAParams, # the globals
                  )->float: # 0: maximum likelihood has no prior
@@ -204,7 +209,7 @@ def canonical_rotation(W:np.ndarray, # (D, q) loadings
     return U * s * sign, Vt.T * sign
 
 # %% ../nbs/19_ppca.ipynb #223713d7
-class PPCA(LatentEstimator):
+class PPCA(Estimator):
     "Probabilistic PCA fitted by exact EM on the shared coordinate-ascent core, with a per-iteration certificate."
     def __init__(self,
                  n_components:int=1, # q, the latent dimension (1 <= q < n_features)
@@ -213,48 +218,60 @@ class PPCA(LatentEstimator):
                  max_iter:int=1000, # most E-step/M-step pairs
                  random_state=None, # int, numpy Generator or RandomState: the random starting W
                  verbose:int=0, # 1: print the objective at every iteration
+                 kappa:float=0.6, # partial_fit's step exponent, in (0.5, 1]: rho_t = (t + t0)^-kappa
+                 t0:float=2., # partial_fit's step delay, >= 0
+                 average:bool=True, # partial_fit reports the Polyak-Ruppert average of its running statistics after burn_in steps
+                 burn_in:int=100, # partial_fit's steps before the average starts (a fit's iterations count)
                 ):
         self.n_components, self.tol, self.max_iter, self.random_state, self.verbose = n_components, tol, max_iter, random_state, verbose
+        self.kappa, self.t0, self.average, self.burn_in = kappa, t0, average, burn_in
 
     def _model(self): return PPCAModel()
 
-    def fit(self, X, # (n_samples, n_features) data
-            y=None, # ignored
-            sample_weight=None, # (n_samples,) non-negative weights
-           ):
-        "Fit by EM from a random start; returns self. X: an array, a memmap, a .npy or .csv path, a dask array, or blocks."
-        _check_positive_int(self.max_iter, "max_iter")
-        if not (isinstance(self.tol, numbers.Real) and self.tol >= 0): raise ValueError(f"tol must be >= 0; got {self.tol!r}.")
-        if _is_block_source(X): source = as_source(X)
-        else:
-            A = _check_latent_input(X, self.n_components)
-            source = ArrayBlocks(A, len(A), checked=True)   # an array is one source among the others
-        w = None if sample_weight is None else check_weights(sample_weight, len(np.asarray(sample_weight).reshape(-1)))
-        summ = summarise(source, w)
-        _check_latent_input(summ["sample"], self.n_components)
-        mean, D = summ["mean"], summ["n_features"]
-        var = float(np.trace(summ["cov"])) * (summ["weight"] - 1) / summ["weight"] / D   # the mean squared deviation per coordinate
-        rng = as_generator(self.random_state)
-        start = PPCAParams(rng.normal(scale=np.sqrt(var), size=(D, self.n_components)), var)
+    def _check_common(self, X):
+        "q in [1, D) first (its message says why), then the shell's checks."
+        A = check_array(X)
+        self._validate(A)
+        return super()._check_common(A)
+
+    def _validate(self, X):
+        "q in [1, D): with q = D the noise variance is zero and the model is a plain Gaussian."
+        D, q = X.shape[1], self.n_components
+        if not isinstance(q, numbers.Integral) or isinstance(q, bool) or not 1 <= q < D:
+            raise ValueError(f"n_components must be an integer with 1 <= n_components < n_features = {D}; got {q!r} "
+                             "(with n_components = n_features the noise variance is zero and the model is a plain Gaussian).")
+
+    def _check_summary(self, summ:dict):
+        "More rows than q and no constant column (from the summary pass); the data's variance per coordinate, for the start."
+        q = self.n_components
+        if summ["rows"] <= q:
+            raise ValueError(f"X has {summ['rows']} samples, but n_components={q} needs more samples than components "
+                             "(otherwise the centred data fit exactly in the latent space and the noise variance is zero).")
+        const = np.flatnonzero(summ["min"] == summ["max"])
+        if len(const):
+            raise ValueError(f"column(s) {const.tolist()} of X are constant: their variance is zero, which drives the "
+                             "noise variance towards 0 and the likelihood to infinity. Drop them (or add small noise yourself).")
+        n = summ["weight"]
+        self._var = float(np.trace(summ["cov"])) * (n - 1) / n / summ["n_features"]   # the mean squared deviation per coordinate
+
+    def _make_model(self, X, w):
         model = self._model()
-        model.center = mean
-        keep = "memory" if getattr(source, "in_memory", False) or isinstance(source, DaskBlocks) else "disk"
-        try: fit = coordinate_ascent(model, source, start, w, self.tol, self.max_iter, self.verbose, keep_resp=keep)
-        except np.linalg.LinAlgError: fit = None   # M = W^T W + sigma^2 I lost positive definiteness: sigma^2 -> 0
-        if fit is None or not fit.state.sigma2 > 1e-12 * var:
-            raise ValueError("The noise variance went to zero: the data lie in a subspace of dimension <= n_components. "
-                             "Use fewer components.")
-        if not fit.converged:
-            warnings.warn(f"PPCA did not converge in max_iter={self.max_iter} iterations (tol={self.tol}); EM for pPCA "
-                          "converges linearly, slowly when eigenvalues are close: increase max_iter or loosen tol.",
-                          ConvergenceWarning, stacklevel=2)
+        model.center, model.scale = np.average(X, axis=0, weights=w), self._var
+        return model
+
+    def _init_state(self, model, X, w, rng)->PPCAParams:
+        "A random start: W with entries of the data's scale, sigma^2 the data's variance per coordinate."
+        return PPCAParams(rng.normal(scale=np.sqrt(model.scale), size=(X.shape[1], self.n_components)), model.scale)
+
+    def _state(self, model)->PPCAParams: return self._globals   # unrotated: the basis of the fit's statistics (partial_fit continues them)
+
+    def _store(self, model, fit):
+        self._globals = fit.state
         Wc, _ = canonical_rotation(fit.state.W)
-        self.mean_, self.noise_variance_, self.loadings_ = mean, fit.state.sigma2, Wc.T
+        self.mean_, self.noise_variance_, self.loadings_ = model.center, fit.state.sigma2, Wc.T
         norms = np.linalg.norm(Wc, axis=0)
         self.components_, self.explained_variance_ = (Wc / norms).T, norms**2 + fit.state.sigma2
-        self.n_features_in_, self.n_iter_, self.converged_, self.history_ = D, fit.n_iter, fit.converged, fit.history
         self.n_samples_ = float(fit.stats.n)
-        return self
 
     def _params(self): return PPCAParams(self.loadings_.T, self.noise_variance_)
 
@@ -293,6 +310,8 @@ PPCA._attributes = dict(   # fitted attributes
     converged_="whether the objective's change per sample fell below tol",
     n_iter_="iterations run",
     history_="dict of per-iteration arrays: objective, log_likelihood, elbo, kl, residual (the certificate)",
+    lower_bound_="the log-likelihood per unit weight at the parameters returned (after partial_fit: the last batch's, before its step)",
+    feature_names_in_="the column names of a DataFrame passed to `fit` (all strings); absent otherwise",
 )
 
 # %% ../nbs/19_ppca.ipynb #3969370d

@@ -216,3 +216,23 @@ def test_ppca_fits_every_source_alike(tmp_path):
             got = PPCA(2, random_state=0, max_iter=50, tol=0).fit(src)
             np.testing.assert_allclose(got.get_covariance(), ref.get_covariance(), rtol=1e-10, atol=1e-12)
             np.testing.assert_allclose(got.history_["objective"], ref.history_["objective"], rtol=1e-12)
+
+def test_ppca_partial_fit_is_stepwise_em():
+    "PPCA streams by partial_fit: the first batch starts the fit, later batches step the statistics, and one batch fed"
+    "again and again converges to the batch fit on it (the fixed point of the running statistics); after fit it continues."
+    X = wine()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        batch = PPCA(2, tol=0, max_iter=3000, random_state=0).fit(X)
+    est = PPCA(2, random_state=0, average=False)   # the running statistics' fixed point
+    for _ in range(400): est.partial_fit(X)
+    ref = tipping_bishop_ll(X, 2)
+    assert abs(est.score(X) * len(X) - ref) <= 1e-6 * abs(ref)   # the closed-form maximum (Tipping & Bishop)
+    assert est.n_iter_ == 400 and est.n_features_in_ == X.shape[1]
+    with pytest.raises(ValueError, match="features"): est.partial_fit(X[:, :3])
+    cont = PPCA(2, random_state=0).fit(X)
+    n0 = cont.n_iter_
+    before = cont.score(X)
+    cont.partial_fit(X)   # at the fit's fixed point the whole data's statistics are the fit's own: the step changes ~nothing
+    assert cont.n_iter_ == n0 + 1   # continues from the fit's statistics, not from a new start
+    assert abs(cont.score(X) - before) < 1e-6
