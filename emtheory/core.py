@@ -19,8 +19,8 @@ except ImportError: threadpool_limits = None
 __all__ = ['WEIGHT_SUM_MAX', 'CLAMP', 'CHUNK_ROWS', 'STOPPING', 'INIT_PARAMS', 'ConvergenceWarning', 'NotFittedError',
            'DataTypeError', 'not_fitted_error', 'feature_names', 'check_array', 'check_weights', 'as_generator',
            'LocalStats', 'Stats', 'chunks', 'e_step_chunks', 'e_step', 'feature_form', 'feature_chunks', 'per_globals',
-           'MixtureModel', 'default_threads', 'blas_single_thread', 'Threads', 'Fit', 'coordinate_ascent', 'aitken_gap',
-           'executor_for', 'prior_terms', 'initial_resp', 'stats_from_resp']
+           'MixtureModel', 'default_threads', 'blas_single_thread', 'Threads', 'Fit', 'coordinate_ascent',
+           'stationarity_gap', 'aitken_gap', 'executor_for', 'prior_terms', 'initial_resp', 'stats_from_resp']
 
 # %% ../nbs/11_core.ipynb #6e54c9e3
 class ConvergenceWarning(UserWarning):
@@ -497,7 +497,7 @@ def coordinate_ascent(model, # a model: `prepare`, `e_step`, `expected_log_joint
                       n_threads:int=None, # E-step threads (default: `default_threads()`)
                       keep_resp="memory", # where the model's per-row memory of q lives: "memory", "disk" or None (no KL)
                       executor=None, # an executor made once for several runs on the same data (`executor_for`): X and the options above are then ignored
-                      stopping:str=None, # "change" (the last step below tol) or "aitken" (the distance to Aitken's limit below tol); None: the model's `stopping`, else "change"
+                      stopping:str=None, # "change" (the last step below tol), "aitken" (the distance to Aitken's limit below tol) or "residual" (the rise an exact M-step would give, `stationarity_gap`, below tol); None: the model's `stopping`, else "change"
                       schedule=None, # the statistics the global block reads: None, the last E-step's (batch); or a schedule's `update(stats)` (stepwise)
                      )->Fit: # the last globals and E-step, objective F (nats), per-iteration history, converged, n_iter
     "Maximise F(q, globals) by alternating the global block (`model.m_step`) and the local block (`model.e_step`, run by the source's executor)."
@@ -506,7 +506,16 @@ def coordinate_ascent(model, # a model: `prepare`, `e_step`, `expected_log_joint
     if rule not in STOPPING: raise ValueError(f"stopping must be one of {STOPPING}; got {stopping!r}.")
     return _ascend(model, ex, state, weights, tol, max_iter, verbose, rule, schedule)
 
-STOPPING = ("change", "aitken")
+STOPPING = ("change", "aitken", "residual")
+
+def stationarity_gap(model, # a model whose `m_step(stats, None)` is the exact maximiser of the bound (its initial M-step)
+                     stats:Stats, # an E-step's statistics of q, taken at `state`
+                     state, # the globals
+                    )->float: # nats, >= 0 up to rounding
+    "The bound's rise an exact global update would give at this q: zero exactly at EM's fixed points (stationary points)."
+    exact = model.m_step(stats, None)
+    return float(model.expected_log_joint(stats, exact) + sum(prior_terms(model, exact).values())
+                 - model.expected_log_joint(stats, state) - sum(prior_terms(model, state).values()))
 
 def aitken_gap(objectives, # the objective's last values, at least three (any scale)
               )->float: # Aitken's estimate of how far the last value is below the limit (inf outside the linear regime)
@@ -571,7 +580,11 @@ def _ascend(model, executor, state, weights, tol, max_iter, verbose, stopping="c
         state, stats, obj = new, new_stats, new_obj
         objs.append(obj)
         if stopping == "change": done = abs(change) < tol   # as scikit-learn: tol=0 runs exactly max_iter iterations
-        else: done = len(objs) >= 3 and abs(aitken_gap(objs)) / new_stats.n < tol   # the distance to the limit, not the last step
+        elif stopping == "aitken": done = len(objs) >= 3 and abs(aitken_gap(objs)) / new_stats.n < tol   # the distance to the limit
+        else:   # how far the globals are from a fixed point of exact EM at this q, whatever the size of the last step
+            gap = stationarity_gap(model, new_stats, new)
+            hist.setdefault("stationarity_gap", []).append(gap)
+            done = gap / new_stats.n < tol
         if done:
             converged = True
             break

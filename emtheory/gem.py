@@ -157,6 +157,7 @@ class GammaEM(GammaMixtureModel):
 
 class GammaECM(GammaMixtureModel):
     "ECM: two conditional maximisations, the rate given the old shape, then the shape given that rate."
+    stopping = "residual"   # a partial M-step: a small step is no sign of a small distance to the limit
     def update(self, a, # (K, D) current shapes a_kd (None at initialisation)
                b, # (K, D) current rates b_kd (None at initialisation)
                mx, # (K, D) responsibility-weighted means of x
@@ -167,6 +168,7 @@ class GammaECM(GammaMixtureModel):
 
 class GammaGEM(GammaMixtureModel):
     "Generalized EM: gradient ascent on L in (log a, log b) with a backtracking (Armijo) line search."
+    stopping = "residual"   # a partial M-step: a small step is no sign of a small distance to the limit
     def __init__(self, n_steps:int=1, # gradient steps per M-step
                  step:float=1., # first trial step length
                  armijo:bool=True, # backtrack until the Armijo condition holds (False: take `step` blindly)

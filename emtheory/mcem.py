@@ -113,6 +113,7 @@ def _check_schedule(n_samples, growth, max_samples):
 class GaussianMCEM(GaussianEM):
     "Monte Carlo EM for a Gaussian mixture: the M-step maximises the average complete log-likelihood of sampled z."
     monotone = False   # a sampled M-step can lower the log-likelihood
+    stopping = "residual"   # a noisy step: converged only when an exact M-step would no longer move the globals
     def __init__(self, center:np.ndarray, # (D,) the data are centred by it before the features are formed
                  covariance_type:str="full", # one of COVARIANCE_TYPES: "full", "tied", "diag", "spherical"
                  reg_covar:float=0., # added to the diagonal of every covariance

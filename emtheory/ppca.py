@@ -242,15 +242,19 @@ class PPCA(Estimator):
                              "(with n_components = n_features the noise variance is zero and the model is a plain Gaussian).")
 
     def _check_summary(self, summ:dict):
-        "More rows than q and no constant column (from the summary pass); the data's variance per coordinate, for the start."
+        "More rows than q and a covariance of rank above q (from the summary pass); the data's variance per coordinate, for the start."
         q = self.n_components
         if summ["rows"] <= q:
             raise ValueError(f"X has {summ['rows']} samples, but n_components={q} needs more samples than components "
                              "(otherwise the centred data fit exactly in the latent space and the noise variance is zero).")
-        const = np.flatnonzero(summ["min"] == summ["max"])
-        if len(const):
-            raise ValueError(f"column(s) {const.tolist()} of X are constant: their variance is zero, which drives the "
-                             "noise variance towards 0 and the likelihood to infinity. Drop them (or add small noise yourself).")
+        ev = np.linalg.eigvalsh(summ["cov"])
+        rank = int((ev > ev[-1] * len(ev) * np.finfo(float).eps).sum())   # numpy's matrix_rank tolerance
+        if rank <= q:   # sigma^2, the mean of the D - q smallest eigenvalues, is then 0: the likelihood is unbounded
+            const = np.flatnonzero(summ["min"] == summ["max"])
+            why = f" ({len(const)} constant column(s): {const.tolist()})" if len(const) else ""
+            raise ValueError(f"The data's covariance has rank {rank}{why}, at most n_components = {q}: the noise variance "
+                             "(the mean of the discarded eigenvalues) is zero and the likelihood unbounded. Use fewer "
+                             "components, or drop constant or collinear columns.")
         n = summ["weight"]
         self._var = float(np.trace(summ["cov"])) * (n - 1) / n / summ["n_features"]   # the mean squared deviation per coordinate
 

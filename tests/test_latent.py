@@ -175,7 +175,10 @@ def test_bad_input(Est):
         with pytest.raises(ValueError, match="n_components must be an integer"): Est(q).fit(X)
     with pytest.raises(ValueError, match="needs more samples than components"): Est(3).fit(X[:3])
     Xc = X.copy(); Xc[:, [2, 7]] = 1.
-    with pytest.raises(ValueError, match=r"column\(s\) \[2, 7\] of X are constant"): Est(3).fit(Xc)
+    if Est is LinearVAE:
+        with pytest.raises(ValueError, match=r"column\(s\) \[2, 7\] of X are constant"): Est(3).fit(Xc)
+    else:   # rank 11 > q = 3: sigma^2, the mean of the discarded eigenvalues, is positive (see the digits test)
+        with pytest.raises(ValueError, match=r"rank 11 \(2 constant column\(s\): \[2, 7\]\)"): Est(11).fit(Xc)
     Xn = X.copy(); Xn[10, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"): Est(3).fit(Xn)
     with pytest.raises(NotFittedError): Est(3).transform(X)
@@ -194,7 +197,18 @@ def test_rank_deficient_refused():
     X = rng.normal(size=(50, 2)) @ rng.normal(size=(2, 5))   # rank 2: sigma^2 -> 0 with q = 2
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with pytest.raises(ValueError, match="noise variance went to zero"): PPCA(2, max_iter=2000).fit(X)
+        with pytest.raises(ValueError, match="rank 2, at most n_components = 2.*unbounded"): PPCA(2, max_iter=2000).fit(X)
+
+def test_constant_columns_below_the_rank_fit_as_scikit_learn():
+    "Digits (64 columns, 3 constant, rank 61) at q = 1: sigma^2 is the mean of the 63 discarded eigenvalues, as"
+    "scikit-learn's PCA gives it (divisor N - 1 there, N here)."
+    from sklearn.datasets import load_digits
+    X = load_digits().data
+    est = PPCA(1, random_state=0, tol=1e-12, max_iter=5000).fit(X)
+    sk = PCA(1).fit(X)
+    N = len(X)
+    np.testing.assert_allclose(est.noise_variance_, sk.noise_variance_ * (N - 1) / N, rtol=1e-7)
+    np.testing.assert_allclose(np.abs(est.components_ @ sk.components_.T), 1., rtol=0, atol=1e-6)
 
 def test_ppca_fits_every_source_alike(tmp_path):
     "pPCA's statistics are sums too: a memmap, a CSV file, a dask array and a callable of blocks give the in-memory fit."
