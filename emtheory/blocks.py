@@ -8,7 +8,7 @@ import numbers, os, tempfile, warnings
 from dataclasses import replace
 import numpy as np
 from .datasets import read_csv
-from .core import Stats, Fit, Threads, check_weights, as_generator, feature_names, coordinate_ascent
+from .core import Stats, Fit, Threads, DataError, check_weights, as_generator, feature_names, coordinate_ascent
 from .online import Stepwise, check_schedule
 
 # %% auto #0
@@ -29,23 +29,23 @@ def _check_block(A, # one block of rows
     "Validate a block of rows: 2-D, numeric, the width of the first block, finite (or NaN where allowed); errors name the block and the row."
     A = np.asarray(A)
     if A.ndim == 1 and width == 1: A = A[:, None]
-    if A.ndim != 2: raise ValueError(f"Block {index} (rows from {offset}) has shape {A.shape}: blocks must be 2-D arrays "
+    if A.ndim != 2: raise DataError(f"Block {index} (rows from {offset}) has shape {A.shape}: blocks must be 2-D arrays "
                                      "(rows, features).")
     if A.dtype == object or not (np.issubdtype(A.dtype, np.number) or A.dtype == bool) or np.iscomplexobj(A):
-        raise ValueError(f"Block {index} (rows from {offset}) has dtype {A.dtype}: blocks must be real numbers.")
+        raise DataError(f"Block {index} (rows from {offset}) has dtype {A.dtype}: blocks must be real numbers.")
     if width is not None and A.shape[1] != width:
-        raise ValueError(f"Block {index} (rows {offset} to {offset + len(A) - 1}) has {A.shape[1]} columns, but the first "
+        raise DataError(f"Block {index} (rows {offset} to {offset + len(A) - 1}) has {A.shape[1]} columns, but the first "
                          f"block had {width}: every block must have the same features.")
-    if A.shape[1] == 0: raise ValueError(f"Block {index} has 0 features; at least 1 is required.")
+    if A.shape[1] == 0: raise DataError(f"Block {index} has 0 features; at least 1 is required.")
     A = np.ascontiguousarray(A, dtype=np.float64)
     bad = np.isinf(A) if allow_nan else ~np.isfinite(A)
     if bad.any():
         r, c = np.argwhere(bad)[0]
-        raise ValueError(f"Block {index} contains {'infinity' if allow_nan else 'NaN or infinity'} at its row {r} (row "
+        raise DataError(f"Block {index} contains {'infinity' if allow_nan else 'NaN or infinity'} at its row {r} (row "
                          f"{offset + r} of the data), column {c}. Remove or impute those values.")
     if allow_nan and np.isnan(A).all(1).any():
         r = int(np.flatnonzero(np.isnan(A).all(1))[0])
-        raise ValueError(f"Block {index} has a row with every value missing, its row {r} (row {offset + r} of the data): "
+        raise DataError(f"Block {index} has a row with every value missing, its row {r} (row {offset + r} of the data): "
                          "such a row carries no information; drop it.")
     return A
 
@@ -63,9 +63,9 @@ class BlockSource:
             width, seen = A.shape[1], True
             yield A
             offset += len(A)
-        if not seen: raise ValueError(f"{self!r} yielded no rows: the data source is empty.")
+        if not seen: raise DataError(f"{getattr(self, 'name', None) or repr(self)} has no data rows: the data source is empty.")
         if self.n_rows is not None and offset != self.n_rows:
-            raise ValueError(f"{self!r} yielded {offset} rows, but {self.n_rows} on the first pass: a source must give "
+            raise DataError(f"{self!r} yielded {offset} rows, but {self.n_rows} on the first pass: a source must give "
                              "the same rows on every pass (pass a callable that re-opens the data).")
         self.n_rows, self.n_features = offset, width
 
@@ -96,7 +96,14 @@ def memmap_blocks(path, # a .npy file
                   block_rows:int=65536, # rows per block
                  )->ArrayBlocks: # the memory-mapped array as a block source
     "A .npy file memory-mapped (`np.load(path, mmap_mode='r')`), read a block at a time."
-    return ArrayBlocks(np.load(path, mmap_mode="r"), block_rows)
+    try: X = np.load(path, mmap_mode="r")
+    except ValueError:   # numpy's advice (allow_pickle) is for pickles: this is a file without a .npy header
+        raise DataError(f"{path} is not a NumPy .npy file (it has no .npy header): write it with numpy.save, or pass a "
+                        "CSV file.") from None
+    if not isinstance(X, np.ndarray): raise DataError(f"{path} holds {type(X).__name__}, not one array: pass a .npy file.")
+    src = ArrayBlocks(X, block_rows)
+    src.name = str(path)
+    return src
 
 class IterBlocks(BlockSource):
     "Blocks from a callable that returns a fresh iterator of arrays (re-readable), or from one iterator (read once)."
@@ -119,7 +126,7 @@ def csv_blocks(path, # a numeric CSV file (comma, semicolon, tab or white space;
     "A CSV file read `chunk_rows` rows at a time by pandas' parser (`emtheory.datasets.read_csv`), from the start on every pass."
     columns, blocks = read_csv(path, chunk_rows)
     src = IterBlocks(lambda: blocks(src.allow_nan))   # empty fields are missing values when the fit integrates them out
-    src.columns, src.block_rows = columns, chunk_rows
+    src.columns, src.block_rows, src.name = columns, chunk_rows, str(path)
     return src
 
 class DaskBlocks(BlockSource):

@@ -7,9 +7,10 @@ from __future__ import annotations
 import argparse, csv, json, math, os, sys, warnings
 from pathlib import Path
 import numpy as np
-from .datasets import load_faithful, load_csv, UsageError
+from .datasets import load_faithful, load_csv, UsageError, OneLineParser
 from .gaussian import full_covariances
 from .blocks import BlockSource, csv_blocks, memmap_blocks, fit_blocks, row_keys
+from .core import DataError
 
 # %% auto #0
 __all__ = ['METHODS', 'OBJECTIVES', 'TITLES', 'summarize', 'format_report', 'main']
@@ -170,7 +171,7 @@ def _stream_command(args)->int:
         results, failed = [], []
         how = ("memory-mapped" if args.file.endswith(".npy") else f"read in blocks of {args.chunk_rows or 100000} rows")
         if getattr(args, "dask", None): how = f"on the dask scheduler {args.dask}"
-        if not args.json: print(f"emtheory fit: {args.file} ({how}); K = {args.k}, seed {args.seed}\n", file=out)
+        header = None if args.json else f"emtheory fit: {args.file} ({how}); K = {args.k}, seed {args.seed}\n"
         for m in methods:
             ct = "full" if (m == "cavi" and args.method == "all") else args.covariance_type
             est = _make_estimator(m, args.k, ct, args.seed, args.tol, args.max_iter, int(args.verbose))
@@ -179,6 +180,7 @@ def _stream_command(args)->int:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
                     fit_blocks(est, src)
+            except DataError: raise   # the data themselves: the same for every method, reported once
             except ValueError as e:
                 if args.method != "all": raise
                 failed.append(dict(method=m, title=TITLES[m], error=str(e))); continue
@@ -187,12 +189,14 @@ def _stream_command(args)->int:
             r = _summarize_blocks(m, est, data, _stream_loglik(est, data if hasattr(data, "chunks") else src))
             r["warnings"] = [str(w.message) for w in caught]
             results.append(r)
+            if header is not None: print(header, file=out); header = None   # once the data have been read: not before an error
             if not args.json:
                 print(format_report(r, [f"x{j}" for j in range(est.n_features_in_)] if getattr(data, "columns", None) is None
                                     else data.columns), file=out)
                 for w in r["warnings"]: print(f"  warning: {w}", file=out)
                 print(file=out)
         if args.json: print(json.dumps(dict(source=args.file, results=results + failed), indent=1))
+        if header is not None and failed: print(header, file=out)
         for f_ in failed:
             if not args.json: print(f"== {f_['title']} ==\n  error: {f_['error']}\n")
         return 2 if failed else 0
@@ -216,9 +220,9 @@ def _summarize_blocks(method:str, est, data, log_likelihood:float)->dict:
 # %% ../nbs/30_cli.ipynb #904d8b9b
 def _parser()->argparse.ArgumentParser:
     from emtheory import __version__
-    p = argparse.ArgumentParser(prog="emtheory", description="EM, MAP-EM and CAVI for Gaussian mixtures, with a certificate.")
+    p = OneLineParser(prog="emtheory", description="EM, MAP-EM and CAVI for Gaussian mixtures, with a certificate.")
     p.add_argument("--version", action="version", version=f"emtheory {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     f = sub.add_parser("fit", help="fit Gaussian mixtures to a CSV file (default: the bundled Old Faithful data)",
                        description="Fit Gaussian mixtures by EM, MAP-EM and/or CAVI and print a table per method.")
     f.add_argument("file", nargs="?", metavar="FILE.csv",
@@ -316,11 +320,12 @@ def main(argv=None, # the command-line arguments (default: sys.argv[1:])
         from emtheory.select import select_main
         return select_main(argv[1:])
     p = _parser()
-    args = p.parse_args(argv)
-    if args.command is None:
-        p.print_help(sys.stderr)
-        return 2
-    try: return _fit_command(args)
+    try:
+        args = p.parse_args(argv)
+        if args.command is None:
+            p.print_help(sys.stderr)
+            return 2
+        return _fit_command(args)
     except UsageError as e:
         print(f"emtheory: error: {e}", file=sys.stderr)
         return 2

@@ -17,10 +17,11 @@ except ImportError: threadpool_limits = None
 
 # %% auto #0
 __all__ = ['WEIGHT_SUM_MAX', 'CLAMP', 'CHUNK_ROWS', 'STOPPING', 'INIT_PARAMS', 'ConvergenceWarning', 'NotFittedError',
-           'DataTypeError', 'not_fitted_error', 'feature_names', 'check_array', 'check_weights', 'as_generator',
-           'LocalStats', 'Stats', 'chunks', 'e_step_chunks', 'e_step', 'feature_form', 'feature_chunks', 'per_globals',
-           'MixtureModel', 'default_threads', 'blas_single_thread', 'Threads', 'Fit', 'coordinate_ascent',
-           'stationarity_gap', 'aitken_gap', 'executor_for', 'prior_terms', 'initial_resp', 'stats_from_resp']
+           'DataTypeError', 'DataError', 'not_fitted_error', 'feature_names', 'check_array', 'check_weights',
+           'as_generator', 'LocalStats', 'Stats', 'chunks', 'e_step_chunks', 'e_step', 'feature_form', 'feature_chunks',
+           'per_globals', 'MixtureModel', 'default_threads', 'blas_single_thread', 'Threads', 'Fit',
+           'coordinate_ascent', 'stationarity_gap', 'aitken_gap', 'executor_for', 'prior_terms', 'initial_resp',
+           'stats_from_resp']
 
 # %% ../nbs/11_core.ipynb #6e54c9e3
 class ConvergenceWarning(UserWarning):
@@ -31,6 +32,9 @@ class NotFittedError(ValueError, AttributeError):
 
 class DataTypeError(ValueError, TypeError):
     "Data that is not numbers (a ValueError, and a TypeError as numpy and scikit-learn raise for it)."
+
+class DataError(ValueError):
+    "Data that no estimator can read (an empty source, a ragged or non-numeric block, a file that is not what it says)."
 
 @lru_cache(maxsize=None)
 def _with_sklearn_base(base:type)->type:

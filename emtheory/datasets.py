@@ -4,14 +4,14 @@
 
 # %% ../nbs/10_datasets.ipynb #eff73433
 from __future__ import annotations
-import bz2, csv, gzip, io, lzma, re, sys, warnings
+import argparse, bz2, csv, gzip, io, lzma, re, sys, warnings
 from pathlib import Path
 from importlib.resources import files
 from importlib.metadata import version
 import numpy as np
 
 # %% auto #0
-__all__ = ['load_faithful', 'UsageError', 'csv_layout', 'read_csv', 'load_csv']
+__all__ = ['load_faithful', 'UsageError', 'OneLineParser', 'csv_layout', 'read_csv', 'load_csv']
 
 # %% ../nbs/10_datasets.ipynb #74cc714c
 def load_faithful(
@@ -26,6 +26,13 @@ def load_faithful(
 # %% ../nbs/10_datasets.ipynb #bc7a05dd
 class UsageError(ValueError):
     "A problem with the command's input that the user can fix: reported in one line, exit code 2."
+
+class OneLineParser(argparse.ArgumentParser):
+    "argparse whose errors are one line (a UsageError, reported by the command) instead of the usage text."
+    def error(self, message:str, # argparse's description of the problem
+             ):
+        "Raise it as a UsageError that points to --help."
+        raise UsageError(f"{message} (see {self.prog} --help)")
 
 def _is_number(s:str)->bool:
     try: float(s); return True

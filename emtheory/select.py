@@ -275,14 +275,9 @@ def select_mixture(X, # (n_samples, n_features) data
     return Selection(table, estimators, criterion)
 
 # %% ../nbs/21_select.ipynb #1220135d
-class _Parser(argparse.ArgumentParser):
-    "argparse with one-line errors (a UsageError) instead of the usage text."
-    def error(self, message):
-        from emtheory.datasets import UsageError
-        raise UsageError(message)
-
 def _select_parser()->argparse.ArgumentParser:
-    p = _Parser(prog="emtheory select", description="Fit Gaussian mixtures by EM for every K and covariance "
+    from emtheory.datasets import OneLineParser
+    p = OneLineParser(prog="emtheory select", description="Fit Gaussian mixtures by EM for every K and covariance "
                 "model and choose one by BIC, as mclust does.")
     p.add_argument("file", nargs="?", metavar="FILE.csv", help="numeric CSV, optional header row (default: Old Faithful)")
     p.add_argument("-k", "--max-components", type=int, default=9, help="try K = 1 ... this (default: 9)")

@@ -137,3 +137,22 @@ def test_select_subcommand(capsys):
     assert main(["select", "-k", "2", "--covariance-types", "full", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert "best" in json.dumps(out) and main(["select", "no-such-file.csv"]) == 2
+
+@pytest.mark.parametrize("argv,msg", [
+    (["fit", "-k", "abc"], "argument -k/--components: invalid int value: 'abc' (see emtheory fit --help)"),
+    (["select", "-k", "abc"], "invalid int value: 'abc' (see emtheory select --help)"),
+    (["fit", "--bogus"], "unrecognized arguments: --bogus"),
+    (["fit", "--method", "all", "--chunk-rows", "10", "HDR"], "HDR has no data rows: the data source is empty."),
+    (["fit", "--chunk-rows", "10", "HDR"], "HDR has no data rows"),
+    (["fit", "TXT"], "TXT is not a NumPy .npy file (it has no .npy header)"),
+])
+def test_every_error_is_one_line_on_stderr(argv, msg, tmp_path, capsys):
+    "Usage and data errors: one line on stderr, naming the file and the problem, exit status 2, nothing on stdout."
+    from emtheory.cli import main
+    hdr, txt = tmp_path / "h.csv", tmp_path / "t.npy"
+    hdr.write_text("a,b\n"); txt.write_text("not an array\n")
+    argv = [str(hdr) if a == "HDR" else str(txt) if a == "TXT" else a for a in argv]
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1, (out, err)
+    assert msg.replace("HDR", str(hdr)).replace("TXT", str(txt)) in err

@@ -115,8 +115,8 @@ def test_unknown_chunks_and_empty(data):
     with pytest.raises(ValueError, match=r"unknown chunk sizes.*compute_chunk_sizes"):
         GaussianMixtureEM(3).fit(Xd[Xd[:, 0] > 0])
     est = _fitted(data); before = est.means_.copy()
-    with pytest.raises(ValueError, match="yielded no rows: the data source is empty"): est.fit(iter([]))
-    with pytest.raises(ValueError, match="yielded no rows"): est.fit(lambda: iter([np.empty((0, 3))]))
+    with pytest.raises(ValueError, match="has no data rows: the data source is empty"): est.fit(iter([]))
+    with pytest.raises(ValueError, match="has no data rows"): est.fit(lambda: iter([np.empty((0, 3))]))
     _assert_unchanged(est, before)
 
 def test_refusals(data):
