@@ -148,6 +148,12 @@ def _check_frozen(frozen, # iterable of block names
         if given.get(b, 0) is None:
             name = dict(weights="weights_init", means="means_init", covariances="precisions_init")[b]
             raise ValueError(f"frozen={tuple(frozen)!r} keeps the {b} at {name}, which is not given: pass {name}.")
+    w = given.get("weights")
+    if "weights" in frozen and w is not None and (np.asarray(w, dtype=np.float64) <= 0).any():
+        k = int(np.flatnonzero(np.asarray(w, dtype=np.float64) <= 0)[0])
+        raise ValueError(f"frozen=('weights', ...) keeps component {k} at weight {float(np.asarray(w, dtype=np.float64)[k]):g}: a component of "
+                         "weight 0 is absent from the model (its log-weight is -inf). Drop it from the *_init arrays and "
+                         "lower n_components.")
 
 # %% ../nbs/13_em.ipynb #3d9c31d2
 class GaussianMixtureEM(InformationCriteria, MixtureEstimator):

@@ -230,7 +230,14 @@ class LinearVAE(LatentEstimator):
                       A=rng.normal(scale=0.1 / np.sqrt(var), size=(q, D)), b=np.zeros(q), log_s=np.zeros(q))
             p, self.history_ = vae_sgd(Xc, p0, self.n_epochs, self.batch_size, self.n_samples, self.learning_rate,
                                        self.lr_decay, rng)
-            self.n_iter_, self.converged_ = self.n_epochs, True
+            # converged: the exact ELBO within tol per sample of its maximum, pPCA's log-likelihood (Tipping & Bishop's
+            # closed form; a diagonal encoder attains it with orthogonal loadings); the last step's size says nothing
+            self.elbo_gap_ = float(ppca_mle(Xc, q)[1] / N - self.history_["elbo"][-1])
+            self.n_iter_, self.converged_ = self.n_epochs, bool(self.elbo_gap_ < max(self.tol, 1e-12))
+            if not self.converged_:
+                warnings.warn(f"LinearVAE(method='sgd') ended {self.elbo_gap_:.3g} nats per sample below the ELBO's maximum "
+                              f"(tol={self.tol}) after n_epochs={self.n_epochs}: increase n_epochs, or use method='em'.",
+                              ConvergenceWarning, stacklevel=2)
         else:
             start = PPCAParams(rng.normal(scale=np.sqrt(var), size=(D, q)), var)
             fit = coordinate_ascent(AmortizedPPCA(self.e_steps), Xc, start, None, self.tol, self.max_iter, n_threads=1)
@@ -278,7 +285,8 @@ LinearVAE._attributes = dict(   # fitted attributes: the decoder as pPCA's, and 
     loadings_="(D, q) the factor loadings W (determined up to a rotation)",
     noise_variance_="sigma^2, the isotropic noise variance",
     n_features_in_="number of features D seen by `fit`",
-    converged_="whether the objective's change per sample fell below tol",
+    converged_="em: whether the ELBO's change per sample fell below tol; sgd: whether the exact ELBO ended within tol per sample of its maximum (elbo_gap_)",
+    elbo_gap_="sgd only: the closed-form maximum of the ELBO (pPCA's log-likelihood) minus the exact ELBO reached, nats per sample",
     n_iter_="iterations run",
     history_="dict of per-iteration arrays: objective, log_likelihood, elbo, kl, residual (the certificate)",
     encoder_weights_="(q, D) A, the encoder's linear map: q(z | x) has mean A (x - mean_) + b",

@@ -61,3 +61,11 @@ def test_frozen_needs_its_init_and_known_names():
 def test_bic_counts_only_free_parameters():
     a, b = fit(GaussianMixtureEM, "full", (), 5), fit(GaussianMixtureEM, "full", ("means", "weights"), 5)
     assert a._n_parameters() - b._n_parameters() == K * 2 + K - 1
+
+def test_zero_frozen_weight_is_refused():
+    "A frozen weight of 0 (the issue: elbo = -inf, residual = inf at every iteration) is refused in one line before the fit."
+    from emtheory.em import GaussianMixtureEM
+    X = np.random.default_rng(0).normal(size=(50, 2))
+    est = GaussianMixtureEM(2, frozen=("weights",), weights_init=[1., 0.])
+    with pytest.raises(ValueError, match=r"keeps component 1 at weight 0: .*lower n_components"): est.fit(X)
+    assert not hasattr(est, "converged_")
