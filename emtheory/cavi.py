@@ -136,6 +136,7 @@ class BayesianGaussianCAVI(GaussianModel):
         return VariationalParams(alpha, beta, means, nu, covs, precision_cholesky(covs, "full"))
 
     local_term = "local"   # the E-step's part of the ELBO, sum_i log sum_k exp E[l_ik] (the core's name for it)
+    bound_term = "elbo_after_globals"   # the bound after the global update, before q(z) moves (the objective is an ELBO too)
 
     def prior_terms(self, q:VariationalParams, # the variational globals
                    )->dict: # {"neg_kl_weights": −KL(q(π) ‖ p(π)), "neg_kl_means_precisions": −Σ_k KL(q(μ_k, Λ_k) ‖ p(μ_k, Λ_k))}, nats
@@ -263,15 +264,15 @@ class GaussianMixtureCAVI(MixtureEstimator):
         K = self.n_components
         if not (isinstance(self.reg_covar, numbers.Real) and self.reg_covar >= 0):
             raise ValueError(f"reg_covar must be a number >= 0; got {self.reg_covar!r}.")
-        self.weight_concentration_prior_ = 1./K if self.weight_concentration_prior is None else _check_positive(
+        alpha0 = 1./K if self.weight_concentration_prior is None else _check_positive(
             self.weight_concentration_prior, "weight_concentration_prior (α0)", "Use e.g. 1/n_components.")
-        self.mean_precision_prior_ = 1. if self.mean_precision_prior is None else _check_positive(
+        beta0 = 1. if self.mean_precision_prior is None else _check_positive(
             self.mean_precision_prior, "mean_precision_prior (β0)", "Use e.g. 1.")
         nu0 = D if self.degrees_of_freedom_prior is None else self.degrees_of_freedom_prior
         if not (isinstance(nu0, numbers.Real) and np.isfinite(nu0) and nu0 > D - 1):
             raise ValueError(f"degrees_of_freedom_prior (ν0) must be > n_features − 1 = {D - 1}; got {nu0!r}. "
                              f"Use e.g. n_features = {D}.")
-        self.degrees_of_freedom_prior_ = float(nu0)
+        self._prior = (alpha0, beta0, float(nu0))   # the prior as used: the fitted attributes are set only by a fit that succeeds
         if self.mean_prior is not None:
             m0 = np.asarray(self.mean_prior, dtype=np.float64)
             if m0.shape != (D,) or not np.isfinite(m0).all():
@@ -297,9 +298,8 @@ class GaussianMixtureCAVI(MixtureEstimator):
                 raise ValueError("The data covariance (the default covariance_prior) has a zero variance: a feature is "
                                  "constant. Drop it, or pass covariance_prior explicitly.")
         else: C = np.asarray(self.covariance_prior, dtype=np.float64)
-        self.mean_prior_, self.covariance_prior_ = m0, C
-        return BayesianGaussianCAVI(center, self.weight_concentration_prior_, self.mean_precision_prior_, m0,
-                                    self.degrees_of_freedom_prior_, C, self.reg_covar,
+        alpha0, beta0, nu0 = self._prior
+        return BayesianGaussianCAVI(center, alpha0, beta0, m0, nu0, C, self.reg_covar,
                                     check_known_weights(self.frozen, self.weights_init, self.n_components))
 
     def _init_state(self, model, X, w, rng)->VariationalParams:
@@ -318,16 +318,14 @@ class GaussianMixtureCAVI(MixtureEstimator):
 
     def _store(self, model, fit):
         q = fit.state
+        self.weight_concentration_prior_, self.mean_precision_prior_ = model.alpha0, model.beta0
+        self.degrees_of_freedom_prior_, self.mean_prior_, self.covariance_prior_ = model.nu0, model.m0 + model.center, model.W0_inv
         self.weight_concentration_, self.mean_precision_, self.degrees_of_freedom_ = q.alpha, q.beta, q.nu   # α: None if known
         self.means_, self.covariances_, self.precisions_cholesky_ = q.means + model.center, q.covariances, q.precisions_cholesky
         self.precisions_ = precisions_from_cholesky(q.precisions_cholesky, "full")
         # known weights come back as given, bit for bit (the model's float64 copy was never changed)
         self.weights_ = q.alpha / q.alpha.sum() if model.weights is None else model.weights.copy()
         self.elbo_ = fit.objective
-        h = fit.history
-        # the core's "elbo" is, for CAVI, the ELBO after the global update and before q(z) moved
-        names = dict(elbo="elbo_after_globals")
-        self.history_ = {names.get(k, k): v for k, v in h.items()}
 
 # %% ../nbs/15_cavi.ipynb #04db72b1
 GaussianMixtureCAVI._attributes = dict(   # the prior as used and the fitted factors q(π) q(μ_k, Λ_k)
@@ -445,6 +443,7 @@ class NormalGammaParams:
 class NormalGammaModel(MixtureModel):
     "The Normal-Gamma model as a one-component model of the coordinate-ascent core; its objective is the ELBO."
     local_term = "local"   # the E-step's part of the ELBO (the core's name for it)
+    bound_term = "elbo_after_globals"   # the bound after the global update, before the local factor moves
     def __init__(self, center:float, # the data are centred by it (the mean of q(μ) is kept centred)
                  mu0:float, # prior mean μ_0
                  lambda0:float, # prior precision scale λ_0
@@ -525,7 +524,7 @@ class NormalGammaCAVI(Params):
         q = fit.state
         self.mean_, self.precision_, self.shape_, self.rate_ = q.m + model.center[0], q.l, q.a, q.b
         self.elbo_, self.converged_, self.n_iter_ = fit.objective, fit.converged, fit.n_iter
-        self.history_ = {dict(elbo="elbo_after_globals").get(k, k): v for k, v in fit.history.items()}
+        self.history_ = fit.history   # the model names its terms (local, elbo_after_globals): nothing to rename
         mu_N, lam_N, a_N, b_N, self.log_evidence_ = normal_gamma_posterior(wx.sum(), wx @ x, wx @ x**2, float(self.mean_prior),
                                                                           lam0, a0, b0)
         self.posterior_ = dict(mean=mu_N, mean_precision=lam_N, shape=a_N, rate=b_N)

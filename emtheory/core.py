@@ -552,6 +552,7 @@ def _ascend(model, executor, state, weights, tol, max_iter, verbose, stopping="c
     memory = {}
     def run_e(s): return executor.e_step(model, s, weights, memory)
     local = getattr(model, "local_term", "log_likelihood")   # the name of the E-step's term, sum_i log sum_k exp l_ik
+    after = getattr(model, "bound_term", "elbo")   # the name of the bound after the global update, before q moves
     stats = run_e(state)
     obj = stats.log_norm + sum(prior_terms(model, state).values())
     hist = {}
@@ -572,7 +573,7 @@ def _ascend(model, executor, state, weights, tol, max_iter, verbose, stopping="c
         # where the previous q was kept; on a one-shot stream the KL is the difference, and the history says so
         direct = not np.isnan(new_stats.kl)
         kl = new_stats.kl if direct else new_obj - bound
-        row = {"objective": new_obj, local: new_stats.log_norm, **prior, "elbo": bound, "kl": kl,
+        row = {"objective": new_obj, local: new_stats.log_norm, **prior, after: bound, "kl": kl,
                "residual": new_obj - bound - kl if direct else np.nan, "kl_direct": direct}
         for k, v in row.items(): hist.setdefault(k, []).append(v)
         change = (new_obj - obj) / new_stats.n

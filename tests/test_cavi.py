@@ -375,3 +375,15 @@ def test_objective_recorded_as_named_terms():
     assert (k.history_["neg_kl_weights"] == 0).all()
     assert (e.history_["log_prior"] == 0).all()
     np.testing.assert_allclose(e.history_["log_likelihood"], e.history_["objective"], rtol=0)
+
+def test_failed_refit_leaves_the_prior_as_used():
+    "A refit refused for a bad covariance_prior keeps every fitted attribute, the priors as used included (it replaced them)."
+    from emtheory.datasets import load_faithful
+    X, _ = load_faithful()
+    est = GaussianMixtureCAVI(2, random_state=0).fit(X)
+    before = {k: np.copy(getattr(est, k)) for k in ("weight_concentration_prior_", "mean_precision_prior_",
+                                                     "degrees_of_freedom_prior_", "mean_prior_", "covariance_prior_", "means_")}
+    est.set_params(weight_concentration_prior=0.5, mean_precision_prior=3., covariance_prior=np.eye(3))
+    with pytest.raises(ValueError, match="covariance_prior must have shape"): est.fit(X)
+    for k, v in before.items(): np.testing.assert_array_equal(getattr(est, k), v, err_msg=k)
+    assert "elbo_after_globals" in est.history_ and "elbo" not in est.history_   # the model names its terms
