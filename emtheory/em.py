@@ -166,7 +166,7 @@ class GaussianMixtureEM(InformationCriteria, MixtureEstimator):
     def __init__(self,
                  n_components:int=1, # K, the number of mixture components
                  *,
-                 covariance_type:str="full", # "full", "tied", "diag" or "spherical" (scikit-learn's meaning)
+                 covariance_type:str="full", # "full", "tied", "diag", "spherical" (scikit-learn's meaning), or one of mclust's fourteen models, "EII" ... "VVV" (emtheory.covariance)
                  tol:float=1e-3, # stop when the log-likelihood per unit weight increases by less than this
                  reg_covar:float=1e-6, # added to the covariance diagonal at every M-step
                  max_iter:int=100, # most E-step/M-step pairs
@@ -275,7 +275,7 @@ class GaussianMixtureEM(InformationCriteria, MixtureEstimator):
 GaussianMixtureEM._attributes = dict(   # fitted attributes beyond the shell's (see `MixtureEstimator`)
     weights_="(K,) mixing weights π_k",
     means_="(K, D) component means μ_k",
-    covariances_="component covariances Σ_k: (K, D, D) full, (D, D) tied, (K, D) diag, (K,) spherical",
+    covariances_="component covariances Σ_k: (K, D, D) full, (D, D) tied, (K, D) diag, (K,) spherical; mclust's models in the layout `emtheory.covariance.covariance_form` names (EII, VII: (K,); EEI, VEI, EVI, VVI: (K, D); EEE: (D, D); the rest (K, D, D))",
     precisions_="inverse covariances Σ_k⁻¹, shaped as `covariances_`",
     precisions_cholesky_="Cholesky factors U_k of the precisions (U_k U_kᵀ = Σ_k⁻¹), shaped as `covariances_`",
 )
