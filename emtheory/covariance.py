@@ -123,8 +123,20 @@ def mstep_covariances(model:str, # an mclust name or alias
         raise ValueError(f"{m} reads the scatter's {kind} statistics, an array of {want} dimensions; got shape {W.shape}.")
     D = W.shape[-1] if kind != "trace" else D
     if D is None: raise ValueError(f"{m} reads traces only: pass D, the data dimension.")
+    occupied = Nk > 1e-12 * Nk.sum()   # an empty component adds nothing to f: it must not enter the shared parameters
+    if occupied.any() and not occupied.all():
+        prev = None if previous is None else np.asarray(previous)[occupied]
+        sub, hist = mstep_covariances(m, Nk[occupied], W[occupied], D, prev, tol, max_iter, True)
+        covs = np.empty((len(Nk),) + sub.shape[1:])
+        covs[occupied] = sub   # the empty ones keep their previous covariance (else the mean of the others)
+        covs[~occupied] = np.asarray(previous)[~occupied] if previous is not None else sub.mean(0)
+        return (covs, hist) if return_history else covs
     if m in ITERATIVE: covs, hist = _iterative(m, Nk, W, D, previous, tol, max_iter)
-    else: covs, hist = _closed(m, Nk, W, D), [complete_loglik(Nk, W, _closed(m, Nk, W, D), D)]
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):   # a singular W_k (EVV, EEV): NaN, which the caller's Cholesky refuses
+            covs = _closed(m, Nk, W, D)
+        if not return_history: return covs
+        hist = [complete_loglik(Nk, W, covs, D)]
     return (covs, np.array(hist)) if return_history else covs
 
 # %% ../nbs/12b_covariance_models.ipynb #191c063a

@@ -83,6 +83,8 @@ class GaussianEM(MissingValues, GaussianModel):
         else:
             covs = self.covariances(Nk, scatter, None if old is None else old.covariances)
             _check_spread(covs, means + self.center, ct, stats.T[:, -1] > 1e-12 * stats.n)
+            if ct == "full" and self.model_name != "VVV":   # mclust's constrained models: the same check along the principal axes
+                _check_spread(np.linalg.eigvalsh(covs), means + self.center, "diag", stats.T[:, -1] > 1e-12 * stats.n)
             empty = stats.T[:, -1] <= 1e-12 * stats.n
             if empty.any() and old is not None and ct != "tied":
                 # a component that lost all its points keeps its place and shape, with weight ~0 (never NaN)
