@@ -60,11 +60,19 @@ def hc_vvv(X:np.ndarray, # (N, D) data, D >= 2
         cost[i, i + 1:] = 2 * np.log(((dd * dd).sum(1) / 2 + alpha) / 2) - 2 * np.log(alpha)
     parts = {}
     if max_groups >= N: parts[N] = np.arange(N)
+    # the least cost of each column j over rows i < j, and its last row: the pairs are ordered by j, then i
+    colmin, colarg = np.full(N, np.inf), np.zeros(N, int)
+    def refresh(cols):
+        for c in cols:
+            if c == 0: colmin[c] = np.inf; continue
+            col = cost[:c, c]
+            colmin[c] = col.min()
+            colarg[c] = c - 1 - int(np.argmin(col[::-1]))   # the last row holding the least cost
+    refresh(range(N))
     for lg in range(N, 1, -1):
-        sub = cost[:lg, :lg]
-        ii, jj = np.nonzero(sub == sub.min())
-        k = np.lexsort((ii, jj))[-1]           # ties: the last pair in mclust's order (1,2), (1,3), (2,3), (1,4), ...
-        i, j, last = ii[k], jj[k], lg - 1
+        cm = colmin[:lg]
+        j = int(np.flatnonzero(cm == cm.min())[-1])   # ties: the last pair in mclust's order (1,2), (1,3), (2,3), (1,4), ...
+        i, last = int(colarg[j]), lg - 1
         ni, nj, dm = cnt[i], cnt[j], mean[i] - mean[j]
         W[i] += W[j] + ni * nj / (ni + nj) * np.outer(dm, dm)
         mean[i] = (ni * mean[i] + nj * mean[j]) / (ni + nj)
@@ -83,6 +91,17 @@ def hc_vvv(X:np.ndarray, # (N, D) data, D >= 2
             nij = no + cnt[i]
             Wij = W[o] + W[i] + (no * cnt[i] / nij)[:, None, None] * dmo[:, :, None] * dmo[:, None, :]
             cost[np.minimum(o, i), np.maximum(o, i)] = vvv_term(nij, Wij, alpha) - (term[o] + term[i])
+        # columns whose least cost may have risen are recomputed; the others see only the new rows i and j
+        moved = [i] + ([j] if j != last else [])
+        stale = set(moved) | set(np.flatnonzero(np.isin(colarg[:last], moved)).tolist())
+        refresh(sorted(c for c in stale if c < last))
+        for r in moved:
+            c = np.arange(r + 1, last)
+            c = c[~np.isin(c, list(stale))]
+            v = cost[r, c]
+            lower, equal = v < colmin[c], v == colmin[c]
+            colmin[c[lower]], colarg[c[lower]] = v[lower], r
+            colarg[c[equal]] = np.maximum(colarg[c[equal]], r)
         if lg - 1 <= max_groups: parts[lg - 1] = np.unique(slot_of, return_inverse=True)[1]
     return parts
 
