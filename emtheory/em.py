@@ -11,6 +11,7 @@ from scipy.linalg import solve_triangular
 from .core import initial_resp, stats_from_resp, as_generator
 from .estimator import MixtureEstimator, InformationCriteria
 from .missing import MissingValues, _check_missing, _drop_empty_rows, _fill_means, impute as _impute
+from .covariance import mclust_name, covariance_form, statistic_kind, mstep_covariances, n_mclust_params
 from .gaussian import (COVARIANCE_TYPES, check_covariance_type, GaussianModel, Quadratic, moments,
                                precision_cholesky, precisions_from_cholesky, log_det_cholesky, n_parameters, sample_mixture)
 
@@ -30,11 +31,13 @@ class GaussianParams:
 class GaussianEM(MissingValues, GaussianModel):
     "Exact EM for a Gaussian mixture, as a model of the coordinate-ascent core (entries missing at random integrated out)."
     def __init__(self, center:np.ndarray, # (D,) the data are centred by it before the features are formed
-                 covariance_type:str="full", # full, tied, diag or spherical
+                 covariance_type:str="full", # full, tied, diag, spherical or one of mclust's fourteen models (emtheory.covariance)
                  reg_covar:float=0., # added to the covariance diagonal
                  unit:float=1., # the typical sample weight: an empty component's count is floored at 10 eps unit
                  frozen:frozenset=frozenset(), # blocks the M-step keeps: "weights", "means", "covariances"
                 ):
+        self.model_name = mclust_name(covariance_type)   # the M-step's constraints; the E-step reads its layout:
+        covariance_type = covariance_type if covariance_type in COVARIANCE_TYPES else covariance_form(covariance_type)
         self.center, self.covariance_type, self.reg_covar, self.unit = center, covariance_type, reg_covar, unit
         self.D, self.frozen = len(center), frozenset(frozen)
         self.monotone = reg_covar == 0   # with reg_covar the M-step is a near-maximiser: tiny decreases can happen
@@ -49,9 +52,17 @@ class GaussianEM(MissingValues, GaussianModel):
 
     def covariances(self, Nk:np.ndarray, # (K,) counts
                     scatter:np.ndarray, # sum_i r_ik (x_i - xbar_k)(x_i - xbar_k)^T: (K, D, D) or (K, D) diagonal
+                    previous:np.ndarray=None, # the last covariances (an iterative mclust model starts from them)
                    )->np.ndarray: # the covariances in the layout of the covariance type: (K, D, D), (D, D), (K, D) or (K,)
-        "The maximising covariances S_k / N_k (pooled for tied, averaged over dimensions for spherical) + reg_covar."
+        "The maximising covariances S_k / N_k (pooled for tied, averaged over dimensions for spherical; mclust's constraints otherwise) + reg_covar."
         ct, r = self.covariance_type, self.reg_covar
+        if self.model_name not in ("VVV", "EEE", "VVI", "VII"):   # the other ten: emtheory.covariance, from their statistic
+            kind = statistic_kind(self.model_name)
+            stat = scatter.sum(1) if kind == "trace" else scatter   # spherical moments: each entry is tr(S_k)/D
+            c = mstep_covariances(self.model_name, Nk, stat, self.D, previous)
+            if kind == "full": c[:, np.arange(self.D), np.arange(self.D)] += r
+            else: c += r
+            return c
         if ct == "full":
             c = scatter / Nk[:, None, None]
             c[:, np.arange(self.D), np.arange(self.D)] += r   # in place: no second (K, D, D) temporary
@@ -70,8 +81,10 @@ class GaussianEM(MissingValues, GaussianModel):
         if "means" in fz: means, scatter = old.means, scatter_about(Nk, means, scatter, old.means, ct)
         if "covariances" in fz: covs, U = old.covariances, old.precisions_cholesky
         else:
-            covs = self.covariances(Nk, scatter)
+            covs = self.covariances(Nk, scatter, None if old is None else old.covariances)
             _check_spread(covs, means + self.center, ct, stats.T[:, -1] > 1e-12 * stats.n)
+            if ct == "full" and self.model_name != "VVV":   # mclust's constrained models: the same check along the principal axes
+                _check_spread(np.linalg.eigvalsh(covs), means + self.center, "diag", stats.T[:, -1] > 1e-12 * stats.n)
             empty = stats.T[:, -1] <= 1e-12 * stats.n
             if empty.any() and old is not None and ct != "tied":
                 # a component that lost all its points keeps its place and shape, with weight ~0 (never NaN)
@@ -161,7 +174,7 @@ class GaussianMixtureEM(InformationCriteria, MixtureEstimator):
     def __init__(self,
                  n_components:int=1, # K, the number of mixture components
                  *,
-                 covariance_type:str="full", # "full", "tied", "diag" or "spherical" (scikit-learn's meaning)
+                 covariance_type:str="full", # "full", "tied", "diag", "spherical" (scikit-learn's meaning), or one of mclust's fourteen models, "EII" ... "VVV" (emtheory.covariance)
                  tol:float=1e-3, # stop when the log-likelihood per unit weight increases by less than this
                  reg_covar:float=1e-6, # added to the covariance diagonal at every M-step
                  max_iter:int=100, # most E-step/M-step pairs
@@ -187,10 +200,10 @@ class GaussianMixtureEM(InformationCriteria, MixtureEstimator):
         self.random_state, self.warm_start, self.verbose, self.frozen = random_state, warm_start, verbose, frozen
 
     def _cov_shape(self, K, D):
-        return dict(full=(K, D, D), tied=(D, D), diag=(K, D), spherical=(K,))[self.covariance_type]
+        return dict(full=(K, D, D), tied=(D, D), diag=(K, D), spherical=(K,))[covariance_form(self.covariance_type)]
 
     def _validate(self, X):
-        check_covariance_type(self.covariance_type)
+        mclust_name(self.covariance_type)   # one of the four names or mclust's fourteen models, else a ValueError listing them
         if not (isinstance(self.reg_covar, numbers.Real) and self.reg_covar >= 0):
             raise ValueError(f"reg_covar must be a number >= 0; got {self.reg_covar!r}.")
         K, D = self.n_components, X.shape[1]
@@ -200,7 +213,8 @@ class GaussianMixtureEM(InformationCriteria, MixtureEstimator):
                 raise ValueError(f"weights_init must be non-negative and sum to 1; it sums to {w.sum():.6g}.")
         if self.means_init is not None: _check_init(self.means_init, (K, D), "means_init")
         if self.precisions_init is not None:
-            _precisions_to_params(_check_init(self.precisions_init, self._cov_shape(K, D), "precisions_init"), self.covariance_type)
+            _precisions_to_params(_check_init(self.precisions_init, self._cov_shape(K, D), "precisions_init"),
+                                  covariance_form(self.covariance_type))
         _check_frozen(self.frozen, dict(weights=self.weights_init, means=self.means_init, covariances=self.precisions_init))
 
     def fit(self, X, # (n_samples, n_features) data; NaN entries need missing="marginalize"
@@ -229,7 +243,7 @@ class GaussianMixtureEM(InformationCriteria, MixtureEstimator):
 
     def _init_state(self, model, X, w, rng)->GaussianParams:
         "Initial parameters: from initial responsibilities by one M-step, overridden by any *_init given."
-        K, D, ct = self.n_components, X.shape[1], self.covariance_type
+        K, D, ct = self.n_components, X.shape[1], covariance_form(self.covariance_type)
         if self.missing == "marginalize": X = _fill_means(X, w)   # the start: from column-mean-imputed data
         given = [v is not None for v in (self.weights_init, self.means_init, self.precisions_init)]
         if all(given): weights, means, covs, U = None, None, None, None
@@ -248,30 +262,30 @@ class GaussianMixtureEM(InformationCriteria, MixtureEstimator):
         p, fz = fit.state, frozenset(self.frozen)
         self.weights_, self.means_ = p.weights, p.means + model.center
         self.covariances_, self.precisions_cholesky_ = p.covariances, p.precisions_cholesky
-        self.precisions_ = precisions_from_cholesky(p.precisions_cholesky, self.covariance_type)
+        self.precisions_ = precisions_from_cholesky(p.precisions_cholesky, covariance_form(self.covariance_type))
         # frozen blocks come back as given, bit for bit (the centred copy the model used was never changed)
         if "means" in fz: self.means_ = np.array(self.means_init, dtype=np.float64)
         if "covariances" in fz: self.precisions_ = np.array(self.precisions_init, dtype=np.float64)
 
     def _n_parameters(self)->int:
-        "Free parameters of the fitted model (frozen blocks are not estimated, so they do not count)."
+        "Free parameters of the fitted model, as mclust's nMclustParams (frozen blocks are not estimated, so they do not count)."
         K, D, ct = self.n_components, self.n_features_in_, self.covariance_type
         fz = frozenset(self.frozen)
-        held = dict(weights=K - 1, means=K * D, covariances=n_parameters(K, D, ct) - (K - 1) - K * D)
-        return n_parameters(K, D, ct) - sum(v for k, v in held.items() if k in fz)
+        held = dict(weights=K - 1, means=K * D, covariances=n_mclust_params(ct, K, D) - (K - 1) - K * D)
+        return n_mclust_params(ct, K, D) - sum(v for k, v in held.items() if k in fz)
 
     def sample(self, n_samples:int=1, # number of points to draw
               )->tuple: # (X (n_samples, D), component labels (n_samples,))
         "Draw (X, labels) from the fitted mixture."
         self._check_fitted()
-        return sample_mixture(self.weights_, self.means_, self.covariances_, self.covariance_type, n_samples,
+        return sample_mixture(self.weights_, self.means_, self.covariances_, covariance_form(self.covariance_type), n_samples,
                               as_generator(self.random_state))
 
 # %% ../nbs/13_em.ipynb #f4558dd1
 GaussianMixtureEM._attributes = dict(   # fitted attributes beyond the shell's (see `MixtureEstimator`)
     weights_="(K,) mixing weights π_k",
     means_="(K, D) component means μ_k",
-    covariances_="component covariances Σ_k: (K, D, D) full, (D, D) tied, (K, D) diag, (K,) spherical",
+    covariances_="component covariances Σ_k: (K, D, D) full, (D, D) tied, (K, D) diag, (K,) spherical; mclust's models in the layout `emtheory.covariance.covariance_form` names (EII, VII: (K,); EEI, VEI, EVI, VVI: (K, D); EEE: (D, D); the rest (K, D, D))",
     precisions_="inverse covariances Σ_k⁻¹, shaped as `covariances_`",
     precisions_cholesky_="Cholesky factors U_k of the precisions (U_k U_kᵀ = Σ_k⁻¹), shaped as `covariances_`",
 )

@@ -8,8 +8,9 @@ import numbers
 from dataclasses import dataclass
 import numpy as np
 from scipy.special import gammaln, multigammaln, xlogy
+from .covariance import MCLUST_MODELS
 from .em import scatter_about, GaussianParams, GaussianEM, GaussianMixtureEM
-from .gaussian import moments, precision_cholesky, log_det_cholesky
+from .gaussian import moments, precision_cholesky, log_det_cholesky, check_covariance_type
 from .missing import _prior_inputs
 
 # %% auto #0
@@ -210,6 +211,17 @@ class GaussianMixtureMAP(GaussianMixtureEM):
         self.weights_init, self.means_init, self.precisions_init = weights_init, means_init, precisions_init
         self.random_state, self.warm_start, self.verbose, self.kappa, self.t0 = random_state, warm_start, verbose, kappa, t0
         self.average, self.burn_in = average, burn_in
+
+    def _validate(self, X):
+        ct = self.covariance_type
+        if ct in MCLUST_MODELS:   # mclust's names: the prior's M-step exists for the four scikit-learn layouts only
+            alias = dict(VVV="full", EEE="tied", VVI="diag", VII="spherical").get(ct)
+            raise ValueError(f"GaussianMixtureMAP has a prior M-step for covariance_type 'full', 'tied', 'diag' and 'spherical' "
+                             f"(mclust's VVV, EEE, VVI, VII) only; got {ct!r}. "
+                             + (f"Use covariance_type={alias!r}." if alias else
+                                "Fit it by maximum likelihood with GaussianMixtureEM, or use one of the four."))
+        check_covariance_type(ct)
+        super()._validate(X)
 
     def _make_model(self, X, w)->GaussianMAP:
         cov_prior = self.covariance_prior
