@@ -1,4 +1,4 @@
-"""Lambdify ties for exact EM's M-step: the sympy results of nbs/03_gmm_mstep.ipynb (emtheory.derive.mstep), turned
+"""Lambdify ties for exact EM's M-step: the sympy results of nbs/003_gmm_mstep.ipynb (emtheory.derive.mstep), turned
 into functions, against the library's M-step path (statistics T = Rᵀ Φ from emtheory.core, emtheory.gaussian.moments,
 emtheory.em.GaussianEM.m_step) on random data and responsibilities. A wrong formula in the library fails here.
 
