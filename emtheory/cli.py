@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, csv, json, math, os, sys, warnings
 from pathlib import Path
 import numpy as np
-from .datasets import load_faithful, load_csv, UsageError, OneLineParser
+from .datasets import load_faithful, load_csv, UsageError, _OneLineParser
 from .gaussian import full_covariances
 from .blocks import BlockSource, csv_blocks, memmap_blocks, fit_blocks, row_keys
 from .core import DataError
@@ -220,9 +220,9 @@ def _summarize_blocks(method:str, est, data, log_likelihood:float)->dict:
 # %% ../nbs/300_cli.ipynb #904d8b9b
 def _parser()->argparse.ArgumentParser:
     from emtheory import __version__
-    p = OneLineParser(prog="emtheory", description="EM, MAP-EM and CAVI for Gaussian mixtures, with a certificate.")
+    p = _OneLineParser(prog="emtheory", description="EM, MAP-EM and CAVI for Gaussian mixtures, with a certificate.")
     p.add_argument("--version", action="version", version=f"emtheory {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineParser)
     f = sub.add_parser("fit", help="fit Gaussian mixtures to a CSV file (default: the bundled Old Faithful data)",
                        description="Fit Gaussian mixtures by EM, MAP-EM and/or CAVI and print a table per method.")
     f.add_argument("file", nargs="?", metavar="FILE.csv",

@@ -11,7 +11,7 @@ from importlib.metadata import version
 import numpy as np
 
 # %% auto #0
-__all__ = ['load_faithful', 'UsageError', 'OneLineParser', 'csv_layout', 'read_csv', 'load_csv']
+__all__ = ['load_faithful', 'UsageError', 'csv_layout', 'read_csv', 'load_csv']
 
 # %% ../nbs/100_datasets.ipynb #74cc714c
 def load_faithful(
@@ -27,7 +27,7 @@ def load_faithful(
 class UsageError(ValueError):
     "A problem with the command's input that the user can fix: reported in one line, exit code 2."
 
-class OneLineParser(argparse.ArgumentParser):
+class _OneLineParser(argparse.ArgumentParser):
     "argparse whose errors are one line (a UsageError, reported by the command) instead of the usage text."
     def error(self, message:str, # argparse's description of the problem
              ):

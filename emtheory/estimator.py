@@ -239,7 +239,7 @@ class InformationCriteria:
         return -2 * self.score(X) * len(X) + 2 * self._n_parameters()
 
 # %% ../nbs/102_estimator.ipynb #c38ac52d
-MixtureEstimator._attributes = dict(   # the fitted attributes every estimator on the shell sets (the API reference lists them)
+Estimator._attributes = dict(   # the fitted attributes every estimator on the shell sets (the API reference lists them)
     n_features_in_="number of features D seen by `fit`",
     feature_names_in_="the column names of a DataFrame passed to `fit` (all strings); absent otherwise. Later data must have the same columns in the same order",
     converged_="whether the kept start stopped because the objective's change per unit weight fell below `tol` (else it ran `max_iter` iterations)",

@@ -69,7 +69,7 @@ class ExpFamily:
         "The family adapted to training data (that passed `check`) from its columns' ranges, which one pass over blocks gives; by default itself."
         return self
     def prepare(self, X:np.ndarray, # (N, D) training data
-               )->ExpFamily:
+               )->ExpFamily: # this family, with any setting read from the data (e.g. the number of categories)
         "The family adapted to training data that passed `check` (e.g. the number of categories): `from_range` of its columns."
         return self.from_range(X.min(0), X.max(0))
     def clip_means(self, mu:np.ndarray, # (K, S) mean parameters, e.g. S_k / N_k

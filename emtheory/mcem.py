@@ -26,38 +26,6 @@ def sample_assignments(resp:np.ndarray, # (N, K) responsibilities, rows summing 
     p = np.clip(resp, 0, None)
     return rng.multinomial(n_samples, p / p.sum(1, keepdims=True))
 
-def _keyed_uniforms(seed:int, start:int, n:int)->np.ndarray:
-    "n uniforms in [0, 1) keyed by (seed, start + j): a counter-based stream that any block can read from its own position."
-    return (row_keys(seed, start, n) >> np.uint64(11)).astype(np.float64) * 2.**-53
-
-def keyed_assignments(resp:np.ndarray, # (B, K) responsibilities of one block's rows, rows summing to one
-                      n_samples:int, # S, draws of z_i per point
-                      seed:int, # the draws' key (one per iteration)
-                      offset:int=0, # the global index of the block's first row
-                     )->np.ndarray: # (B, K) counts: how many of the S draws of z_i fell on each k
-    "S draws of z_i ~ q(z_i) per row from uniforms keyed by the row's global index: the sample does not depend on the blocking."
-    B, K = resp.shape
-    p = np.clip(resp, 0, None)
-    p = p / p.sum(1, keepdims=True)
-    counts = np.zeros((B, K))
-    if n_samples <= 64 * K:   # S inverse-CDF draws per row (cost B S K)
-        cum = np.cumsum(p, 1)[:, :-1]
-        for a in range(0, B, max(1, 2**20 // (n_samples * K))):   # row groups of about a million comparisons
-            b = min(B, a + max(1, 2**20 // (n_samples * K)))
-            u = _keyed_uniforms(seed, (offset + a) * n_samples, (b - a) * n_samples).reshape(b - a, n_samples)
-            z = (u[:, :, None] > cum[a:b, None, :]).sum(2)
-            np.add.at(counts, (np.repeat(np.arange(a, b), n_samples), z.ravel()), 1.)
-        return counts
-    u = _keyed_uniforms(seed, offset * K, B * K).reshape(B, K)   # large S: conditional binomials, K - 1 quantiles per row
-    left, rest = np.full(B, float(n_samples)), np.ones(B)
-    for k in range(K - 1):
-        q = np.clip(p[:, k] / np.maximum(rest, 1e-300), 0., 1.)
-        c = np.where(left > 0, binom.ppf(u[:, k], left, q), 0.)
-        counts[:, k] = c
-        left -= c; rest -= p[:, k]
-    counts[:, -1] = left
-    return counts
-
 # %% ../nbs/112_mcem.ipynb #cd8af660
 def _keyed_uniforms(seed:int, start:int, n:int)->np.ndarray:
     "n uniforms in [0, 1) keyed by (seed, start + j): a counter-based stream that any block can read from its own position."

@@ -276,8 +276,8 @@ def select_mixture(X, # (n_samples, n_features) data
 
 # %% ../nbs/201_select.ipynb #1220135d
 def _select_parser()->argparse.ArgumentParser:
-    from emtheory.datasets import OneLineParser
-    p = OneLineParser(prog="emtheory select", description="Fit Gaussian mixtures by EM for every K and covariance "
+    from emtheory.datasets import _OneLineParser
+    p = _OneLineParser(prog="emtheory select", description="Fit Gaussian mixtures by EM for every K and covariance "
                 "model and choose one by BIC, as mclust does.")
     p.add_argument("file", nargs="?", metavar="FILE.csv", help="numeric CSV, optional header row (default: Old Faithful)")
     p.add_argument("-k", "--max-components", type=int, default=9, help="try K = 1 ... this (default: 9)")
