@@ -228,6 +228,11 @@ def test_sample_shapes_and_moments():
     S, y = gm.sample(20000)
     assert S.shape == (20000, 4) and y.shape == (20000,)
     np.testing.assert_allclose(np.bincount(y) / 20000, gm.weights_, atol=0.02)
+    for k in range(2):   # each component's draws: mean within 5 standard errors of means_, covariance within 10%
+        Sk = S[y == k]
+        se = np.sqrt(np.diag(gm.covariances_[k]) / len(Sk))
+        assert (np.abs(Sk.mean(0) - gm.means_[k]) < 5 * se).all()
+        np.testing.assert_allclose(np.cov(Sk.T), gm.covariances_[k], rtol=0, atol=0.1 * np.abs(gm.covariances_[k]).max())
 
 @pytest.mark.parametrize("bad, msg", [
     (np.array([[1., np.nan], [2., 3.], [4., 5.]]), "NaN"),
