@@ -252,3 +252,27 @@ def test_one_temporary_directory_per_executor(monkeypatch, tmp_path):
     ex = Threads(ArrayBlocks(np.load(tmp_path / "x.npy", mmap_mode="r"), 40000), n_threads=2, chunk_rows=4096, keep_resp="disk")
     coordinate_ascent(est._model, None, est._state(est._model), tol=0, max_iter=2, executor=ex)
     assert len(made) == 1
+
+def _fit_in_child(X, conn):
+    GaussianMixtureEM(2, random_state=0, tol=0, max_iter=2).fit(X)
+    conn.send("fitted")
+
+@pytest.mark.xfail(strict=True, reason="emtheory.core._pool keeps one ThreadPoolExecutor per process (lru_cache): a child "
+                   "forked after a threaded fit inherits the executor without its threads, and its next threaded E-step "
+                   "waits for ever (seen as hung mutants in a mutmut run)")
+def test_a_forked_child_fits_after_the_parent_did():
+    """A process forked after a fit in its parent (multiprocessing's default start on Linux) can fit too: the child's fit
+    of 20000 rows (pieces enough for two threads) reports back within 15 s (it takes well under 1 s); a hung child is killed."""
+    import multiprocessing as mp
+    from emtheory.core import default_threads
+    if default_threads() < 2: pytest.skip("one E-step thread: no pool")
+    X = np.random.default_rng(0).normal(size=(20000, 2))
+    _quiet(GaussianMixtureEM(2, random_state=0, tol=0, max_iter=2).fit, X)   # the parent's threaded E-steps start the pool
+    ctx = mp.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_fit_in_child, args=(X, send))
+    child.start()
+    try: done = recv.poll(15) and recv.recv() == "fitted"
+    finally:
+        child.kill(); child.join()
+    assert done
