@@ -2,7 +2,7 @@
 certificate on a weighted fit, the decrease guard's tolerance at its limit, the collapse and empty-component thresholds
 at their limits, the step sizes partial_fit takes and its lower_bound_. Every expected value is computed here from
 the model's definition with scipy and numpy, never read from the code under test."""
-import warnings
+import os, warnings
 import numpy as np
 import pytest
 from scipy.special import gammaln, logsumexp
@@ -276,3 +276,103 @@ def test_a_forked_child_fits_after_the_parent_did():
     finally:
         child.kill(); child.join()
     assert done
+
+# ---------------------------------------------------------------- the core's smaller contracts (survivors of mutmut on core.py)
+
+from emtheory.core import (check_weights, DataTypeError, NotFittedError, LocalStats, Threads, feature_chunks, initial_resp,
+                           not_fitted_error)
+
+def test_sample_weight_errors_are_one_exact_line():
+    "Each bad sample_weight gets its own message, word for word: non-numbers, a wrong shape, NaN alone, a negative alone, all zero."
+    with pytest.raises(DataTypeError, match=r"^sample_weight must be numbers, one per sample \("): check_weights(["a", "b"], 2)
+    with pytest.raises(ValueError, match=r"^sample_weight must have shape \(3,\); it has shape \(2,\)\.$"): check_weights([1., 2.], 3)
+    for bad in ([1., np.nan, 2.], [1., -1e-300, 2.], [np.inf, 1., 1.]):
+        with pytest.raises(ValueError, match=r"^sample_weight must be finite and non-negative\.$"): check_weights(bad, 3)
+    with pytest.raises(ValueError, match=r"^sample_weight sums to zero: at least one sample must have positive weight\.$"):
+        check_weights([0., 0., 0.], 3)
+
+def test_weights_that_sum_below_one_fit_as_their_multiples():
+    "Exact EM is invariant to scaling the weights: weights summing to 0.3 give the fit of the same weights times 1e3."
+    X = _three_clusters(4, n=30)
+    w = np.random.default_rng(4).uniform(0.5, 1.5, len(X))
+    w *= 0.3 / w.sum()
+    kw = dict(random_state=0, tol=0, max_iter=20)
+    a, b = (_quiet(GaussianMixtureEM(3, **kw).fit, X, sample_weight=v) for v in (w, w * 1e3))
+    for attr in ("weights_", "means_", "covariances_"):
+        np.testing.assert_allclose(getattr(a, attr), getattr(b, attr), rtol=1e-9, atol=1e-12, err_msg=attr)
+
+def test_not_fitted_error_is_also_scikit_learns():
+    "With scikit-learn loaded, using an unfitted estimator raises an error that both scikit-learn's and emtheory's class catch."
+    from sklearn.exceptions import NotFittedError as SkNotFitted
+    with pytest.raises(SkNotFitted, match="GaussianMixtureEM instance is not fitted yet") as e:
+        GaussianMixtureEM(2).predict(np.zeros((3, 2)))
+    assert isinstance(e.value, NotFittedError)
+    assert isinstance(not_fitted_error("x"), SkNotFitted) and str(not_fitted_error("x")) == "x"
+
+def test_local_stats_add_only_about_the_same_references():
+    "LocalStats add when index and references agree; a different reference point, or different components, is refused."
+    idx, ref = np.array([0, 2]), np.array([[1., 2.], [3., 4.]])
+    a = LocalStats(idx, ref, np.ones((2, 3)))
+    np.testing.assert_array_equal((a + LocalStats(idx, ref.copy(), np.full((2, 3), 2.))).T, 3.)
+    msg = r"^LocalStats about different reference points do not add: shift one to the other's references first\.$"
+    with pytest.raises(ValueError, match=msg): a + LocalStats(idx, ref + 1e-12, np.ones((2, 3)))
+    with pytest.raises(ValueError, match=msg): a + LocalStats(np.array([0, 1]), ref, np.ones((2, 3)))
+
+def test_feature_chunks_cache_up_to_max_bytes():
+    "Features are cached when N M 8 bytes fit in max_bytes (exactly at the limit too), else X itself is returned."
+    X = np.arange(30.).reshape(10, 3)
+    f = lambda A: np.hstack([A, A**2])   # M = 6: 10 x 6 x 8 = 480 bytes
+    got = feature_chunks(X, f, chunk_size=4, max_bytes=480)
+    assert [sl for sl, _ in got] == [slice(0, 4), slice(4, 8), slice(8, 10)]
+    np.testing.assert_array_equal(np.vstack([P for _, P in got]), f(X))
+    assert feature_chunks(X, f, chunk_size=4, max_bytes=479) is X
+
+def test_kmeanspp_seeds_one_point_per_separated_cluster_at_any_scale():
+    """k-means++ draws each next seed with probability proportional to D^2: on three tight clusters far apart every seed
+    lands in its own cluster (a repeat has probability ~1e-8), at any scale of the data (here 1e-4: sums of D^2 below 1)."""
+    rng = np.random.default_rng(0)
+    base = np.vstack([rng.normal(c, .01, (20, 2)) for c in ((0., 0.), (1., 0.), (0., 1.))])
+    for scale in (1e-4, 1e3):
+        for seed in range(20):
+            R = initial_resp(base * scale, 3, "k-means++", np.random.default_rng(seed))
+            rows = R.argmax(0)
+            assert sorted(rows // 20) == [0, 1, 2], (scale, seed)
+    R = initial_resp(np.ones((5, 2)), 2, "k-means++", np.random.default_rng(0))   # all points equal: no D^2 to draw by
+    assert R.sum() == 2 and (R.sum(0) == 1).all()
+
+def test_poisson_responsibilities_are_scipys():
+    """The shared E-step on a model without its own plan (the toy Poisson mixture): log p(x) and q(z) equal scipy's,
+    whether its features are cached (prepare) or read from X (prepare with 0 bytes returns X itself)."""
+    from scipy.stats import poisson
+    X = _poisson_data()
+    model = PoissonMixture()
+    state = (np.array([.6, .4]), np.array([[2., 9.], [12., 1.]]), 0)
+    assert model.prepare(X, 0) is X and isinstance(model.prepare(X), list)
+    lj = np.log(state[0]) + poisson.logpmf(X[:, None, :], state[1][None]).sum(2)
+    lse, R = model.responsibilities(state, X)
+    np.testing.assert_allclose(lse, logsumexp(lj, axis=1), rtol=1e-12)
+    np.testing.assert_allclose(R, np.exp(lj - logsumexp(lj, axis=1, keepdims=True)), rtol=1e-10, atol=1e-14)
+    st = model.e_step(state, X, model.prepare(X, 0))
+    np.testing.assert_allclose(st.log_norm, logsumexp(lj, axis=1).sum(), rtol=1e-12)
+
+def test_to_disk_moves_every_per_row_buffer_and_only_those():
+    """A piece's per-row buffers (first axis = its rows, any number of axes) move into memory-mapped files of one
+    'emtheory-resp-' directory, with their values, dtype and memory order; other entries stay as they are; two pieces
+    get two files."""
+    ex = Threads(np.zeros((4, 2)), n_threads=1, keep_resp="disk")
+    other, scalar = np.zeros(3), np.array(1.)
+    mb = {"short": other, "scalar": scalar, "note": "x", "log_resp": np.asfortranarray(np.arange(8.).reshape(4, 2)),
+          "means": np.arange(4, dtype=np.float32), "c": np.arange(8.).reshape(4, 2)}
+    want = {k: v.copy() for k, v in mb.items() if isinstance(v, np.ndarray)}
+    ex._to_disk((0, 1), mb, 4)
+    assert mb["short"] is other and mb["scalar"] is scalar and mb["note"] == "x"
+    for k in ("log_resp", "means", "c"):
+        assert isinstance(mb[k], np.memmap) and mb[k].dtype == want[k].dtype, k
+        np.testing.assert_array_equal(mb[k], want[k])
+        assert os.path.dirname(mb[k].filename) == ex._tmp.name
+    assert os.path.basename(ex._tmp.name).startswith("emtheory-resp-")
+    assert mb["log_resp"].flags.f_contiguous and not mb["log_resp"].flags.c_contiguous and mb["c"].flags.c_contiguous
+    mb2 = {"log_resp": np.asfortranarray(-np.arange(8.).reshape(4, 2))}
+    ex._to_disk((1, 1), mb2, 4)
+    assert mb2["log_resp"].filename != mb["log_resp"].filename
+    np.testing.assert_array_equal(mb["log_resp"], want["log_resp"])   # the second piece did not overwrite the first
