@@ -376,3 +376,68 @@ def test_to_disk_moves_every_per_row_buffer_and_only_those():
     ex._to_disk((1, 1), mb2, 4)
     assert mb2["log_resp"].filename != mb["log_resp"].filename
     np.testing.assert_array_equal(mb["log_resp"], want["log_resp"])   # the second piece did not overwrite the first
+
+# ---------------------------------------------------------------- stopping rules and the one-pass E-step, by hand
+
+from emtheory.core import aitken_gap, stationarity_gap, e_step
+
+def test_aitken_gap_on_a_geometric_approach():
+    "l_t = L - c a^t: Aitken's estimate of L - l_t is exact, c a^t; a flat last step gives 0; no linear regime gives inf."
+    L, c = -1234.5, 7.
+    for a in (0.2, 0.9):
+        l = [L - c * a**t for t in (3, 4, 5)]
+        assert aitken_gap(l) == pytest.approx(c * a**5, rel=1e-8)
+    assert aitken_gap([1., 2., 2.]) == 0.
+    assert aitken_gap([2., 2., 3.]) == np.inf                 # d1 = 0 < d2
+    assert aitken_gap([1., 3., 2.]) == np.inf                 # a < 0: oscillating
+    assert aitken_gap([1., 2., 3.]) == np.inf                 # a = 1: not converging
+    assert aitken_gap([0., 1., 1.5, 1.75]) == pytest.approx(0.25, rel=1e-12)   # the last three values
+
+def test_stationarity_gap_is_the_rise_of_an_exact_m_step():
+    """At globals theta and q = p(z | x, theta): Q(theta*) - Q(theta), with Q(theta') = sum_i sum_k r_ik (log pi'_k +
+    log N(x_i | mu'_k, Sigma'_k)) by scipy and theta* the weighted means, covariances and weights of r (by hand)."""
+    X = _three_clusters(6, n=40)
+    N, D = X.shape
+    model = GaussianEM(np.zeros(D), "full", 0.)
+    w0, mu0, cov0 = np.array([.2, .3, .5]), np.array([[.5, .5], [3., 1.], [1., 3.]]), np.stack([np.eye(2) * 2.] * 3)
+    state = GaussianParams(w0, mu0, cov0, precision_cholesky(cov0, "full"))
+    R = np.exp(log_resp(X, w0, mu0, cov0))
+    Nk = R.sum(0); mu = R.T @ X / Nk[:, None]
+    cov = np.stack([((X - mu[k]).T * R[:, k]) @ (X - mu[k]) / Nk[k] for k in range(3)])
+    Q = lambda w, m, c: (R * log_joint(X, w, m, c)).sum()
+    want = Q(Nk / N, mu, cov) - Q(w0, mu0, cov0)
+    got = stationarity_gap(model, stats_from_resp(model, X, R), state)
+    assert want > 1 and got == pytest.approx(want, rel=1e-9)
+    fixed = GaussianParams(Nk / N, mu, cov, precision_cholesky(cov, "full"))
+    assert abs(stationarity_gap(model, stats_from_resp(model, X, R), fixed)) < 1e-9 * abs(Q(Nk / N, mu, cov))
+
+def test_one_pass_e_step_by_hand():
+    """e_step on natural parameters and features (the toy Poisson): T = sum_i w_i r_ik phi(x_i), the weighted
+    log-normalisers, the entropy of q, and with the previous q kept, sum_i w_i KL(q_prev || q), for chunks of 7 rows."""
+    X = _poisson_data()[:40]
+    model = PoissonMixture()
+    w = np.random.default_rng(2).uniform(0.5, 2., len(X))
+    s1, s2 = (np.array([.6, .4]), np.array([[2., 9.], [12., 1.]]), 0), (np.array([.5, .5]), np.array([[3., 8.], [10., 2.]]), 0)
+    Phi = model.features(X)
+    def by_hand(s):
+        lj = Phi @ model.natural_params(s).T
+        lq = lj - logsumexp(lj, axis=1, keepdims=True)
+        return lj, lq, np.exp(lq)
+    buf = np.empty((len(X), 2), order="F")
+    e_step(model.natural_params(s1), X, model.features, w, 7, buf, False)
+    st = e_step(model.natural_params(s2), X, model.features, w, 7, buf, True)
+    lj1, lq1, R1 = by_hand(s1); lj2, lq2, R2 = by_hand(s2)
+    np.testing.assert_allclose(st.T, (R2 * w[:, None]).T @ Phi, rtol=1e-12)
+    np.testing.assert_allclose(st.log_norm, w @ logsumexp(lj2, axis=1), rtol=1e-12)
+    np.testing.assert_allclose(st.entropy, -w @ (R2 * lq2).sum(1), rtol=1e-10)
+    np.testing.assert_allclose(st.kl, w @ (R1 * (lq1 - lq2)).sum(1), rtol=1e-9)
+    assert st.n == pytest.approx(w.sum(), rel=1e-14)
+    np.testing.assert_allclose(buf, lq2, rtol=1e-12, atol=1e-12)   # the new log responsibilities are left in the buffer
+    assert np.isnan(e_step(model.natural_params(s2), X, model.features).kl)
+    np.testing.assert_allclose(model.statistics(X, R2, w, chunk_size=7), (R2 * w[:, None]).T @ Phi, rtol=1e-12)
+
+def test_local_stats_scale():
+    "LocalStats * c scales the sums and keeps the components and reference points."
+    a = LocalStats(np.array([1]), np.array([[2., 3.]]), np.array([[1., 2., 4.]])) * 0.5
+    np.testing.assert_array_equal(a.T, [[.5, 1., 2.]]); np.testing.assert_array_equal(a.ref, [[2., 3.]])
+    np.testing.assert_array_equal(a.index, [1])
