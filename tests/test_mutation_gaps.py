@@ -441,3 +441,20 @@ def test_local_stats_scale():
     a = LocalStats(np.array([1]), np.array([[2., 3.]]), np.array([[1., 2., 4.]])) * 0.5
     np.testing.assert_array_equal(a.T, [[.5, 1., 2.]]); np.testing.assert_array_equal(a.ref, [[2., 3.]])
     np.testing.assert_array_equal(a.index, [1])
+
+@pytest.mark.parametrize("method", ["kmeans", "k-means++", "random", "random_from_data"])
+def test_zero_weight_rows_take_no_part_in_the_start(method):
+    """initial_resp with weights: rows of weight 0 get 1/K and the others get what the same draws give without those
+    rows; so a fit with zero-weight rows is the fit without them (weights between 0.5 and 2: none is exactly 1)."""
+    X = _three_clusters(8, n=30)
+    rng = np.random.default_rng(8)
+    w = rng.uniform(0.5, 2., len(X)); w[rng.choice(len(X), 15, replace=False)] = 0.
+    keep = w > 0
+    R = initial_resp(X, 3, method, np.random.default_rng(1), w)
+    np.testing.assert_array_equal(R[~keep], 1 / 3)
+    np.testing.assert_array_equal(R[keep], initial_resp(X[keep], 3, method, np.random.default_rng(1)))
+    kw = dict(random_state=0, init_params=method, tol=0, max_iter=10)
+    a = _quiet(GaussianMixtureEM(3, **kw).fit, X, sample_weight=w)
+    b = _quiet(GaussianMixtureEM(3, **kw).fit, X[keep], sample_weight=w[keep])
+    for attr in ("weights_", "means_", "covariances_"):
+        np.testing.assert_allclose(getattr(a, attr), getattr(b, attr), rtol=1e-10, atol=1e-12, err_msg=attr)
