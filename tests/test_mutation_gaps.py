@@ -458,3 +458,57 @@ def test_zero_weight_rows_take_no_part_in_the_start(method):
     b = _quiet(GaussianMixtureEM(3, **kw).fit, X[keep], sample_weight=w[keep])
     for attr in ("weights_", "means_", "covariances_"):
         np.testing.assert_allclose(getattr(a, attr), getattr(b, attr), rtol=1e-10, atol=1e-12, err_msg=attr)
+
+def test_not_fitted_error_without_scikit_learn(monkeypatch):
+    "scikit-learn is no dependency: when it is not loaded, an unfitted estimator raises emtheory's own NotFittedError."
+    import sys
+    monkeypatch.delitem(sys.modules, "sklearn.exceptions", raising=False)
+    with pytest.raises(NotFittedError, match="not fitted yet") as e: GaussianMixtureEM(2).predict(np.zeros((3, 2)))
+    assert type(e.value) is NotFittedError
+
+def test_weight_sum_limit_is_1e150():
+    "Weights may sum to 1e150 exactly; above that they are refused with the remedy (divide by a constant)."
+    assert check_weights([5e149, 5e149], 2).sum() == 1e150
+    with pytest.raises(ValueError, match=r"^sample_weight sums to 1\.1e\+150, too large for the weighted statistics in "
+                       r"float64 \(at most 1e\+150\): divide the weights by a constant \(w / w\.max\(\)\)\. Exact EM's "
+                       r"fit does not change under that rescaling\.$"):
+        check_weights([5e149, 6e149], 2)
+
+def test_e_step_reads_precomputed_chunks_and_default_chunking():
+    """e_step on a list of (slice, features) chunks equals e_step on the rows; feature_chunks cuts 4096 rows by default;
+    MixtureModel.statistics without weights is R^T phi."""
+    X = np.random.default_rng(3).poisson(4., size=(5000, 2)).astype(float)
+    model = PoissonMixture()
+    Theta = model.natural_params((np.array([.6, .4]), np.array([[2., 9.], [12., 1.]]), 0))
+    parts = feature_chunks(X, model.features)
+    assert [sl for sl, _ in parts] == [slice(0, 4096), slice(4096, 5000)]
+    a, b = e_step(Theta, parts), e_step(Theta, X, model.features)
+    np.testing.assert_allclose(a.T, b.T, rtol=1e-13); assert a.log_norm == pytest.approx(b.log_norm, rel=1e-13)
+    assert a.n == b.n == 5000
+    lj = model.features(X) @ Theta.T
+    R = np.exp(lj - logsumexp(lj, axis=1, keepdims=True))
+    np.testing.assert_allclose(model.statistics(X, R), R.T @ model.features(X), rtol=1e-12)
+
+class PoissonEM(PoissonMixture):
+    "The toy Poisson mixture with its exact M-step and a log prior -0.1 sum(rates): globals (weights, rates, 0)."
+    def m_step(self, st, s):
+        D = st.T.shape[1] - 2
+        Nk = st.T[:, D]
+        return Nk / st.n, st.T[:, :D] / Nk[:, None], 0
+    def log_prior(self, s): return -0.1 * s[1].sum()
+
+def test_stationarity_gap_counts_the_prior_at_both_globals():
+    """With a log prior: [Q(theta*) + log p(theta*)] - [Q(theta) + log p(theta)], theta* the exact M-step (weighted
+    counts and means, by hand), Q by scipy's Poisson log-pmf."""
+    from scipy.stats import poisson
+    X = _poisson_data()
+    model = PoissonEM()
+    state = (np.array([.6, .4]), np.array([[2., 9.], [12., 1.]]), 0)
+    lj = np.log(state[0]) + poisson.logpmf(X[:, None, :], state[1][None]).sum(2)
+    R = np.exp(lj - logsumexp(lj, axis=1, keepdims=True))
+    Nk = R.sum(0)
+    w_s, lam_s = Nk / len(X), R.T @ X / Nk[:, None]
+    Q = lambda w, lam: (R * (np.log(w) + poisson.logpmf(X[:, None, :], lam[None]).sum(2))).sum()
+    want = Q(w_s, lam_s) - 0.1 * lam_s.sum() - Q(*state[:2]) + 0.1 * state[1].sum()
+    got = stationarity_gap(model, stats_from_resp(model, X, R), state)
+    assert got == pytest.approx(want, rel=1e-10)
