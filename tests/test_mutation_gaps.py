@@ -512,3 +512,18 @@ def test_stationarity_gap_counts_the_prior_at_both_globals():
     want = Q(w_s, lam_s) - 0.1 * lam_s.sum() - Q(*state[:2]) + 0.1 * state[1].sum()
     got = stationarity_gap(model, stats_from_resp(model, X, R), state)
     assert got == pytest.approx(want, rel=1e-10)
+
+def test_kmeans_start_standardises_and_repairs_empty_clusters():
+    """The k-means start: responsibilities are one-hot rows (sum 1) for every method; a constant column does not stop it
+    finding two clusters 10 apart in the other; with fewer distinct points than K, the empty cluster gets a point."""
+    X = np.random.default_rng(0).normal(size=(60, 2)); X[:, 1] = 3.; X[:30, 0] += 10.
+    for method in ("kmeans", "k-means++", "random", "random_from_data"):
+        np.testing.assert_allclose(initial_resp(X, 2, method, np.random.default_rng(0)).sum(1), 1., rtol=1e-15)
+    R = initial_resp(X, 2, "kmeans", np.random.default_rng(0))
+    labels = R.argmax(1)
+    assert len(set(labels[:30])) == 1 and len(set(labels[30:])) == 1 and labels[0] != labels[30]
+    assert ((R == 0) | (R == 1)).all()
+    X2 = np.repeat([[0., 0.], [5., 5.]], [6, 4], axis=0)
+    for seed in range(5):
+        R = initial_resp(X2, 3, "kmeans", np.random.default_rng(seed))
+        assert (R.sum(0) >= 1).all() and (R.sum(1) == 1).all() and ((R == 0) | (R == 1)).all()
