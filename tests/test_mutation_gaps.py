@@ -514,11 +514,15 @@ def test_stationarity_gap_counts_the_prior_at_both_globals():
     assert got == pytest.approx(want, rel=1e-10)
 
 def test_kmeans_start_standardises_and_repairs_empty_clusters():
-    """The k-means start: responsibilities are one-hot rows (sum 1) for every method; a constant column does not stop it
+    """The k-means start: one-hot rows (k-means), rows summing to 1 (random), one seed row per component (the seeding
+    methods); a constant column does not stop it
     finding two clusters 10 apart in the other; with fewer distinct points than K, the empty cluster gets a point."""
     X = np.random.default_rng(0).normal(size=(60, 2)); X[:, 1] = 3.; X[:30, 0] += 10.
-    for method in ("kmeans", "k-means++", "random", "random_from_data"):
+    for method in ("kmeans", "random"):   # a distribution over components for every row
         np.testing.assert_allclose(initial_resp(X, 2, method, np.random.default_rng(0)).sum(1), 1., rtol=1e-15)
+    for method in ("k-means++", "random_from_data"):   # one seed row per component, the other rows zero
+        R = initial_resp(X, 2, method, np.random.default_rng(0))
+        assert (R.sum(0) == 1).all() and R.sum() == 2 and ((R == 0) | (R == 1)).all()
     R = initial_resp(X, 2, "kmeans", np.random.default_rng(0))
     labels = R.argmax(1)
     assert len(set(labels[:30])) == 1 and len(set(labels[30:])) == 1 and labels[0] != labels[30]
