@@ -262,7 +262,7 @@ def _fit_in_child(X, conn):
                    "waits for ever (seen as hung mutants in a mutmut run)")
 def test_a_forked_child_fits_after_the_parent_did():
     """A process forked after a fit in its parent (multiprocessing's default start on Linux) can fit too: the child's fit
-    of 20000 rows (pieces enough for two threads) reports back within 15 s (it takes well under 1 s); a hung child is killed."""
+    of 20000 rows (pieces enough for two threads) reports back within 10 s (it takes well under 1 s); a hung child is killed."""
     import multiprocessing as mp
     from emtheory.core import default_threads
     if default_threads() < 2: pytest.skip("one E-step thread: no pool")
@@ -272,7 +272,7 @@ def test_a_forked_child_fits_after_the_parent_did():
     recv, send = ctx.Pipe(duplex=False)
     child = ctx.Process(target=_fit_in_child, args=(X, send))
     child.start()
-    try: done = recv.poll(15) and recv.recv() == "fitted"
+    try: done = recv.poll(10) and recv.recv() == "fitted"
     finally:
         child.kill(); child.join()
     assert done
