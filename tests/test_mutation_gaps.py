@@ -531,3 +531,27 @@ def test_kmeans_start_standardises_and_repairs_empty_clusters():
     for seed in range(5):
         R = initial_resp(X2, 3, "kmeans", np.random.default_rng(seed))
         assert (R.sum(0) >= 1).all() and (R.sum(1) == 1).all() and ((R == 0) | (R == 1)).all()
+
+def test_initial_statistics_and_seeding_by_hand():
+    """stats_from_resp: T = sum_i w_i r_ik phi(x_i) and n = sum_i w_i, through a model's own `statistics` or, for a model
+    with features only, the chunked sum; no log-normaliser or entropy. With N = K, random_from_data makes every row a
+    seed (without replacement: a permutation). An unknown init_params is refused naming the choices."""
+    from emtheory.core import INIT_PARAMS
+    X = _poisson_data()[:30]
+    R = np.random.default_rng(3).dirichlet(np.ones(2), len(X))
+    w = np.random.default_rng(4).uniform(0.5, 2., len(X))
+    class FeaturesOnly:
+        features = staticmethod(PoissonMixture().features)
+    for model in (PoissonMixture(), FeaturesOnly()):
+        for weights in (w, None):
+            st = stats_from_resp(model, X, R, weights, chunk_size=7)
+            ww = np.ones(len(X)) if weights is None else weights
+            np.testing.assert_allclose(st.T, (R * ww[:, None]).T @ PoissonMixture().features(X), rtol=1e-12)
+            assert st.n == pytest.approx(ww.sum(), rel=1e-14) and np.isnan(st.log_norm) and np.isnan(st.entropy)
+    for seed in range(10):
+        R = initial_resp(np.arange(6.).reshape(3, 2), 3, "random_from_data", np.random.default_rng(seed))
+        assert sorted(R.argmax(1)) == [0, 1, 2] and (R.sum(0) == 1).all() and (R.sum(1) == 1).all()
+    with pytest.raises(ValueError, match=r"^init_params must be one of \('kmeans', 'k-means\+\+', 'random', "
+                       r"'random_from_data'\); got 'bogus'\.$"):
+        initial_resp(X, 2, "bogus", np.random.default_rng(0))
+    assert INIT_PARAMS == ("kmeans", "k-means++", "random", "random_from_data")
