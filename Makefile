@@ -15,6 +15,11 @@
 #                    them derandomised, the same examples everywhere)
 #   make lock        re-resolve the development environment from settings.ini and rewrite constraints.txt
 #   make test-latest the whole suite in a separate .venv-latest with the newest versions the registry serves
+#   make mutation    mutation testing with mutmut ([tool.mutmut] in pyproject.toml): mutants of the loop, the Gaussian
+#                    model, the data layer, the estimator shell and the stepwise schedule, each run against the fast
+#                    tests that reach it; MODULES="online core" runs only those modules' mutants; results in mutants/
+#                    (`mutmut results`, `mutmut show NAME`), the score per module printed last (killed / all; a
+#                    timeout counts as killed). Every module at once takes hours on 2 cores: run a few at a time
 #
 # The development environment is pinned: `make setup` installs with `-c constraints.txt`, so a clean clone tests
 # against exactly what CI tested. The package's own requirements (settings.ini) stay ranges.
@@ -26,7 +31,7 @@ STAMP  := $(VENV)/.installed-stamp
 CONSTRAINTS ?= constraints.txt
 SEEDS  ?= 20
 
-.PHONY: demo test setup export-check notebooks pytest readme docs docs-check bench slow clean property-seeds lock test-latest
+.PHONY: demo test setup export-check notebooks pytest readme docs docs-check bench slow clean property-seeds lock test-latest mutation
 
 setup: $(STAMP)
 
@@ -66,6 +71,11 @@ lock:
 
 test-latest:
 	$(MAKE) test VENV=.venv-latest CONSTRAINTS=
+
+MODULES ?=
+mutation: $(STAMP)
+	$(BIN)/mutmut run $(foreach m,$(MODULES),"emtheory.$(m).*"); status=$$?; \
+	  $(BIN)/python tools/mutation_score.py $(BIN)/mutmut; exit $$status
 
 slow: $(STAMP)
 	$(BIN)/nbdev_test --n_workers 2 --flags slow --timing

@@ -1,16 +1,19 @@
 "The bundled data set is real package data: it loads from the installed package, not from the source tree."
-import csv, subprocess, sys
+import subprocess, sys
 from pathlib import Path
 import numpy as np
 from emtheory.datasets import load_faithful
 
-def test_faithful_matches_the_shared_copy():
+def test_faithful_is_rs_faithful():
+    """The bundled rows are R's `faithful`: 272 rows whose column sums and sums of squares equal what R printed into
+    tests/fixtures/mclust_faithful.csv (tests/fixtures/mclust_faithful.R), and whose first rows are R's head(faithful)."""
     X, cols = load_faithful()
-    src = Path(__file__).resolve().parent.parent/'emtheory'/'data'/'faithful.csv'
-    rows = list(csv.reader(src.open()))
-    assert cols == tuple(rows[0]) == ('eruptions', 'waiting')
-    np.testing.assert_array_equal(X, np.array(rows[1:], float))
-    assert X.shape == (272, 2) and X.dtype == np.float64
+    assert cols == ('eruptions', 'waiting') and X.shape == (272, 2) and X.dtype == np.float64
+    line = next(l for l in (Path(__file__).parent / 'fixtures' / 'mclust_faithful.csv').open() if l.startswith('# column sums'))
+    sums, squares = line[len('# column sums'):].split('; sums of squares')
+    np.testing.assert_allclose(X.sum(0), [float(v) for v in sums.split()], rtol=1e-14)
+    np.testing.assert_allclose((X**2).sum(0), [float(v) for v in squares.split()], rtol=1e-14)
+    np.testing.assert_array_equal(X[:6], [[3.6, 79], [1.8, 54], [3.333, 74], [2.283, 62], [4.533, 85], [2.883, 55]])
 
 def test_faithful_known_summary():
     # R: summary(faithful); colMeans(faithful) = 3.487783 70.897059; eruptions range 1.6..5.1, waiting 43..96

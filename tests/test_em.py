@@ -171,19 +171,45 @@ def test_emptied_component_is_handled_not_nan():
     assert gm.weights_[2] < 1e-12
     assert np.isfinite(gm.score_samples(X)).all()
 
+def _three_tilted_clusters(seed=0, n=120):
+    "Three well-separated correlated Gaussian clusters, rows shuffled (3-fold CV without shuffling takes contiguous folds)."
+    rng = np.random.default_rng(seed)
+    A = np.array([[1., .8], [0., .6]])
+    X = np.vstack([rng.normal(size=(n, 2)) @ A + c for c in ((0., 0.), (8., 0.), (0., 8.))])
+    return X[rng.permutation(len(X))]
+
+def _cv_by_hand(make, grid, X, folds=3):
+    "Mean held-out score of each candidate (ParameterGrid order), by KFold: fit on the training rows, score the test rows."
+    from sklearn.model_selection import KFold, ParameterGrid
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return np.array([np.mean([make(**p).fit(X[tr]).score(X[te]) for tr, te in KFold(folds).split(X)])
+                         for p in ParameterGrid(grid)])
+
 def test_sklearn_clone_pipeline_gridsearch():
+    """clone copies the parameters; in a pipeline the mixture is fitted to the scaler's output (its labels equal a fit on
+    the scaled data); GridSearchCV's mean scores are a by-hand 3-fold loop of fit and score (so set_params reaches the
+    fit), and on three separated clusters the held-out log-likelihood picks K = 3, the K that generated them."""
     from sklearn.base import clone
     from sklearn.model_selection import GridSearchCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-    X = datasets.load_iris().data
+    X = _three_tilted_clusters()
     gm = GaussianMixtureEM(2, covariance_type="diag", random_state=0)
     c = clone(gm)
     assert c.get_params() == gm.get_params() and c is not gm
     pipe = make_pipeline(StandardScaler(), GaussianMixtureEM(3, random_state=0)).fit(X)
-    assert pipe.predict(X).shape == (150,)
-    gs = GridSearchCV(GaussianMixtureEM(random_state=0), {"n_components": [1, 2, 3], "covariance_type": ["full", "diag"]}, cv=3).fit(X)
-    assert gs.best_params_["n_components"] in (1, 2, 3)
+    Z = StandardScaler().fit_transform(X)
+    np.testing.assert_array_equal(pipe.predict(X), GaussianMixtureEM(3, random_state=0).fit(Z).predict(Z))
+    grid = {"n_components": [1, 2, 3], "covariance_type": ["full", "diag"]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gs = GridSearchCV(GaussianMixtureEM(random_state=0), grid, cv=3).fit(X)
+    want = _cv_by_hand(lambda **p: GaussianMixtureEM(random_state=0, **p), grid, X)
+    np.testing.assert_allclose(gs.cv_results_["mean_test_score"], want, rtol=1e-12)
+    assert gs.best_params_ == {"n_components": 3, "covariance_type": "full"}   # the clusters are tilted: full beats diag
+    fewer = [p["n_components"] < 3 for p in gs.cv_results_["params"]]
+    assert want.max() - want[fewer].max() > 0.3   # by far: nats per held-out sample
 
 def test_bic_aic_match_sklearn():
     X = datasets.load_iris().data
@@ -202,6 +228,11 @@ def test_sample_shapes_and_moments():
     S, y = gm.sample(20000)
     assert S.shape == (20000, 4) and y.shape == (20000,)
     np.testing.assert_allclose(np.bincount(y) / 20000, gm.weights_, atol=0.02)
+    for k in range(2):   # each component's draws: mean within 5 standard errors of means_, covariance within 10%
+        Sk = S[y == k]
+        se = np.sqrt(np.diag(gm.covariances_[k]) / len(Sk))
+        assert (np.abs(Sk.mean(0) - gm.means_[k]) < 5 * se).all()
+        np.testing.assert_allclose(np.cov(Sk.T), gm.covariances_[k], rtol=0, atol=0.1 * np.abs(gm.covariances_[k]).max())
 
 @pytest.mark.parametrize("bad, msg", [
     (np.array([[1., np.nan], [2., 3.], [4., 5.]]), "NaN"),

@@ -76,8 +76,12 @@ def test_kl_from_second_moment():
     S, n = second_moment(X)
     B, G, _ = fa_posterior(p)
     B0, G0 = B + 0.1 * rng.normal(size=B.shape), G + 0.05 * np.eye(3)
-    ref = gaussian_kl(X @ B0.T, G0, X @ B.T, G)
+    # KL(N(m0, G0) || N(m1, G)) = (tr(G^-1 G0) + (m1 - m0)^T G^-1 (m1 - m0) - q + log|G| - log|G0|) / 2, row by row
+    P, q = np.linalg.inv(G), len(G)
+    ref = sum(0.5 * (np.trace(P @ G0) + (m1 - m0) @ P @ (m1 - m0) - q + np.linalg.slogdet(G)[1] - np.linalg.slogdet(G0)[1])
+              for m0, m1 in zip(X @ B0.T, X @ B.T))
     assert abs(linear_gaussian_kl(B0, G0, B, G, S, n) - ref) <= 1e-10 * ref
+    assert abs(gaussian_kl(X @ B0.T, G0, X @ B.T, G) - ref) <= 1e-10 * ref
 
 def test_expected_log_joint_and_m_step():
     "Q from the statistics equals its point-by-point average; scipy's optimiser finds nothing above the M-step."

@@ -62,6 +62,36 @@ def test_resume_continues_with_the_next_step():
     np.testing.assert_allclose(sw.estimate.T, (np.array([1., 2.]) + sw.s.T) / 2 * 60., rtol=1e-15)
     assert sw.t == 8 and sw.n_seen == 60.
 
+def test_documented_defaults():
+    """The defaults the docs state: rho_t = (t + 2)^-0.6; Stepwise() averages after 100 steps: its estimate is the
+    running statistics through step 100, then the mean of s_101, s_102, ..."""
+    assert step_size(1) == pytest.approx(3 ** -0.6, rel=1e-15) and step_size(7) == pytest.approx(9 ** -0.6, rel=1e-15)
+    sw = Stepwise()
+    rng = np.random.default_rng(5)
+    seen = []
+    for t in range(1, 104):
+        sw.update(scalar(rng.normal(size=2)))
+        seen.append(sw.s.T.copy())
+        if t == 2: assert sw.rho == pytest.approx(3 ** -0.6, rel=1e-15)
+        want = seen[-1] if t <= 100 else np.mean(seen[100:], axis=0)
+        np.testing.assert_allclose(sw.estimate.T, want * t, rtol=1e-13, err_msg=str(t))
+    assert sw.s_bar is not None
+
+def test_resume_defaults_and_the_average_at_the_burn_in():
+    """resume(s, n) without t steps next with rho = t0^-kappa (t = 0); resumed at t = burn_in the average restarts at s;
+    resumed before it, the average starts after burn_in steps as in a fresh schedule (the mean of s_(b+1), s_(b+2))."""
+    sw = Stepwise(kappa=1., t0=4., average=False).resume(scalar([2.]), 1.)
+    sw.update(scalar([6.]))
+    assert sw.rho == 0.25 and sw.s.T[0] == pytest.approx(3., rel=1e-15)
+    sw = Stepwise(kappa=1., t0=1., average=True, burn_in=5).resume(scalar([2.]), 1., t=5)
+    sw.update(scalar([8.]))   # rho = 1/6: s = 2 + 6/6 = 3; the average of 2 (the resumed s) and 3
+    np.testing.assert_allclose(sw.estimate.T, [2.5 * 2], rtol=1e-15)
+    sw = Stepwise(kappa=1., t0=1., average=True, burn_in=2).resume(scalar([0.]), 1., t=1)
+    running = []
+    for v in (3., 6., 9.):
+        sw.update(scalar([v])); running.append(sw.s.T[0])
+    np.testing.assert_allclose(sw.estimate.T, [np.mean(running[1:]) * 4], rtol=1e-15)   # s_3 and s_4: steps after burn_in = 2
+
 def test_local_statistics_are_dropped():
     "Sums about moving reference points do not average: `local` is dropped, in the Monte Carlo draws' statistics too."
     loc = LocalStats(index=np.array([0]), ref=np.zeros((1, 2)), T=np.ones((1, 3)))
