@@ -257,6 +257,9 @@ def _pool(n_threads:int)->ThreadPoolExecutor:
     "A persistent pool of E-step threads (created once per thread count)."
     return ThreadPoolExecutor(n_threads, thread_name_prefix="emtheory-estep")
 
+if hasattr(os, "register_at_fork"):   # a forked child inherits the pool without its threads: it makes its own
+    os.register_at_fork(after_in_child=_pool.cache_clear)
+
 def e_step_chunks(parts:list, # [(slice, part)]: row chunks of one block in order, each with what `log_joint` reads
                   log_joint:Callable, # (slice, part) -> ((K, B) expected log joints l of those rows, what suff_stats reads)
                   suff_stats:Callable, # (that, weighted responsibilities (K, B), statistics so far or None) -> their sum (R is reused by the next chunk)
@@ -421,7 +424,7 @@ class Threads:
         n = len(source) if array else (getattr(source, "n_rows", None) or 0)
         self._cache = {} if in_memory else None   # in-memory rows: each piece's E-step data is kept between passes
         self._budget = cache_bytes / max(n, 1) if in_memory else 0.   # bytes per row that the prepared data may take
-        self._tmp, self.first_row = None, first_row
+        self._tmp, self.first_row, self._lock = None, first_row, threading.Lock()
 
     def _blocks(self):
         return [self.source] if isinstance(self.source, np.ndarray) else self.source
@@ -430,7 +433,8 @@ class Threads:
         "Move a piece's per-row buffers (the model's memory of q: log responsibilities, posterior means) into temporary memory-mapped files."
         for name, buf in mb.items():
             if not isinstance(buf, np.ndarray) or isinstance(buf, np.memmap) or buf.ndim == 0 or len(buf) != n: continue
-            if self._tmp is None: self._tmp = tempfile.TemporaryDirectory(prefix="emtheory-resp-")
+            with self._lock:   # threads write pieces at once: one directory for all of them
+                if self._tmp is None: self._tmp = tempfile.TemporaryDirectory(prefix="emtheory-resp-")
             mm = np.lib.format.open_memmap(os.path.join(self._tmp.name, f"{key[0]}-{key[1]}-{name}.npy"), "w+",
                                            buf.dtype, buf.shape, fortran_order=buf.flags.f_contiguous and not buf.flags.c_contiguous)
             mm[...] = buf

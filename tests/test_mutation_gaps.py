@@ -229,9 +229,6 @@ def test_partial_fit_reads_the_estimators_schedule_at_each_call():
 
 # ---------------------------------------------------------------- a race the mutation run exposed
 
-@pytest.mark.xfail(strict=True, reason="emtheory.core.Threads._to_disk creates its temporary directory lazily without a "
-                   "lock: two E-step threads can each create one, and the first is deleted while a thread still writes "
-                   "into it (FileNotFoundError, seen in a mutmut run of tests/test_scale.py)")
 def test_one_temporary_directory_per_executor(monkeypatch, tmp_path):
     """Pieces that keep q on disk from two threads share one temporary directory. The directory's constructor is held
     until two threads are inside it (or 1 s has passed): a lazy creation without a lock then makes two."""
@@ -257,9 +254,6 @@ def _fit_in_child(X, conn):
     GaussianMixtureEM(2, random_state=0, tol=0, max_iter=2).fit(X)
     conn.send("fitted")
 
-@pytest.mark.xfail(strict=True, reason="emtheory.core._pool keeps one ThreadPoolExecutor per process (lru_cache): a child "
-                   "forked after a threaded fit inherits the executor without its threads, and its next threaded E-step "
-                   "waits for ever (seen as hung mutants in a mutmut run)")
 def test_a_forked_child_fits_after_the_parent_did():
     """A process forked after a fit in its parent (multiprocessing's default start on Linux) can fit too: the child's fit
     of 20000 rows (pieces enough for two threads) reports back within 10 s (it takes well under 1 s); a hung child is killed."""
