@@ -10,8 +10,7 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 from .core import (Stats, ConvergenceWarning, check_array, check_weights, as_generator, coordinate_ascent,
                            feature_names)
-from .ppca import LOG2PI
-from .estimator import Estimator
+from .ppca import LOG2PI, _LatentShell, check_latent_dimension
 
 # %% auto #0
 __all__ = ['FAParams', 'second_moment', 'fa_posterior', 'fa_log_likelihood', 'fa_log_density', 'linear_gaussian_kl',
@@ -204,7 +203,7 @@ def _check_hyper(est):
         if not isinstance(v, numbers.Real) or not v >= 0: raise ValueError(f"{k} must be a number >= 0; got {v!r}.")
 
 # %% ../nbs/115_factor_analysis.ipynb #4089037f
-class FactorAnalysisEM(Estimator):
+class FactorAnalysisEM(_LatentShell):
     "Factor analysis (diagonal noise) fitted by exact EM on the shared coordinate-ascent core, reading only S."
     def __init__(self,
                  n_components:int=1, # q, the number of factors (1 <= q < n_features)
@@ -228,20 +227,11 @@ class FactorAnalysisEM(Estimator):
         q = self.n_components
         return FAParams(rng.normal(size=(len(var), q)) * np.sqrt(var / (2 * q))[:, None], var / 2)
 
-    def _check_common(self, X):
-        "q in [1, D) first (its message says why), then the shell's checks."
-        A = check_array(X)
-        self._validate(A)
-        return super()._check_common(A)
-
     def _validate(self, X):
         "q in [1, D), and the constructor's numbers."
         _check_hyper(self)
-        D, q = X.shape[1], self.n_components
-        if not isinstance(q, numbers.Integral) or isinstance(q, bool) or not 1 <= q < D:
-            raise ValueError(f"n_components must be an integer with 1 <= n_components < n_features = {D}; got {q!r}. "
-                             "With as many factors as features the loadings alone can reproduce the covariance and every "
-                             "uniqueness goes to zero: use fewer factors.")
+        check_latent_dimension(self.n_components, X.shape[1], ". With as many factors as features the loadings alone can "
+                               "reproduce the covariance and every uniqueness goes to zero: use fewer factors.")
 
     def _check_summary(self, summ:dict):
         "More rows than factors, no constant column; each feature's variance (the start, the uniquenesses' scale)."

@@ -15,7 +15,7 @@ from .core import (Stats, ConvergenceWarning, check_array, check_weights, as_gen
 
 # %% auto #0
 __all__ = ['LOG2PI', 'PPCAParams', 'posterior_precision', 'posterior', 'ppca_log_likelihood', 'gaussian_kl', 'ppca_mle',
-           'PPCAModel', 'LatentEstimator', 'canonical_rotation', 'PPCA', 'MeanFieldPPCA']
+           'PPCAModel', 'LatentEstimator', 'canonical_rotation', 'check_latent_dimension', 'PPCA', 'MeanFieldPPCA']
 
 # %% ../nbs/114_ppca.ipynb #7c27906d
 LOG2PI = np.log(2 * np.pi)
@@ -209,7 +209,22 @@ def canonical_rotation(W:np.ndarray, # (D, q) loadings
     return U * s * sign, Vt.T * sign
 
 # %% ../nbs/114_ppca.ipynb #223713d7
-class PPCA(Estimator):
+def check_latent_dimension(q, # n_components
+                           D:int, # n_features
+                           why:str, # what goes wrong at q >= D (the end of the message)
+                          )->None: # raises a ValueError for q outside [1, D)
+    "A latent dimension must be an integer in [1, D): one line saying why, otherwise."
+    if not isinstance(q, numbers.Integral) or isinstance(q, bool) or not 1 <= q < D:
+        raise ValueError(f"n_components must be an integer with 1 <= n_components < n_features = {D}; got {q!r}{why}")
+
+class _LatentShell(Estimator):
+    "The one shell for a linear latent model: its dimension is checked first (its message says why), then the shell's checks."
+    def _check_common(self, X):
+        A = check_array(X)
+        self._validate(A)
+        return super()._check_common(A)
+
+class PPCA(_LatentShell):
     "Probabilistic PCA fitted by exact EM on the shared coordinate-ascent core, with a per-iteration certificate."
     def __init__(self,
                  n_components:int=1, # q, the latent dimension (1 <= q < n_features)
@@ -228,18 +243,10 @@ class PPCA(Estimator):
 
     def _model(self): return PPCAModel()
 
-    def _check_common(self, X):
-        "q in [1, D) first (its message says why), then the shell's checks."
-        A = check_array(X)
-        self._validate(A)
-        return super()._check_common(A)
-
     def _validate(self, X):
         "q in [1, D): with q = D the noise variance is zero and the model is a plain Gaussian."
-        D, q = X.shape[1], self.n_components
-        if not isinstance(q, numbers.Integral) or isinstance(q, bool) or not 1 <= q < D:
-            raise ValueError(f"n_components must be an integer with 1 <= n_components < n_features = {D}; got {q!r} "
-                             "(with n_components = n_features the noise variance is zero and the model is a plain Gaussian).")
+        check_latent_dimension(self.n_components, X.shape[1], " (with n_components = n_features the noise variance is zero "
+                               "and the model is a plain Gaussian).")
 
     def _check_summary(self, summ:dict):
         "More rows than q and a covariance of rank above q (from the summary pass); the data's variance per coordinate, for the start."
