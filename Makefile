@@ -10,7 +10,7 @@
 #   make docs-check  build it and check every page in headless Chromium
 #   make bench       benchmarks against scikit-learn (ratios measured in the same run): the table in bench/RESULTS.md,
 #                    then the speed table of the landing page and README (nbs/index.ipynb reads it)
-#   make slow        nbdev_test including cells flagged `#| slow`
+#   make slow        nbdev_test including cells flagged `#| slow`, and the tests marked slow
 #   make property-seeds  the Hypothesis property tests over SEEDS (default 20) explicit seeds (the suite itself runs
 #                    them derandomised, the same examples everywhere)
 #   make lock        re-resolve the development environment from settings.ini and rewrite constraints.txt
@@ -79,6 +79,7 @@ mutation: $(STAMP)
 
 slow: $(STAMP)
 	$(BIN)/nbdev_test --n_workers 2 --flags slow --timing
+	EMTHEORY_SLOW=1 $(BIN)/python -m pytest tests/ -q -p no:cacheprovider -m slow
 
 readme: $(STAMP)
 	$(BIN)/python tools/make_readme.py

@@ -583,9 +583,12 @@ def _ascend(model, executor, state, weights, tol, max_iter, verbose, stopping="c
         change = (new_obj - obj) / new_stats.n
         if verbose: print(f"iter {it:4d}  objective {new_obj:.10g}  change/n {change:.3e}  kl {new_stats.kl:.3e}")
         if getattr(model, "monotone", True) and new_obj < obj - 1e-9 * max(1., abs(obj)):   # BayesPy's guard
-            warnings.warn(f"The objective decreased at iteration {it}, from {obj:.12g} to {new_obj:.12g}: coordinate "
-                          "ascent cannot do that, so this is a bug or a numerical problem (rescale the data?).",
-                          RuntimeWarning, stacklevel=3)
+            hist.setdefault("decreased_at", []).append(it)   # every decrease is recorded; the first one warns, once per fit
+            if len(hist["decreased_at"]) == 1:
+                warnings.warn(f"The objective decreased at iteration {it}, from {obj:.12g} to {new_obj:.12g}: coordinate "
+                              "ascent cannot do that, so this is a bug or a numerical problem (rescale the data?). "
+                              "Later decreases in this fit are listed in its history, not warned again.",
+                              RuntimeWarning, stacklevel=3)
         state, stats, obj = new, new_stats, new_obj
         objs.append(obj)
         if stopping == "change": done = abs(change) < tol   # as scikit-learn: tol=0 runs exactly max_iter iterations

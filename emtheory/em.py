@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numbers
 import numpy as np
 from scipy.linalg import solve_triangular
-from .core import initial_resp, stats_from_resp, as_generator
+from .core import initial_resp, stats_from_resp, as_generator, INIT_PARAMS
+from .hc import hc_start
 from .estimator import MixtureEstimator, InformationCriteria
 from .missing import MissingValues, _check_missing, _drop_empty_rows, _fill_means, impute as _impute
 from .covariance import mclust_name, covariance_form, statistic_kind, mstep_covariances, n_mclust_params
@@ -171,6 +172,7 @@ def _check_frozen(frozen, # iterable of block names
 # %% ../nbs/105_em.ipynb #3d9c31d2
 class GaussianMixtureEM(InformationCriteria, MixtureEstimator):
     "Gaussian mixture fitted by exact EM on the shared coordinate-ascent core, with a per-iteration certificate."
+    _init_methods = INIT_PARAMS + ("hc",)
     def __init__(self,
                  n_components:int=1, # K, the number of mixture components
                  *,
@@ -179,7 +181,7 @@ class GaussianMixtureEM(InformationCriteria, MixtureEstimator):
                  reg_covar:float=1e-6, # added to the covariance diagonal at every M-step
                  max_iter:int=100, # most E-step/M-step pairs
                  n_init:int=1, # starts; the best final log-likelihood is kept
-                 init_params:str="kmeans", # "kmeans", "k-means++", "random" or "random_from_data"
+                 init_params:str="kmeans", # "kmeans", "k-means++", "random", "random_from_data" or "hc" (mclust's hierarchical start, emtheory.hc)
                  weights_init=None, # (K,) initial weights
                  means_init=None, # (K, D) initial means
                  precisions_init=None, # initial precisions, shaped as covariances_
@@ -248,7 +250,10 @@ class GaussianMixtureEM(InformationCriteria, MixtureEstimator):
         given = [v is not None for v in (self.weights_init, self.means_init, self.precisions_init)]
         if all(given): weights, means, covs, U = None, None, None, None
         else:
-            p = model.m_step(stats_from_resp(model, X, initial_resp(X, K, self.init_params, rng, w), w), None)
+            if self.init_params == "hc":   # mclust's start: hc classes of (a subset of) the rows, an M-step on those rows
+                rows, R = hc_start(X, K, rng, w)
+                p = model.m_step(stats_from_resp(model, X[rows], R, None if w is None else w[rows]), None)
+            else: p = model.m_step(stats_from_resp(model, X, initial_resp(X, K, self.init_params, rng, w), w), None)
             weights, means, covs, U = p.weights, p.means, p.covariances, p.precisions_cholesky
         if given[0]: weights = np.asarray(self.weights_init, np.float64)
         if given[1]: means = np.asarray(self.means_init, np.float64) - model.center

@@ -46,6 +46,7 @@ class Params:
 
 class Estimator(Params):
     "The one scikit-learn-style shell over the data layer, a model and `coordinate_ascent`: parameters, n_init, fit, partial_fit, score."
+    _init_methods = INIT_PARAMS   # the starts `init_params` may name (an estimator with more, e.g. mclust's "hc", extends it)
 
     def __sklearn_tags__(self):
         "Estimator tags for scikit-learn's meta-estimators (imported only when scikit-learn asks: it is no dependency)."
@@ -61,8 +62,8 @@ class Estimator(Params):
             v = getattr(self, name, 1)   # an estimator without restarts has no n_init
             if not isinstance(v, numbers.Integral) or v < 1: raise ValueError(f"{name} must be an integer >= 1; got {v!r}.")
         if not (isinstance(self.tol, numbers.Real) and self.tol >= 0): raise ValueError(f"tol must be >= 0; got {self.tol!r}.")
-        if getattr(self, "init_params", "kmeans") not in INIT_PARAMS:
-            raise ValueError(f"init_params must be one of {INIT_PARAMS}; got {self.init_params!r}.")
+        if getattr(self, "init_params", "kmeans") not in self._init_methods:
+            raise ValueError(f"init_params must be one of {self._init_methods}; got {self.init_params!r}.")
         A = check_array(X)
         if len(A) < K:
             raise ValueError(f"X has n_samples = {len(A)}, fewer than n_components = {K}: a mixture needs at least as "

@@ -8,7 +8,7 @@ import numpy as np
 from .covariance import mstep_from_resp, covariance_form
 
 # %% auto #0
-__all__ = ['HC_USE', 'hc_transform', 'vvv_term', 'hc_vvv', 'hc_resp', 'hc_init']
+__all__ = ['HC_USE', 'HC_SUBSET', 'hc_transform', 'vvv_term', 'hc_vvv', 'hc_resp', 'hc_init', 'hc_start']
 
 # %% ../nbs/107_hc.ipynb #f2a4e08d
 HC_USE = ("SVD", "VARS")
@@ -123,3 +123,18 @@ def hc_init(X:np.ndarray, # (N, D) data
     w, mu, covs = mstep_from_resp(covariance_type, X, hc_resp(X, n_components, use))
     prec = np.linalg.inv(covs) if covariance_form(covariance_type) in ("full", "tied") else 1. / covs
     return dict(weights_init=w, means_init=mu, precisions_init=prec)
+
+# %% ../nbs/107_hc.ipynb #9750233b
+HC_SUBSET = 2000   # mclust.options("subset"): hc runs on at most this many rows
+
+def hc_start(X:np.ndarray, # (N, D) data
+             n_components:int, # K
+             rng:np.random.Generator, # draws the subset when N > subset
+             weights:np.ndarray=None, # (N,) sample weights: rows of weight 0 are left out; hc itself has no weights
+             subset:int=HC_SUBSET, # most rows hc runs on (mclust's default 2,000)
+            )->tuple: # (rows (n,) sorted row indices, (n, K) one-hot responsibilities of those rows)
+    "mclust's start for `init_params='hc'`: hc classes of all rows, or of `subset` rows drawn without replacement when N is larger."
+    rows = np.arange(len(X)) if weights is None else np.flatnonzero(np.asarray(weights) > 0)
+    if len(rows) > subset: rows = np.sort(rng.choice(rows, subset, replace=False))
+    return rows, hc_resp(X[rows], n_components)
+

@@ -12,16 +12,16 @@ import numpy as np
 from scipy.special import entr
 
 # %% auto #0
-__all__ = ['MCLUST_MODELS', 'CRITERIA', 'COLUMNS', 'criteria', 'Table', 'Selection', 'select_mixture', 'select_main']
+__all__ = ['CRITERIA', 'COLUMNS', 'criteria', 'Table', 'Selection', 'select_mixture', 'select_main']
 
 # %% ../nbs/201_select.ipynb #cb6cdaf7
 from .core import ConvergenceWarning, blas_single_thread, check_array
 from .em import GaussianMixtureEM
-from .gaussian import COVARIANCE_TYPES, check_covariance_type, full_covariances, n_parameters
+from .covariance import MCLUST_MODELS, SKLEARN_ALIASES, mclust_name, covariance_form, n_mclust_params, mstep_from_resp
+from .gaussian import full_covariances, n_parameters
+from .hc import HC_SUBSET, hc_vvv
 from .datasets import load_faithful
 
-# %% ../nbs/201_select.ipynb #717cbdb2
-MCLUST_MODELS = dict(full="VVV", tied="EEE", diag="VVI", spherical="VII")   # scikit-learn's name -> mclust's
 
 # %% ../nbs/201_select.ipynb #97709375
 CRITERIA = ("bic", "aic", "icl")
@@ -29,17 +29,21 @@ CRITERIA = ("bic", "aic", "icl")
 def criteria(log_likelihood:float, # log p(X | theta_hat), nats
              n_parameters:int, # free parameters p
              n_samples:int, # N
-             entropy:float, # EN(r) = -sum_i sum_k r_ik log r_ik at theta_hat, nats
-            )->dict: # {bic, mclust_bic, aic, icl}
-    "BIC, AIC and ICL in scikit-learn's sign (lower is better), and mclust's BIC (higher is better)."
+             log_map:float, # sum_i log max_k r_ik at theta_hat (<= 0), nats: the hard labels' log-probability
+            )->dict: # {bic, mclust_bic, aic, icl, mclust_icl}
+    "BIC, AIC and ICL (mclust's, with hard labels) in scikit-learn's sign (lower is better), and mclust's BIC and ICL (higher is better)."
     bic = -2 * log_likelihood + n_parameters * math.log(n_samples)
-    return dict(bic=bic, mclust_bic=-bic, aic=-2 * log_likelihood + 2 * n_parameters, icl=bic + 2 * entropy)
+    icl = bic - 2 * log_map
+    return dict(bic=bic, mclust_bic=-bic, aic=-2 * log_likelihood + 2 * n_parameters, icl=icl, mclust_icl=-icl)
+
 
 # %% ../nbs/201_select.ipynb #b81f9309
+_SEED_ORDER = ("VVV", "EEE", "VVI", "VII") + tuple(m for m in MCLUST_MODELS if m not in ("VVV", "EEE", "VVI", "VII"))
+
 def _start_seed(random_state:int, # the root seed (an integer >= 0)
                covariance_type:str, n_components:int, start:int)->int:
-    "The seed of one start: a function of the cell and the start's index only."
-    key = (COVARIANCE_TYPES.index(covariance_type), n_components, start)
+    "The seed of one start: a function of the cell (its mclust model, so an alias and its model share it) and the start's index only."
+    key = (_SEED_ORDER.index(mclust_name(covariance_type)), n_components, start)
     return int(np.random.SeedSequence(random_state, spawn_key=key).generate_state(1)[0])
 
 def _root_seed(random_state)->int:
@@ -50,18 +54,24 @@ def _root_seed(random_state)->int:
         return int(random_state)
     raise ValueError(f"random_state must be None, an integer >= 0 or a numpy Generator; got {random_state!r}.")
 
+
 # %% ../nbs/201_select.ipynb #bfd3db10
 _WORKER = {}
 
-def _init_worker(X, options):
-    "Process initialiser: the data once per worker; non-convergence goes into the table, not a warning."
-    _WORKER.update(X=X, options=options)
+def _quiet():
+    "Within a table, non-convergence and decreases go into the rows (and one summary warning), not a warning per fit."
     warnings.simplefilter("ignore", ConvergenceWarning)
+    warnings.filterwarnings("ignore", "The objective decreased", RuntimeWarning)
+
+def _init_worker(X, options):
+    "Process initialiser: the data once per worker, warnings as `_quiet` says."
+    _WORKER.update(X=X, options=options)
+    _quiet()
 
 def _singular(est:GaussianMixtureEM, X:np.ndarray)->str|None:
     "Why the fit is degenerate, if a covariance is singular to working precision at the data's scale (mclust: NA)."
     K, D = est.n_components, X.shape[1]
-    covs = full_covariances(est.covariances_, K, D, est.covariance_type)
+    covs = full_covariances(est.covariances_, K, D, covariance_form(est.covariance_type))
     ev = np.linalg.eigvalsh(covs).min(1)
     scale = np.linalg.eigvalsh(np.atleast_2d(np.cov(X.T, bias=True))).max()
     if ev.min() > np.finfo(float).eps * scale: return None
@@ -69,27 +79,49 @@ def _singular(est:GaussianMixtureEM, X:np.ndarray)->str|None:
             f"{ev.min():.2g}, against {scale:.3g} for the data): the component has collapsed onto too few distinct "
             "points, where the likelihood is unbounded (mclust reports NA). Use fewer components or reg_covar > 0.")
 
+
+# %% ../nbs/201_select.ipynb #e648c600
+def _hc_start(ct:str, K:int, X:np.ndarray, hc:tuple)->dict:
+    "mclust's start of one cell as *_init arguments: the model's M-step on the hc classes of the rows hc ran on."
+    rows, parts = hc
+    with np.errstate(all="ignore"): w, mu, covs = mstep_from_resp(ct, X[rows], np.eye(K)[parts[K]])
+    full = covariance_form(ct) in ("full", "tied")
+    if not (np.linalg.eigvalsh(covs) if full else covs).min() > 0:   # NaN included
+        raise ValueError(f"mclust's start is singular for {mclust_name(ct)} with K = {K}: a hierarchical class has too few "
+                         "distinct points for the model's covariances (mclust: NA). The other starts may still fit.")
+    prec = np.linalg.inv(covs) if full else 1. / covs
+    return dict(weights_init=w, means_init=mu, precisions_init=prec)
+
 def _fit_start(task:tuple, # (covariance_type, K, start index, seed, init_params)
                X:np.ndarray=None, # the data (None: the worker's copy)
-               options:dict=None, # the other GaussianMixtureEM parameters
+               options:dict=None, # the other GaussianMixtureEM parameters, and "hc": (rows, {K: labels}) of the hc start
               )->dict:
-    "One start of one cell: the fitted estimator, its log-likelihood and entropy, or the ValueError's message."
+    "One start of one cell: the fitted estimator, its log-likelihood and log max responsibilities, or why it was dropped."
     ct, K, _, seed, init = task
     if X is None: X, options = _WORKER["X"], _WORKER["options"]
-    est = GaussianMixtureEM(K, covariance_type=ct, random_state=seed, init_params=init, n_init=1, **options)
-    try: est.fit(X)
-    except ValueError as e: return dict(task=task, error=str(e))
+    options = dict(options)
+    hc = options.pop("hc", None)
+    try:   # a collapsing start divides by zero on its way down: it is counted in its row, not warned about
+        start = _hc_start(ct, K, X, hc) if init == "hc" else dict(init_params=init)
+        with np.errstate(all="ignore"):
+            est = GaussianMixtureEM(K, covariance_type=ct, random_state=seed, n_init=1, **start, **options).fit(X)
+    except (ValueError, np.linalg.LinAlgError) as e: return dict(task=task, error=str(e), kind="collapsed")
     why = _singular(est, X)
-    if why: return dict(task=task, error=why)
+    if why: return dict(task=task, error=why, kind="collapsed")
+    if not est.converged_:
+        return dict(task=task, kind="no convergence", error=f"EM did not converge in max_iter = {est.max_iter} "
+                    "iterations (a start that cycles near a collapse; mclust: NA). Increase max_iter or use more starts.")
     return dict(task=task, estimator=est, log_likelihood=float(est.score_samples(X).sum()),
-                entropy=float(entr(est.predict_proba(X)).sum()))
+                log_map=float(np.log(est.predict_proba(X).max(1)).sum()),
+                decreased="decreased_at" in est.history_)
+
 
 # %% ../nbs/201_select.ipynb #a10ba303
 def _run(tasks:list, X:np.ndarray, options:dict, n_jobs:int, backend:str)->list:
     "Every start, in task order: serially, or on a pool of processes or threads."
     if n_jobs == 1 or len(tasks) == 1:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
+            _quiet()
             return [_fit_start(t, X, options) for t in tasks]
     if backend == "processes":
         import emtheory.select as mod   # the workers unpickle functions by module name, also when this runs in a notebook
@@ -99,23 +131,23 @@ def _run(tasks:list, X:np.ndarray, options:dict, n_jobs:int, backend:str)->list:
     # threads: warning filters and BLAS limits are process-wide, so they are set once here, around all the threads
     # (and restored after them: the k-means start's own catch_warnings is not thread-safe)
     with warnings.catch_warnings(), blas_single_thread(2), ThreadPoolExecutor(n_jobs) as ex:
-        warnings.simplefilter("ignore", ConvergenceWarning)
+        _quiet()
         warnings.filterwarnings("ignore", "One of the clusters is empty")   # what that catch_warnings hides serially
         return list(ex.map(lambda t: _fit_start(t, X, options), tasks))
 
+
 # %% ../nbs/201_select.ipynb #c86793aa
 COLUMNS = ("covariance_type", "model", "n_components", "log_likelihood", "n_parameters", "bic", "mclust_bic", "aic",
-           "icl", "converged", "n_iter", "n_starts", "failed_starts", "reason")
+           "icl", "mclust_icl", "converged", "n_iter", "n_starts", "failed_starts", "dropped", "decreased", "reason")
 
 def _cell(v)->str:
     if v is None: return ""
-    if isinstance(v, float): return "nan" if math.isnan(v) else f"{v:.3f}"
+    if isinstance(v, float): return "NA" if math.isnan(v) else f"{v:.3f}"
     return str(v)
 
 class Table(list):
-    "The selection table: a list of dicts, one per (covariance type, K), with the keys in `COLUMNS`; prints aligned."
-    shown = ("covariance_type", "model", "n_components", "log_likelihood", "n_parameters", "bic", "mclust_bic",
-             "aic", "icl", "converged", "reason")
+    "The selection table: a list of dicts, one per (covariance model, K), with the keys in `COLUMNS`; prints aligned."
+    shown = ("model", "n_components", "log_likelihood", "n_parameters", "bic", "icl", "failed_starts", "reason")
     _left = ("covariance_type", "model", "reason")
 
     def __init__(self, rows=(), # the rows: dicts with the keys in `COLUMNS`
@@ -142,35 +174,59 @@ class Table(list):
         align = "|" + "|".join(":--" if c in self._left else "--:" for c in self.shown) + "|"
         return "\n".join(["| " + " | ".join(self.shown) + " |", align] + ["| " + " | ".join(b) + " |" for b in self._cells()])
 
+    def matrix(self, criterion:str="bic", # "bic", "aic", "icl" or "log_likelihood"
+               mclust_sign:bool=True, # BIC and ICL as mclust prints them (higher is better)
+               width:int=72, # characters per line: the models are printed in blocks, as R prints a wide matrix
+              )->str: # rows K, columns the models, NA where every start failed
+        "The criterion as mclust prints `mclustBIC()`: a row per K, a column per model."
+        sign = -1. if mclust_sign and criterion in CRITERIA else 1.
+        models = list(dict.fromkeys(r["model"] for r in self))
+        Ks = sorted({r["n_components"] for r in self})
+        val = {(r["model"], r["n_components"]): sign * r[criterion] for r in self}
+        cells = {k: _cell(v) for k, v in val.items()}
+        wd = max(len(c) for c in list(cells.values()) + models) + 1
+        per = max(1, (width - 3) // wd)
+        blocks = []
+        for b in range(0, len(models), per):
+            ms = models[b:b + per]
+            lines = ["   " + "".join(f"{m:>{wd}}" for m in ms)]
+            lines += [f"{K:>3}" + "".join(f"{cells.get((m, K), ''):>{wd}}" for m in ms) for K in Ks]
+            blocks.append("\n".join(lines))
+        return "\n\n".join(blocks)
+
 def _cell_row(ct:str, K:int, results:list, N:int, D:int)->tuple:
     "The row of one cell and its estimator (None if every start failed); the best log-likelihood wins, ties the first start."
     ok = [r for r in results if "error" not in r]
-    row = dict(covariance_type=ct, model=MCLUST_MODELS[ct], n_components=K, log_likelihood=math.nan,
-               n_parameters=n_parameters(K, D, ct), bic=math.nan, mclust_bic=math.nan, aic=math.nan, icl=math.nan,
-               converged=None, n_iter=None, n_starts=len(results), failed_starts=len(results) - len(ok), reason=None)
+    kinds = [r["kind"] for r in results if "error" in r]
+    row = dict(covariance_type=ct, model=mclust_name(ct), n_components=K, log_likelihood=math.nan,
+               n_parameters=n_mclust_params(ct, K, D), bic=math.nan, mclust_bic=math.nan, aic=math.nan, icl=math.nan,
+               mclust_icl=math.nan, converged=None, n_iter=None, n_starts=len(results),
+               failed_starts=len(results) - len(ok), dropped=", ".join(f"{kinds.count(k)} {k}" for k in dict.fromkeys(kinds)),
+               decreased=False, reason=None)
     if not ok:
         row["reason"] = results[0]["error"]
         return row, None
     best = max(ok, key=lambda r: r["log_likelihood"])   # max keeps the first of equal values
     est = best["estimator"]
     row.update(log_likelihood=best["log_likelihood"], n_parameters=int(est._n_parameters()),
-               converged=bool(est.converged_), n_iter=int(est.n_iter_),
-               **criteria(best["log_likelihood"], est._n_parameters(), N, best["entropy"]))
+               converged=bool(est.converged_), n_iter=int(est.n_iter_), decreased=bool(best["decreased"]),
+               **criteria(best["log_likelihood"], est._n_parameters(), N, best["log_map"]))
     return row, est
 
+
 # %% ../nbs/201_select.ipynb #d9b14e28
-_MARKERS = dict(full="o", tied="s", diag="^", spherical="D")
+_MARKERS = dict(zip(MCLUST_MODELS, "o s ^ v D p h o s ^ v D p h".split()))   # filled: the first seven, open: the rest
 _YLABELS = dict(bic=(r"$\mathrm{BIC} = -2\log\hat L + p\log N$ (nats)", r"$2\log\hat L - p\log N$ (nats)"),
                 aic=(r"$\mathrm{AIC} = -2\log\hat L + 2p$ (nats)", r"$2\log\hat L - 2p$ (nats)"),
-                icl=(r"$\mathrm{ICL} = \mathrm{BIC} + 2\,\mathrm{EN}(r)$ (nats)", r"$-\mathrm{ICL}$ (nats)"))
+                icl=(r"$\mathrm{ICL} = \mathrm{BIC} - 2\sum_i\log\hat r_{i\hat c_i}$ (nats)", r"$-\mathrm{ICL}$ (nats)"))
 
 def _best(table, criterion):
-    ok = [r for r in table if r["reason"] is None]
+    ok = [r for r in table if not math.isnan(r[criterion])]
     return min(ok, key=lambda r: r[criterion]) if ok else None   # min keeps the first of equal values
 
 class Selection:
     "What `select_mixture` returns: `.table`, `.best_` (the best fitted estimator), `.estimators_`, `.plot()`."
-    def __init__(self, table:Table, # the selection table, one row per (covariance type, K)
+    def __init__(self, table:Table, # the selection table, one row per (covariance model, K)
                  estimators:dict, # {(covariance type, K): fitted estimator}
                  criterion:str, # the criterion the best row minimises, one of CRITERIA
                 ):
@@ -181,39 +237,50 @@ class Selection:
                              "or reg_covar > 0.")
         self.best_ = estimators[(self.best_row_["covariance_type"], self.best_row_["n_components"])]
 
-    def __repr__(self):
-        b = self.best_row_
-        return (f"{self.table!r}\n\nbest by {self.criterion.upper()}: {b['model']} ({b['covariance_type']}), "
-                f"K = {b['n_components']}, {self.criterion} = {b[self.criterion]:.3f}")
+    def top(self, n:int=3, # how many
+            criterion:str=None, # default: the selection's
+           )->list: # the n best rows, best first
+        "The n best rows by a criterion, as mclust's summary lists its top three."
+        crit = criterion or self.criterion
+        return sorted((r for r in self.table if not math.isnan(r[crit])), key=lambda r: r[crit])[:n]
 
-    def _repr_markdown_(self):
-        b = self.best_row_
-        return (self.table._repr_markdown_() + f"\n\nbest by {self.criterion.upper()}: **{b['model']}** "
-                f"({b['covariance_type']}), $K = {b['n_components']}$")
+    def __repr__(self):
+        b, c = self.best_row_, self.criterion
+        name = "ICL" if c == "icl" else c.upper()
+        sign = "mclust's sign, higher is better" if c != "aic" else "lower is better"
+        na = sum(r["reason"] is not None for r in self.table)
+        dropped = sum(r["failed_starts"] for r in self.table)
+        top = ", ".join(f"{r['model']},{r['n_components']}" for r in self.top())
+        alias = f" ({b['covariance_type']})" if b["covariance_type"] != b["model"] else ""
+        return (f"{name} ({sign}):\n{self.table.matrix(c)}\n\nTop 3 by {name}: {top}\n"
+                f"{dropped} starts dropped (collapsed or not converged), {na} cells NA\n"
+                f"best by {name}: {b['model']}{alias}, K = {b['n_components']}, {c} = {b[c]:.3f}")
 
     def plot(self, ax=None, # matplotlib Axes (default: a new figure)
              criterion:str=None, # "bic", "aic" or "icl" (default: the selection's)
              mclust_sign:bool=True, # plot -criterion, as mclust does (higher is better)
             )->object: # the matplotlib Axes drawn on (`ax`, or a new figure's)
-        "mclust's BIC plot: the criterion against K, one line per covariance type, the best marked by a star."
+        "mclust's BIC plot: the criterion against K, one line per covariance model (gaps where NA), the best marked by a star."
         import matplotlib.pyplot as plt
         from matplotlib.ticker import MaxNLocator
         crit = criterion or self.criterion
         if crit not in CRITERIA: raise ValueError(f"criterion must be one of {CRITERIA}; got {crit!r}.")
-        if ax is None: _, ax = plt.subplots(figsize=(6, 4))
+        if ax is None: _, ax = plt.subplots(figsize=(7, 4.5))
         sign = -1. if mclust_sign else 1.
-        for ct in dict.fromkeys(r["covariance_type"] for r in self.table):
-            rows = sorted((r for r in self.table if r["covariance_type"] == ct), key=lambda r: r["n_components"])
-            ax.plot([r["n_components"] for r in rows], [sign * r[crit] for r in rows], marker=_MARKERS[ct], ms=5,
-                    label=f"{MCLUST_MODELS[ct]} ({ct})")
+        colors = plt.get_cmap("tab20").colors
+        for i, m in enumerate(dict.fromkeys(r["model"] for r in self.table)):
+            rows = sorted((r for r in self.table if r["model"] == m), key=lambda r: r["n_components"])
+            ax.plot([r["n_components"] for r in rows], [sign * r[crit] for r in rows], marker=_MARKERS[m], ms=5,
+                    color=colors[i % 20], mfc=colors[i % 20] if MCLUST_MODELS.index(m) < 7 else "none", label=m)
         b = _best(self.table, crit)
         ax.plot([b["n_components"]], [sign * b[crit]], marker="*", ms=15, color="k", ls="none",
                 label=f"best: {b['model']}, $K = {b['n_components']}$")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(r"number of components $K$")
         ax.set_ylabel(_YLABELS[crit][mclust_sign])
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7, ncol=2 if len(ax.get_lines()) > 8 else 1)
         return ax
+
 
 # %% ../nbs/201_select.ipynb #98f5d718
 Selection._attributes = dict(   # what `select_mixture` returns
@@ -231,8 +298,8 @@ def _check_grid(n_components, covariance_types, n_init, n_jobs, criterion, backe
         if not isinstance(K, numbers.Integral) or isinstance(K, bool) or K < 1:
             raise ValueError(f"n_components must hold integers >= 1; got {K!r}.")
     cts = [covariance_types] if isinstance(covariance_types, str) else list(covariance_types)
-    if not cts: raise ValueError("covariance_types is empty: give e.g. ('full', 'tied', 'diag', 'spherical').")
-    for ct in cts: check_covariance_type(ct)
+    if not cts: raise ValueError("covariance_types is empty: give e.g. emtheory.covariance.MCLUST_MODELS, or ('VVV', 'EEE').")
+    cts = list({mclust_name(ct): ct for ct in reversed(cts)}.values())[::-1]   # an unknown name: ValueError; an alias and its model: once
     if not isinstance(n_init, numbers.Integral) or n_init < 1: raise ValueError(f"n_init must be an integer >= 1; got {n_init!r}.")
     if n_jobs is not None and (not isinstance(n_jobs, numbers.Integral) or n_jobs == 0 or n_jobs < -1):
         raise ValueError(f"n_jobs must be None, -1 (one per core) or an integer >= 1; got {n_jobs!r}.")
@@ -240,29 +307,42 @@ def _check_grid(n_components, covariance_types, n_init, n_jobs, criterion, backe
     if backend not in ("processes", "threads"): raise ValueError(f"backend must be 'processes' or 'threads'; got {backend!r}.")
     inits = (init_params,) if isinstance(init_params, str) else tuple(init_params)
     if not inits: raise ValueError("init_params is empty: give e.g. 'kmeans'.")
-    return list(dict.fromkeys(int(K) for K in Ks)), list(dict.fromkeys(cts)), inits
+    for i in inits:
+        if i not in GaussianMixtureEM._init_methods:
+            raise ValueError(f"init_params must hold names from {GaussianMixtureEM._init_methods}; got {i!r}.")
+    return list(dict.fromkeys(int(K) for K in Ks)), cts, inits
+
+def _hc_partitions(X:np.ndarray, Ks:list, root:int)->tuple:
+    "The hc start of the whole table, computed once: (rows hc ran on, {K: labels}); a subset of HC_SUBSET rows above that, as mclust."
+    rows = np.arange(len(X))
+    if len(X) > HC_SUBSET:
+        rng = np.random.default_rng(np.random.SeedSequence(root, spawn_key=(len(_SEED_ORDER),)))
+        rows = np.sort(rng.choice(len(X), HC_SUBSET, replace=False))
+    return rows, hc_vvv(X[rows], "SVD", min(max(Ks), len(rows)))
 
 def select_mixture(X, # (n_samples, n_features) data
                    n_components=range(1, 10), # the numbers of components K to try
-                   covariance_types=("full", "tied", "diag", "spherical"), # mclust's VVV, EEE, VVI, VII
+                   covariance_types=MCLUST_MODELS, # mclust's fourteen models (or some of them, or scikit-learn's aliases)
                    *,
                    n_init:int=5, # starts per cell (K = 1 gets one); each cell keeps its best log-likelihood
                    random_state=None, # int, Generator or None: every start's seed derives from it
                    n_jobs:int=-1, # parallel workers: -1 one per core, None or 1 serial
                    backend:str="threads", # "threads" or "processes"
                    criterion:str="bic", # what `best_` minimises: "bic", "aic" or "icl"
-                   init_params="kmeans", # EM's initialisation, or a tuple of them cycled over the starts
+                   init_params=None, # a start's kind, or a tuple of them cycled over the starts (None: "hc" then "kmeans"; "kmeans" for one feature)
                    tol:float=1e-6, # EM's tolerance on the change of the log-likelihood per sample
                    max_iter:int=1000, # EM's most iterations per start
                    reg_covar:float=0., # added to covariance diagonals (0, as mclust: maximum likelihood itself)
                   )->Selection: # `.table` (a row per covariance type and K), `.estimators_`, `.best_` by `criterion`
-    "Fit a Gaussian mixture by exact EM for every (covariance type, K) with restarts; a table of BIC, AIC and ICL."
+    "Fit a Gaussian mixture by exact EM for every (covariance model, K) with restarts; a table of BIC, AIC and ICL as mclust computes them."
     X = check_array(X)
     N, D = X.shape
+    if init_params is None: init_params = ("hc", "kmeans") if D > 1 else "kmeans"
     Ks, cts, inits = _check_grid(n_components, covariance_types, n_init, n_jobs, criterion, backend, init_params)
     jobs = 1 if n_jobs is None else (os.cpu_count() or 1) if n_jobs == -1 else int(n_jobs)
     root = _root_seed(random_state)
     options = dict(tol=tol, max_iter=max_iter, reg_covar=reg_covar)
+    if "hc" in inits[:max(1, min(n_init, len(inits)))]: options["hc"] = _hc_partitions(X, Ks, root)
     tasks = [(ct, K, s, _start_seed(root, ct, K, s), inits[s % len(inits)])
              for ct in cts for K in Ks for s in range(1 if K == 1 else n_init)]
     results = _run(tasks, X, options, min(jobs, len(tasks)), backend)
@@ -272,6 +352,11 @@ def select_mixture(X, # (n_samples, n_features) data
             row, est = _cell_row(ct, K, [r for r in results if r["task"][:2] == (ct, K)], N, D)
             table.append(row)
             if est is not None: estimators[(ct, K)] = est
+    down = [f"{r['model']},{r['n_components']}" for r in table if r["decreased"]]
+    if down:   # kept fits whose objective fell: one warning for the table (dropped starts are counted in their rows)
+        warnings.warn(f"The objective decreased during the kept fit of {len(down)} cells ({', '.join(down[:6])}"
+                      f"{', ...' if len(down) > 6 else ''}): a numerical problem; rescale the data or set reg_covar > 0.",
+                      RuntimeWarning, stacklevel=2)
     return Selection(table, estimators, criterion)
 
 # %% ../nbs/201_select.ipynb #1220135d
@@ -281,26 +366,39 @@ def _select_parser()->argparse.ArgumentParser:
                 "model and choose one by BIC, as mclust does.")
     p.add_argument("file", nargs="?", metavar="FILE.csv", help="numeric CSV, optional header row (default: Old Faithful)")
     p.add_argument("-k", "--max-components", type=int, default=9, help="try K = 1 ... this (default: 9)")
-    p.add_argument("--covariance-types", default="full,tied,diag,spherical",
-                   help="comma-separated scikit-learn or mclust names (default: full,tied,diag,spherical)")
+    p.add_argument("--covariance-types", default=",".join(MCLUST_MODELS),
+                   help="comma-separated mclust models (EII ... VVV) or scikit-learn aliases (default: all fourteen)")
+    p.add_argument("--init", default=None, help="comma-separated starts cycled over a cell's starts: hc, kmeans, "
+                   "k-means++, random, random_from_data (default: hc,kmeans: mclust's start first)")
     p.add_argument("--criterion", default="bic", choices=CRITERIA, help="what chooses the best model (default: bic)")
     p.add_argument("--seed", type=int, default=0, help="root random seed (default: 0)")
     p.add_argument("--n-init", type=int, default=5, help="starts per cell (default: 5)")
     p.add_argument("--n-jobs", type=int, default=-1, help="parallel workers; -1: one per core (default: -1)")
     p.add_argument("--json", action="store_true", help="print machine-readable results instead of the table")
     p.add_argument("--plot", metavar="OUT.png", help="save mclust's BIC plot")
+    p.add_argument("--table", action="store_true", help="also print the long table: one row per model and K")
     return p
 
 def _covariance_types(text:str)->list:
     "Covariance types from a comma-separated list of scikit-learn or mclust names."
     from emtheory.datasets import UsageError
-    names = {**{v: k for k, v in MCLUST_MODELS.items()}, **{k: k for k in MCLUST_MODELS}}
+    names = {**{m: m for m in MCLUST_MODELS}, **SKLEARN_ALIASES}
     out = [t.strip() for t in text.split(",") if t.strip()]
-    bad = [t for t in out if t not in names and t.upper() not in names]
+    bad = [t for t in out if t.lower() not in names and t.upper() not in names]
     if not out or bad:
-        raise UsageError(f"--covariance-types: {', '.join(bad) or 'empty'}: use full, tied, diag, spherical "
-                         "(or VVV, EEE, VVI, VII)")
-    return list(dict.fromkeys(names.get(t, names.get(t.upper())) for t in out))
+        raise UsageError(f"--covariance-types: {', '.join(bad) or 'empty'}: use mclust's models "
+                         f"({', '.join(MCLUST_MODELS)}) or full, tied, diag, spherical")
+    return list(dict.fromkeys(t.lower() if t.lower() in SKLEARN_ALIASES else t.upper() for t in out))
+
+def _inits(text:str)->tuple|None:
+    "Start kinds from a comma-separated list (None: the default)."
+    from emtheory.datasets import UsageError
+    if text is None: return None
+    out = tuple(t.strip() for t in text.split(",") if t.strip())
+    bad = [t for t in out if t not in GaussianMixtureEM._init_methods]
+    if not out or bad:
+        raise UsageError(f"--init: {', '.join(bad) or 'empty'}: use {', '.join(GaussianMixtureEM._init_methods)}")
+    return out
 
 def _json_value(v):
     return None if isinstance(v, float) and math.isnan(v) else v
@@ -309,7 +407,7 @@ def _select(args)->int:
     from emtheory.datasets import UsageError, load_csv
     if args.file is None: (X, columns), source = load_faithful(), "Old Faithful (bundled; R's faithful data set)"
     else: (X, columns), source = load_csv(args.file), args.file
-    cts = _covariance_types(args.covariance_types)
+    cts, inits = _covariance_types(args.covariance_types), _inits(args.init)
     if args.max_components < 1: raise UsageError(f"-k must be at least 1; got {args.max_components}")
     if args.n_init < 1: raise UsageError(f"--n-init must be at least 1; got {args.n_init}")
     if args.n_jobs == 0 or args.n_jobs < -1: raise UsageError(f"--n-jobs must be -1 or at least 1; got {args.n_jobs}")
@@ -317,7 +415,7 @@ def _select(args)->int:
         raise UsageError(f"--plot {args.plot}: use a .png, .pdf or .svg file name")
     Kmax = min(args.max_components, len(X))
     sel = select_mixture(X, range(1, Kmax + 1), cts, n_init=args.n_init, random_state=args.seed,
-                         n_jobs=args.n_jobs, criterion=args.criterion)
+                         n_jobs=args.n_jobs, criterion=args.criterion, init_params=inits)
     b = sel.best_row_
     if args.json:
         best = dict(model=b["model"], covariance_type=b["covariance_type"], n_components=b["n_components"],
@@ -330,6 +428,7 @@ def _select(args)->int:
         print(f"emtheory select: {source}: {len(X)} samples x {X.shape[1]} features ({', '.join(columns)}); "
               f"K = 1..{Kmax}, {args.n_init} starts per cell, seed {args.seed}\n")
         print(repr(sel))
+        if args.table: print("\n" + repr(sel.table))
         print("\n  component   weight  " + "  ".join(f"{c:>12}" for c in columns))
         for k, (w, m) in enumerate(zip(sel.best_.weights_, sel.best_.means_)):
             print(f"  {k:>9} {w:>8.4f}  " + "  ".join(f"{v:>12.4f}" for v in m))

@@ -16,7 +16,10 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "property: a Hypothesis property test (make property-seeds runs it over many seeds)")
+    config.addinivalue_line("markers", "slow: a long peer comparison, skipped unless EMTHEORY_SLOW=1 (make slow sets it)")
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if getattr(getattr(item, "obj", None), "is_hypothesis_test", False): item.add_marker(pytest.mark.property)
+        if "slow" in item.keywords and not os.environ.get("EMTHEORY_SLOW"):
+            item.add_marker(pytest.mark.skip(reason="slow: run by make slow (EMTHEORY_SLOW=1)"))
