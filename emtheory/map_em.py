@@ -119,7 +119,7 @@ def resolve_prior(X:np.ndarray, # (N, D) data
                              f"{ev.max():.3g}. A constant or collinear feature makes the sample covariance singular: drop "
                              "it, or pass a positive definite covariance_prior.")
     elif covariance_type == "EII":
-        if scale < 0: raise ValueError(f"covariance_prior for EII must be >= 0 (0 is mclust's fit); got {float(scale)}.")
+        if scale < 0: raise ValueError(f"covariance_prior for EII must be >= 0 (the default 0 is what mclust's EII fits); got {float(scale)}.")
     elif not (scale > 1e-12 * scale.max()).all():
         raise ValueError(f"{what} must be positive (inverse-Gamma scales); got {scale}. A constant feature has zero "
                          "variance: drop it, or pass a positive covariance_prior.")
@@ -289,7 +289,7 @@ class GaussianMixtureMAP(GaussianMixtureEM):
     def _validate(self, X):
         ct = self.covariance_type
         if ct in NO_PRIOR_MODELS:
-            raise ValueError(f"mclust defines no conjugate prior for covariance_type {ct!r} (nor for any of {', '.join(NO_PRIOR_MODELS)}): "
+            raise ValueError(f"mclust defines no conjugate prior for covariance_type {ct!r} (it has none for {', '.join(NO_PRIOR_MODELS)}): "
                              f"fit it by maximum likelihood with GaussianMixtureEM(covariance_type={ct!r}, reg_covar=...), or use a "
                              "model with a prior: EII, EEI, VEI, EVI, EEV, VEV, or full, tied, diag, spherical (VVV, EEE, VVI, VII).")
         if ct in MCLUST_MODELS and ct not in PRIOR_MODELS:   # VVV, EEE, VVI, VII go by scikit-learn's names here
