@@ -8,13 +8,16 @@ import numbers
 from dataclasses import dataclass
 import numpy as np
 from scipy.special import gammaln, multigammaln, xlogy
-from .covariance import MCLUST_MODELS
+from .covariance import MCLUST_MODELS, statistic_kind, complete_loglik, mstep_covariances
 from .em import scatter_about, GaussianParams, GaussianEM, GaussianMixtureEM
 from .gaussian import moments, precision_cholesky, log_det_cholesky, check_covariance_type
 from .missing import _prior_inputs
+from .core import stats_from_resp
 
 # %% auto #0
-__all__ = ['GaussianPrior', 'default_covariance_prior', 'resolve_prior', 'GaussianMAP', 'GaussianMixtureMAP']
+__all__ = ['PRIOR_MODELS', 'NO_PRIOR_MODELS', 'GaussianPrior', 'prior_layout', 'default_covariance_prior', 'resolve_prior',
+           'prior_pseudo_counts', 'prior_scatter', 'map_covariances', 'map_log_prior', 'GaussianMAP',
+           'GaussianMixtureMAP', 'map_init']
 
 # %% ../nbs/108_map_em.ipynb #61b102cb
 @dataclass(frozen=True)
@@ -24,14 +27,23 @@ class GaussianPrior:
     mean: np.ndarray    # (D,) mu_0
     kappa: float        # kappa_0 > 0: pseudo-count of the mean
     dof: float          # nu_0 > D - 1: degrees of freedom
-    scale: np.ndarray   # Psi_0 (D, D) for full/tied, psi (D,) for diag, psi () for spherical
+    scale: np.ndarray   # Psi_0 (D, D) for full/tied/EEV/VEV, psi (D,) for diag, psi () for spherical/EII/EEI/VEI/EVI
+
+PRIOR_MODELS = ("EII", "EEI", "VEI", "EVI", "EEV", "VEV")   # mclust's other models with a prior (besides VVV, EEE, VVI, VII)
+NO_PRIOR_MODELS = ("VEE", "EVE", "VVE", "EVV")             # mclust's me*() have no prior code for these
+
+def prior_layout(covariance_type:str, # full, tied, diag, spherical or one of PRIOR_MODELS
+                )->str: # "full" or "tied": a (D, D) scale; "diag": (D,); "spherical": one number
+    "The shape of the prior's scale, as mclust's `defaultPrior` makes it: a matrix for EEV and VEV, one number for EII, EEI, VEI, EVI."
+    if covariance_type in PRIOR_MODELS: return "full" if covariance_type in ("EEV", "VEV") else "spherical"
+    return covariance_type
 
 def default_covariance_prior(X:np.ndarray, # (N, D) data
                              weights:np.ndarray|None, # (N,) sample weights or None
                              n_components:int, # K
-                             covariance_type:str, # full, tied, diag or spherical
+                             covariance_type:str, # full, tied, diag, spherical or one of PRIOR_MODELS
                             )->np.ndarray: # mclust's default scale, shaped for the covariance type
-    "mclust's `defaultPrior` scale: cov(X)/K^(2/D) (VVV, EEE), or its mean variance tr(cov X)/(D K^(2/D)) (VVI, VII)."
+    "mclust's `defaultPrior` scale: cov(X)/K^(2/D) (VVV, EEE, EEV, VEV), or its mean variance tr(cov X)/(D K^(2/D)) (VVI, VII, EII, EEI, VEI, EVI)."
     N, D = X.shape
     w = np.ones(N) if weights is None else weights
     n = w.sum()        # sample weights count as repetitions (frequency weights), as in the likelihood
@@ -42,9 +54,10 @@ def default_covariance_prior(X:np.ndarray, # (N, D) data
     C = (C + C.T) / 2                                               # symmetric to the last bit
     if N <= D: C = np.diag(np.diag(C))                              # mclust: diag(apply(data, 2, var)) when n <= p
     fac = n_components ** (-2. / D)
-    if covariance_type in ("full", "tied"): return fac * C
+    layout = prior_layout(covariance_type)
+    if layout in ("full", "tied"): return fac * C
     psi = fac * np.trace(C) / D
-    return np.full(D, psi) if covariance_type == "diag" else np.float64(psi)
+    return np.full(D, psi) if layout == "diag" else np.float64(psi)
 
 # %% ../nbs/108_map_em.ipynb #4d8ab7b5
 def _real(v, name):
@@ -55,12 +68,12 @@ def _real(v, name):
 def resolve_prior(X:np.ndarray, # (N, D) data
                   weights:np.ndarray|None, # (N,) sample weights or None
                   n_components:int, # K
-                  covariance_type:str, # full, tied, diag or spherical
+                  covariance_type:str, # full, tied, diag, spherical or one of PRIOR_MODELS (EII, EEI, VEI, EVI, EEV, VEV)
                   weight_concentration_prior=None, # alpha (None: 1)
                   mean_prior=None, # mu_0, shape (D,) (None: the data mean)
                   mean_precision_prior=None, # kappa_0 (None: 0.01)
                   degrees_of_freedom_prior=None, # nu_0 (None: D + 2)
-                  covariance_prior=None, # Psi_0 (D, D) / psi (D,) / psi float (None: mclust's default)
+                  covariance_prior=None, # Psi_0 (D, D) / psi (D,) / psi float, shaped by `prior_layout` (None: mclust's default; EII: 0)
                  )->GaussianPrior: # the hyperparameters alpha, mean (D,), kappa, dof and scale
     "The prior's hyperparameters: user values validated, missing ones set to R mclust's `priorControl()` defaults."
     N, D = X.shape
@@ -81,19 +94,23 @@ def resolve_prior(X:np.ndarray, # (N, D) data
     if dof <= D - 1:
         raise ValueError(f"degrees_of_freedom_prior (nu_0) must be > n_features - 1 = {D - 1} for a proper inverse-Wishart; "
                          f"got {dof}. mclust's default is n_features + 2 = {D + 2}.")
-    if covariance_prior is None:
+    layout = prior_layout(covariance_type)
+    if covariance_prior is None and covariance_type == "EII":
+        scale = np.float64(0.)   # mclust's meeiip never adds its scale: its EII fit is that of psi = 0
+        what = "covariance_prior"
+    elif covariance_prior is None:
         scale = default_covariance_prior(X, weights, n_components, covariance_type)
         what = "The default covariance_prior (the sample covariance / K^(2/D))"
     else:
         scale = np.asarray(covariance_prior, dtype=np.float64)
-        shape = dict(full=(D, D), tied=(D, D), diag=(D,), spherical=())[covariance_type]
+        shape = dict(full=(D, D), tied=(D, D), diag=(D,), spherical=())[layout]
         if scale.shape != shape:
             raise ValueError(f"covariance_prior for covariance_type={covariance_type!r} must have shape {shape} "
-                             f"({dict(full='the inverse-Wishart scale matrix', tied='the inverse-Wishart scale matrix', diag='one inverse-Gamma scale per feature', spherical='a single inverse-Gamma scale')[covariance_type]}); "
+                             f"({dict(full='the inverse-Wishart scale matrix', tied='the inverse-Wishart scale matrix', diag='one inverse-Gamma scale per feature', spherical='a single inverse-Gamma scale')[layout]}); "
                              f"it has shape {scale.shape}.")
         what = "covariance_prior"
     if not np.isfinite(scale).all(): raise ValueError(f"{what} contains NaN or infinity.")
-    if covariance_type in ("full", "tied"):
+    if layout in ("full", "tied"):
         if not np.allclose(scale, scale.T, rtol=1e-10, atol=1e-12 * np.abs(scale).max()):
             raise ValueError(f"{what} must be symmetric.")
         ev = np.linalg.eigvalsh(scale)
@@ -101,16 +118,67 @@ def resolve_prior(X:np.ndarray, # (N, D) data
             raise ValueError(f"{what} must be symmetric positive definite; its eigenvalues range from {ev.min():.3g} to "
                              f"{ev.max():.3g}. A constant or collinear feature makes the sample covariance singular: drop "
                              "it, or pass a positive definite covariance_prior.")
+    elif covariance_type == "EII":
+        if scale < 0: raise ValueError(f"covariance_prior for EII must be >= 0 (the default 0 is what mclust's EII fits); got {float(scale)}.")
     elif not (scale > 1e-12 * scale.max()).all():
         raise ValueError(f"{what} must be positive (inverse-Gamma scales); got {scale}. A constant feature has zero "
                          "variance: drop it, or pass a positive covariance_prior.")
     return GaussianPrior(alpha, mean, kappa, dof, scale)
 
+# %% ../nbs/108_map_em.ipynb #1f5c4c6d
+def prior_pseudo_counts(model:str, # one of PRIOR_MODELS
+                        K:int, # number of components
+                        D:int, # data dimension
+                        dof:float, # nu_0
+                       )->np.ndarray: # (K,) delta_k, the prior's weight on log|Sigma_k| (in units of N_k)
+    "The prior's pseudo-counts on log|Sigma_k|: mclust's Fortran denominators (meeiip ... mevevp) less the data's N_k."
+    return np.full(K, dict(EII=1 + (dof + 2) / (K * D), EEI=(dof + 2) / K, VEI=(dof + 3) / D, EVI=(dof + 2) / K,
+                           EEV=(dof + D + 2) / K, VEV=0.)[model])
+
+def prior_scatter(model:str, # one of PRIOR_MODELS
+                  scale, # psi, a number (EII, EEI, VEI, EVI), or Psi_0 (D, D) (EEV, VEV)
+                  e:np.ndarray, # (K, D) mu_k - mu_0 (or xbar_k - mu_0 with the weights c_k)
+                  w:np.ndarray, # (K,) the weight of e_k e_k^T: kappa_0, or c_k = kappa_0 N_k / (kappa_0 + N_k)
+                 )->np.ndarray: # P_k in the statistic the model reads: (K,) traces, (K, D) diagonals or (K, D, D)
+    "The prior's pseudo-scatter P_k = Psi'_k + w_k e_k e_k^T: the scale once in all (EII, EEI: Psi/K each) or once per component."
+    K = len(e)
+    share = scale / K if model in ("EII", "EEI") else scale
+    kind = statistic_kind(model)
+    if kind == "full": return share + w[:, None, None] * e[:, :, None] * e[:, None, :]
+    if kind == "diagonal": return share + w[:, None] * e**2
+    return share + w * (e**2).sum(1)
+
+def map_covariances(model:str, # one of PRIOR_MODELS
+                    Nk:np.ndarray, # (K,) counts
+                    W:np.ndarray, # scatter about the data means, in the model's statistic (`statistic_kind`)
+                    d:np.ndarray, # (K, D) xbar_k - mu_0
+                    c:np.ndarray, # (K,) kappa_0 N_k / (kappa_0 + N_k)
+                    prior:GaussianPrior, # the hyperparameters
+                    previous:np.ndarray=None, # the last covariances (VEI and VEV iterate from them)
+                   )->np.ndarray: # Sigma in the layout of `covariance_form(model)`
+    "The covariances of the posterior mode: the ML M-step of the model with N_k + delta_k for N_k and W_k + P_k for W_k."
+    K, D = d.shape
+    return mstep_covariances(model, Nk + prior_pseudo_counts(model, K, D, prior.dof),
+                             W + prior_scatter(model, prior.scale, d, c), D, previous)
+
+def map_log_prior(model:str, # one of PRIOR_MODELS
+                  prior:GaussianPrior, # the hyperparameters
+                  weights:np.ndarray, # (K,) pi
+                  e:np.ndarray, # (K, D) mu_k - mu_0
+                  covs:np.ndarray, # Sigma in the layout of `covariance_form(model)`
+                 )->float: # log p(theta) up to a constant that does not depend on theta, nats
+    "log Dirichlet(pi | alpha) - 1/2 sum_k (delta_k log|Sigma_k| + tr(P_k Sigma_k^-1)), P_k with kappa_0 at the means: mclust's prior."
+    K, D = e.shape
+    a = prior.alpha
+    lp = gammaln(K * a) - K * gammaln(a) + xlogy(a - 1, weights).sum()
+    return float(lp + complete_loglik(prior_pseudo_counts(model, K, D, prior.dof),
+                                      prior_scatter(model, prior.scale, e, np.full(K, prior.kappa)), covs, D))
+
 # %% ../nbs/108_map_em.ipynb #34a81605
 class GaussianMAP(GaussianEM):
     "MAP-EM for a Gaussian mixture: exact EM's features, natural parameters and E-step; the M-step and objective gain the prior."
     def __init__(self, center:np.ndarray, # (D,) the data are centred by it before the features are formed
-                 covariance_type:str, # full, tied, diag or spherical
+                 covariance_type:str, # full, tied, diag, spherical or one of PRIOR_MODELS (EII, EEI, VEI, EVI, EEV, VEV)
                  prior:GaussianPrior, # resolved hyperparameters
                  frozen:frozenset=frozenset(), # blocks the M-step keeps: "weights", "means", "covariances"
                 ):
@@ -137,6 +205,10 @@ class GaussianMAP(GaussianEM):
             means = (p.kappa * self.mean0 + Nk[:, None] * xbar) / (p.kappa + Nk)[:, None]
             d, c = xbar - self.mean0, p.kappa * Nk / (p.kappa + Nk)      # data mean - prior mean; its shrinkage weight
         if "covariances" in fz: return GaussianParams(weights, means, old.covariances, old.precisions_cholesky)
+        if self.model_name in PRIOR_MODELS:   # mclust's other six: the model's own M-step on N_k + delta_k and W_k + P_k
+            W = scatter.sum(1) if statistic_kind(self.model_name) == "trace" else scatter   # spherical moments: tr(S_k)/D each
+            covs = map_covariances(self.model_name, Nk, W, d, c, p, None if old is None else old.covariances)
+            return GaussianParams(weights, means, covs, precision_cholesky(covs, ct))
         if ct == "full":
             covs = (p.scale + scatter + c[:, None, None] * d[:, :, None] * d[:, None, :]) / (p.dof + Nk + D + 2)[:, None, None]
         elif ct == "tied":
@@ -147,7 +219,9 @@ class GaussianMAP(GaussianEM):
 
     def log_prior(self, th:GaussianParams, # the globals
                  )->float: # log p(theta), nats
-        "log p(theta) with every normalising constant: Dirichlet(alpha) and Normal-inverse-Wishart (or -Gamma) terms."
+        "log p(theta) with every normalising constant: Dirichlet(alpha) and Normal-inverse-Wishart (or -Gamma) terms (EII ... VEV: `map_log_prior`)."
+        if self.model_name in PRIOR_MODELS:   # mclust's prior for these is a kernel: up to a constant
+            return map_log_prior(self.model_name, self.prior, th.weights, th.means - self.mean0, th.covariances)
         ct, D, p = self.covariance_type, self.D, self.prior
         K = len(th.weights)
         lp = gammaln(K * p.alpha) - K * gammaln(p.alpha) + xlogy(p.alpha - 1, th.weights).sum()   # Dirichlet
@@ -179,12 +253,12 @@ class GaussianMixtureMAP(GaussianMixtureEM):
     def __init__(self,
                  n_components:int=1, # K, the number of mixture components
                  *,
-                 covariance_type:str="full", # "full", "tied", "diag" or "spherical"
+                 covariance_type:str="full", # "full", "tied", "diag", "spherical", or mclust's "EII", "EEI", "VEI", "EVI", "EEV", "VEV"
                  weight_concentration_prior:float=None, # alpha >= 1 of the Dirichlet on the weights (None: 1, mclust)
                  mean_prior=None, # (D,) mu_0 (None: the data mean, mclust)
                  mean_precision_prior:float=None, # kappa_0 > 0 (None: 0.01, mclust's shrinkage)
                  degrees_of_freedom_prior:float=None, # nu_0 > D - 1 (None: D + 2, mclust)
-                 covariance_prior=None, # Psi_0 (D,D) full/tied, psi (D,) diag, psi float spherical (None: mclust's scale)
+                 covariance_prior=None, # Psi_0 (D,D) full/tied/EEV/VEV, psi (D,) diag, psi float spherical/EII/EEI/VEI/EVI (None: mclust's scale; EII: 0)
                  tol:float=1e-3, # stop when the log posterior per unit weight changes by less than this
                  max_iter:int=100, # most E-step/M-step pairs
                  n_init:int=1, # starts; the best final log posterior is kept
@@ -214,19 +288,22 @@ class GaussianMixtureMAP(GaussianMixtureEM):
 
     def _validate(self, X):
         ct = self.covariance_type
-        if ct in MCLUST_MODELS:   # mclust's names: the prior's M-step exists for the four scikit-learn layouts only
-            alias = dict(VVV="full", EEE="tied", VVI="diag", VII="spherical").get(ct)
-            raise ValueError(f"GaussianMixtureMAP has a prior M-step for covariance_type 'full', 'tied', 'diag' and 'spherical' "
-                             f"(mclust's VVV, EEE, VVI, VII) only; got {ct!r}. "
-                             + (f"Use covariance_type={alias!r}." if alias else
-                                "Fit it by maximum likelihood with GaussianMixtureEM, or use one of the four."))
-        check_covariance_type(ct)
+        if ct in NO_PRIOR_MODELS:
+            raise ValueError(f"mclust defines no conjugate prior for covariance_type {ct!r} (it has none for {', '.join(NO_PRIOR_MODELS)}): "
+                             f"fit it by maximum likelihood with GaussianMixtureEM(covariance_type={ct!r}, reg_covar=...), or use a "
+                             "model with a prior: EII, EEI, VEI, EVI, EEV, VEV, or full, tied, diag, spherical (VVV, EEE, VVI, VII).")
+        if ct in MCLUST_MODELS and ct not in PRIOR_MODELS:   # VVV, EEE, VVI, VII go by scikit-learn's names here
+            alias = dict(VVV="full", EEE="tied", VVI="diag", VII="spherical")[ct]
+            raise ValueError(f"GaussianMixtureMAP calls mclust's VVV, EEE, VVI, VII by their scikit-learn names 'full', 'tied', "
+                             f"'diag', 'spherical'; got {ct!r}. Use covariance_type={alias!r}.")
+        if ct not in PRIOR_MODELS: check_covariance_type(ct)
         super()._validate(X)
 
     def _make_model(self, X, w)->GaussianMAP:
         cov_prior = self.covariance_prior
         if self.missing == "marginalize":
-            X, cov_prior = _prior_inputs(X, w, self.n_components, self.covariance_type, cov_prior)
+            if self.covariance_type == "EII" and cov_prior is None: cov_prior = 0.   # mclust's EII: psi = 0 (`resolve_prior`)
+            X, cov_prior = _prior_inputs(X, w, self.n_components, prior_layout(self.covariance_type), cov_prior)
         prior = resolve_prior(X, w, self.n_components, self.covariance_type, self.weight_concentration_prior,
                               self.mean_prior, self.mean_precision_prior, self.degrees_of_freedom_prior, cov_prior)
         return GaussianMAP(np.average(X, axis=0, weights=w), self.covariance_type, prior, frozenset(self.frozen))
@@ -243,5 +320,20 @@ GaussianMixtureMAP._attributes = dict(   # the prior as used, defaults resolved 
     mean_prior_="(D,) prior mean μ_0 (data coordinates)",
     mean_precision_prior_="κ_0 > 0, the pseudo-count of the prior mean",
     degrees_of_freedom_prior_="ν_0 > D − 1, the inverse-Wishart degrees of freedom",
-    covariance_prior_="the inverse-Wishart scale Ψ_0: (D, D) for full and tied, (D,) for diag, a scalar for spherical",
+    covariance_prior_="the scale Ψ_0 of the covariances' prior: (D, D) for full, tied, EEV, VEV; (D,) for diag; a scalar for spherical, EII, EEI, VEI, EVI (EII's default 0: mclust's)",
 )
+
+# %% ../nbs/108_map_em.ipynb #e67c76cf
+def map_init(X:np.ndarray, # (N, D) data
+             resp:np.ndarray, # (N, K) responsibilities, e.g. mclust's start `emtheory.hc.hc_resp(X, K)`
+             covariance_type:str="full", # as GaussianMixtureMAP's
+             **prior, # the prior's hyperparameters, GaussianMixtureMAP's keywords (none: mclust's defaults)
+            )->dict: # weights_init, means_init, precisions_init for GaussianMixtureMAP
+    "One MAP M-step from responsibilities, as the *_init arguments of `GaussianMixtureMAP`: mclust's me() starts so from z."
+    X, R = np.asarray(X, np.float64), np.asarray(resp, np.float64)
+    est = GaussianMixtureMAP(R.shape[1], covariance_type=covariance_type, **prior)
+    est._validate(X)
+    model = est._make_model(X, None)
+    th = model.m_step(stats_from_resp(model, X, R))
+    prec = np.linalg.inv(th.covariances) if model.covariance_type in ("full", "tied") else 1. / th.covariances
+    return dict(weights_init=th.weights, means_init=th.means + model.center, precisions_init=prec)
