@@ -665,7 +665,7 @@ def _refill(labels:np.ndarray, # (M,) cluster of each point
 def _lloyd(Z:np.ndarray, # (M, D) points
            c:np.ndarray, # (M,) their positive weights
            C:np.ndarray, # (K, D) starting centres
-           max_iter:int=100, # most assignment steps
+           max_iter:int=50, # most assignment steps (as many as the kmeans2 start ran)
           )->np.ndarray: # (M,) labels, every cluster non-empty when M >= K
     "Weighted Lloyd iterations: each point to its nearest centre (ties: the lower index), each centre to its points' weighted mean."
     K, labels = len(C), None
