@@ -616,7 +616,7 @@ def _draw(mass:np.ndarray, # (M,) non-negative masses, not all zero
          )->int: # the first index whose cumulative mass exceeds u times the total
     "Inverse-CDF draw of one index: a point of mass 0 is never drawn."
     cum = np.cumsum(mass)
-    if not cum[-1] > 0: raise ValueError("No mass to draw a point from: fewer data points than components.")
+    if not cum[-1] > 0: raise ValueError("No point left to draw a start from: fewer distinct data points of positive weight than components; lower n_components.")
     i = int(np.searchsorted(cum, u * cum[-1], side="right"))
     return i if i < len(mass) else int(np.flatnonzero(mass > 0)[-1])   # u * total rounded up to the total
 
