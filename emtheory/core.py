@@ -11,7 +11,8 @@ from functools import lru_cache
 from dataclasses import dataclass, fields, replace
 from typing import Callable
 import numpy as np
-from scipy.cluster.vq import kmeans2
+from scipy.cluster.vq import vq
+from scipy.spatial.distance import cdist
 try: from threadpoolctl import threadpool_limits, ThreadpoolController
 except ImportError: threadpool_limits = None
 
@@ -605,45 +606,109 @@ def _ascend(model, executor, state, weights, tol, max_iter, verbose, stopping="c
 # %% ../nbs/101_core.ipynb #6fbfcd9b
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
-def _kmeanspp(X, K, rng):
-    "Indices of K k-means++ seeds (D^2 sampling)."
-    idx = [int(rng.integers(len(X)))]
-    d2 = ((X - X[idx[0]])**2).sum(1)
-    for _ in range(1, K):
-        p = d2 / d2.sum() if d2.sum() > 0 else None
-        i = int(rng.choice(len(X), p=p))
-        idx.append(i)
-        d2 = np.minimum(d2, ((X - X[i])**2).sum(1))
+def _distinct(X:np.ndarray, # (N, D) data
+              w:np.ndarray, # (N,) positive weights
+             )->tuple: # U (M, D) the distinct rows in lexicographic order, c (M,) their summed weights, inv (N,) with X = U[inv]
+    "The weighted empirical distribution of X: its distinct rows in a canonical order, each with its total weight."
+    U, inv = np.unique(X, axis=0, return_inverse=True)
+    inv = inv.ravel()
+    return U, np.bincount(inv, weights=w, minlength=len(U)), inv
+
+def _draw(mass:np.ndarray, # (M,) non-negative masses, not all zero
+          u:float, # a uniform number in [0, 1)
+         )->int: # the first index whose cumulative mass exceeds u times the total
+    "Inverse-CDF draw of one index: a point of mass 0 is never drawn."
+    cum = np.cumsum(mass)
+    if not cum[-1] > 0: raise ValueError("No point left to draw a start from: fewer distinct data points of positive weight than components; lower n_components.")
+    i = int(np.searchsorted(cum, u * cum[-1], side="right"))
+    return i if i < len(mass) else int(np.flatnonzero(mass > 0)[-1])   # u * total rounded up to the total
+
+def _draw_distinct(c:np.ndarray, # (M,) weights of the points
+                   K:int, # how many to draw
+                   rng:np.random.Generator, # one uniform per draw
+                  )->np.ndarray: # (K,) distinct indices
+    "K points without replacement, each by inverse CDF on the weights of the points not yet drawn."
+    c, idx = np.array(c, np.float64), []
+    for _ in range(K):
+        i = _draw(c, rng.uniform()); idx.append(i); c[i] = 0.
     return np.array(idx)
 
+# %% ../nbs/101_core.ipynb #369846e6
+def _kmeanspp(Z:np.ndarray, # (M, D) points
+              c:np.ndarray, # (M,) their weights
+              K:int, # number of seeds
+              rng:np.random.Generator, # one uniform per seed
+             )->np.ndarray: # (K,) indices of the seeds
+    "Weighted k-means++: each seed, the first included, by inverse CDF on the cumulative weight times D^2 (D^2 to the nearest seed so far)."
+    idx = [_draw(c, rng.uniform())]
+    d2 = cdist(Z, Z[idx], "sqeuclidean")[:, 0]
+    for _ in range(1, K):
+        mass = c * d2
+        i = _draw(mass if mass.sum() > 0 else c, rng.uniform())   # every point already a seed: by the weights alone
+        idx.append(i)
+        d2 = np.minimum(d2, cdist(Z, Z[i:i + 1], "sqeuclidean")[:, 0])
+    return np.array(idx)
+
+# %% ../nbs/101_core.ipynb #2735555b
+def _refill(labels:np.ndarray, # (M,) cluster of each point
+            dist:np.ndarray, # (M,) distance of each point to its centre
+            K:int, # number of clusters
+           )->np.ndarray: # the labels with every cluster non-empty (when there are at least K points)
+    "Give each empty cluster in turn the point farthest from its centre among clusters of two or more points (ties: the first)."
+    labels, dist = labels.copy(), np.array(dist, np.float64)
+    for k in range(K):
+        n = np.bincount(labels, minlength=K)
+        if n[k]: continue
+        donors = np.flatnonzero(n[labels] >= 2)
+        if not len(donors): break   # fewer points than clusters
+        i = donors[np.argmax(dist[donors])]
+        labels[i], dist[i] = k, 0.
+    return labels
+
+def _lloyd(Z:np.ndarray, # (M, D) points
+           c:np.ndarray, # (M,) their positive weights
+           C:np.ndarray, # (K, D) starting centres
+           max_iter:int=50, # most assignment steps (as many as the kmeans2 start ran)
+          )->np.ndarray: # (M,) labels, every cluster non-empty when M >= K
+    "Weighted Lloyd iterations: each point to its nearest centre (ties: the lower index), each centre to its points' weighted mean."
+    K, labels = len(C), None
+    for _ in range(max_iter):
+        new = _refill(*vq(Z, C, check_finite=False), K)
+        if labels is not None and (new == labels).all(): break
+        labels = new
+        n = np.bincount(labels, weights=c, minlength=K)
+        C = np.stack([np.bincount(labels, weights=c * z, minlength=K) for z in Z.T], 1) / np.maximum(n, 1e-300)[:, None]
+    return labels
+
+# %% ../nbs/101_core.ipynb #cac9ce05
 def initial_resp(X:np.ndarray, # (N, D) data
                  n_components:int, # K
                  method:str, # one of INIT_PARAMS
                  rng:np.random.Generator, # random numbers
                  weights:np.ndarray=None, # (N,) sample weights: rows of weight 0 take no part (they get 1/K)
                 )->np.ndarray: # (N, K) responsibilities
-    "Initial responsibilities by k-means, k-means++ seeds, random rows or random data points."
+    "Initial responsibilities by weighted k-means, k-means++ seeds, random rows or random data points (all but random: integer weights equal repeated rows)."
+    if method not in INIT_PARAMS: raise ValueError(f"init_params must be one of {INIT_PARAMS}; got {method!r}.")
     if weights is not None and (weights == 0).any():   # as if those rows were absent: the same start, the same draws
         keep = weights > 0
         R = np.full((len(X), n_components), 1. / n_components)
-        R[keep] = initial_resp(X[keep], n_components, method, rng)
+        R[keep] = initial_resp(X[keep], n_components, method, rng, weights[keep])
         return R
     N, K = len(X), n_components
+    if method == "random":   # a row of responsibilities per data row: w copies are not one row of weight w
+        R = rng.uniform(size=(N, K)); return R / R.sum(1, keepdims=True)
+    w = np.ones(N) if weights is None else np.asarray(weights, np.float64)
+    U, c, inv = _distinct(X, w)
+    if len(U) < K: U, c, inv = X, w, np.arange(N)   # fewer distinct rows than components: the rows are the points
     R = np.zeros((N, K))
     if method == "kmeans":
-        scale = X.std(0); scale[scale == 0] = 1.
-        Z = (X - X.mean(0)) / scale
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            _, labels = kmeans2(Z, K, iter=50, minit='++', seed=rng)
-        R[np.arange(N), labels] = 1.
-        for k in np.flatnonzero(R.sum(0) == 0):   # an empty k-means cluster: give it one random point
-            i = int(rng.integers(N)); R[i] = 0.; R[i, k] = 1.
-    elif method == "k-means++": R[_kmeanspp(X, K, rng), np.arange(K)] = 1.
-    elif method == "random":
-        R = rng.uniform(size=(N, K)); R /= R.sum(1, keepdims=True)
-    elif method == "random_from_data": R[rng.choice(N, size=K, replace=False), np.arange(K)] = 1.
-    else: raise ValueError(f"init_params must be one of {INIT_PARAMS}; got {method!r}.")
+        m = (c[:, None] * U).sum(0) / c.sum()
+        scale = np.sqrt((c[:, None] * (U - m)**2).sum(0) / c.sum()); scale[scale == 0] = 1.
+        Z = (U - m) / scale
+        R[np.arange(N), _lloyd(Z, c, Z[_kmeanspp(Z, c, K, rng)])[inv]] = 1.
+        return R
+    seeds = _kmeanspp(U, c, K, rng) if method == "k-means++" else _draw_distinct(c, K, rng)
+    for k, j in enumerate(seeds): R[inv == j, k] = 1.   # every copy of a seed point
     return R
 
 # %% ../nbs/101_core.ipynb #e1561f36
