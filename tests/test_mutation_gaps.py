@@ -447,7 +447,7 @@ def test_zero_weight_rows_take_no_part_in_the_start(method):
     keep = w > 0
     R = initial_resp(X, 3, method, np.random.default_rng(1), w)
     np.testing.assert_array_equal(R[~keep], 1 / 3)
-    np.testing.assert_array_equal(R[keep], initial_resp(X[keep], 3, method, np.random.default_rng(1)))
+    np.testing.assert_array_equal(R[keep], initial_resp(X[keep], 3, method, np.random.default_rng(1), w[keep]))
     kw = dict(random_state=0, init_params=method, tol=0, max_iter=10)
     a = _quiet(GaussianMixtureEM(3, **kw).fit, X, sample_weight=w)
     b = _quiet(GaussianMixtureEM(3, **kw).fit, X[keep], sample_weight=w[keep])
