@@ -637,16 +637,19 @@ def _draw_distinct(c:np.ndarray, # (M,) weights of the points
 def _kmeanspp(Z:np.ndarray, # (M, D) points
               c:np.ndarray, # (M,) their weights
               K:int, # number of seeds
-              rng:np.random.Generator, # one uniform per seed
+              rng:np.random.Generator, # one uniform per candidate
+              trials:int=None, # candidates per seed after the first (None: 2 + log K, scikit-learn's greedy k-means++)
              )->np.ndarray: # (K,) indices of the seeds
-    "Weighted k-means++: each seed, the first included, by inverse CDF on the cumulative weight times D^2 (D^2 to the nearest seed so far)."
+    "Greedy weighted k-means++: each seed drawn by inverse CDF on weight times D^2 (the first on the weights); of `trials` candidates the one leaving the least weighted potential."
+    trials = 2 + int(np.log(K)) if trials is None else trials
     idx = [_draw(c, rng.uniform())]
     d2 = cdist(Z, Z[idx], "sqeuclidean")[:, 0]
     for _ in range(1, K):
-        mass = c * d2
-        i = _draw(mass if mass.sum() > 0 else c, rng.uniform())   # every point already a seed: by the weights alone
-        idx.append(i)
-        d2 = np.minimum(d2, cdist(Z, Z[i:i + 1], "sqeuclidean")[:, 0])
+        mass = c * d2 if (c * d2).sum() > 0 else c   # every point already a seed: by the weights alone
+        cand = [_draw(mass, u) for u in rng.uniform(size=trials)]
+        d2c = np.minimum(d2, cdist(Z[cand], Z, "sqeuclidean"))   # (trials, M): D^2 with each candidate added
+        best = int(np.argmin(d2c @ c))                             # the least potential; ties: the first candidate
+        idx.append(cand[best]); d2 = d2c[best]
     return np.array(idx)
 
 # %% ../nbs/101_core.ipynb #2735555b

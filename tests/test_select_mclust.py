@@ -70,13 +70,12 @@ def test_choice_equals_mclust(name):
 
 def test_trees_more_starts_find_a_spurious_maximum():
     """On trees (31 rows, 3 columns) k-means starts reach a higher likelihood than mclust's start ever sees: VEV with
-    K = 5, BIC 516.7 against mclust's choice VEV, K = 2 at 534.0 (lower is better here). Two of its components hold
-    3 points each (N_k = D to 1e-3): the spurious kind of maximum McLachlan and Peel describe, which the default table
-    reports as it is; init_params="hc" gives mclust's table and choice."""
+    K = 5, BIC 511.1 against mclust's choice VEV, K = 2 at 534.0 (lower is better here). Its smallest component holds
+    3 points (N_k = D, to 1e-2): the spurious kind of maximum McLachlan and Peel describe, which the default table
+    reports as it is; init_params="hc" gives mclust's table and choice (test_choice_equals_mclust)."""
     sel = select_mixture(data("trees"), 5, "VEV", random_state=0)
-    e = sel.best_
-    assert sel.table[0]["bic"] < -float(REF.query("data == 'trees' and model == 'VEV' and G == 2").bic.iloc[0])
-    assert np.sort(e.weights_ * 31)[:2] == pytest.approx([3., 3.], abs=1e-2)
+    assert sel.table[0]["bic"] < -float(REF.query("data == 'trees' and model == 'VEV' and G == 2").bic.iloc[0]) - 20
+    assert np.sort(sel.best_.weights_ * 31)[0] == pytest.approx(3., abs=1e-2)
 
 def test_trees_needs_no_warnings(recwarn):
     "R's trees: starts that collapse or cycle are dropped quietly and counted; no warning per iteration or per fit."
