@@ -506,7 +506,7 @@ def coordinate_ascent(model, # a model: `prepare`, `e_step`, `expected_log_joint
                       n_threads:int=None, # E-step threads (default: `default_threads()`)
                       keep_resp="memory", # where the model's per-row memory of q lives: "memory", "disk" or None (no KL)
                       executor=None, # an executor made once for several runs on the same data (`executor_for`): X and the options above are then ignored
-                      stopping:str=None, # "change" (the last step below tol), "aitken" (the distance to Aitken's limit below tol) or "residual" (the rise an exact M-step would give, `stationarity_gap`, below tol); None: the model's `stopping`, else "change"
+                      stopping:str=None, # "change" (the last step below tol), "aitken" (the distance to Aitken's limit below tol) or "residual" (the rise an exact M-step would give, `stationarity_gap`, below tol), "relative" (mclust's: the change below tol (1 + |objective|)); None: the model's `stopping`, else "change"
                       schedule=None, # the statistics the global block reads: None, the last E-step's (batch); or a schedule's `update(stats)` (stepwise)
                      )->Fit: # the last globals and E-step, objective F (nats), per-iteration history, converged, n_iter
     "Maximise F(q, globals) by alternating the global block (`model.m_step`) and the local block (`model.e_step`, run by the source's executor)."
@@ -515,7 +515,7 @@ def coordinate_ascent(model, # a model: `prepare`, `e_step`, `expected_log_joint
     if rule not in STOPPING: raise ValueError(f"stopping must be one of {STOPPING}; got {stopping!r}.")
     return _ascend(model, ex, state, weights, tol, max_iter, verbose, rule, schedule)
 
-STOPPING = ("change", "aitken", "residual")
+STOPPING = ("change", "aitken", "residual", "relative")
 
 def stationarity_gap(model, # a model whose `m_step(stats, None)` is the exact maximiser of the bound (its initial M-step)
                      stats:Stats, # an E-step's statistics of q, taken at `state`
@@ -593,6 +593,7 @@ def _ascend(model, executor, state, weights, tol, max_iter, verbose, stopping="c
         state, stats, obj = new, new_stats, new_obj
         objs.append(obj)
         if stopping == "change": done = abs(change) < tol   # as scikit-learn: tol=0 runs exactly max_iter iterations
+        elif stopping == "relative": done = abs(objs[-1] - objs[-2]) < tol * (1 + abs(objs[-1]))   # mclust's emControl(tol) rule
         elif stopping == "aitken": done = len(objs) >= 3 and abs(aitken_gap(objs)) / new_stats.n < tol   # the distance to the limit
         else:   # how far the globals are from a fixed point of exact EM at this q, whatever the size of the last step
             gap = stationarity_gap(model, new_stats, new)

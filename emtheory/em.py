@@ -177,7 +177,7 @@ class GaussianMixtureEM(InformationCriteria, MixtureEstimator):
                  n_components:int=1, # K, the number of mixture components
                  *,
                  covariance_type:str="full", # "full", "tied", "diag", "spherical" (scikit-learn's meaning), or one of mclust's fourteen models, "EII" ... "VVV" (emtheory.covariance)
-                 tol:float=1e-3, # stop when the log-likelihood per unit weight increases by less than this
+                 tol:float=1e-3, # stop when the log-likelihood per unit weight increases by less than this (`stopping` says how tol is read)
                  reg_covar:float=1e-6, # added to the covariance diagonal at every M-step
                  max_iter:int=100, # most E-step/M-step pairs
                  n_init:int=1, # starts; the best final log-likelihood is kept
@@ -194,8 +194,9 @@ class GaussianMixtureEM(InformationCriteria, MixtureEstimator):
                  t0:float=2., # partial_fit's step delay, >= 0
                  average:bool=True, # partial_fit reports the Polyak-Ruppert average of its running statistics after burn_in steps
                  burn_in:int=100, # partial_fit's steps before the average starts (a fit's iterations count)
+                 stopping:str=None, # None or "change": the increase per unit weight below tol; "relative": mclust's rule, below tol (1 + |log-likelihood|); "aitken", "residual" (emtheory.core.STOPPING)
                 ):
-        self.missing, self.kappa, self.t0, self.average, self.burn_in = missing, kappa, t0, average, burn_in
+        self.missing, self.kappa, self.t0, self.average, self.burn_in, self.stopping = missing, kappa, t0, average, burn_in, stopping
         self.n_components, self.covariance_type, self.tol, self.reg_covar = n_components, covariance_type, tol, reg_covar
         self.max_iter, self.n_init, self.init_params = max_iter, n_init, init_params
         self.weights_init, self.means_init, self.precisions_init = weights_init, means_init, precisions_init

@@ -146,7 +146,8 @@ class Estimator(Params):
         with blas_single_thread(nt):   # the initial statistics too: thin products are faster on one BLAS thread each
             for _ in range(1 if warm else getattr(self, "n_init", 1)):
                 state0 = self._state(model) if warm else self._init_state(model, Xs, ws, rng)
-                fit = coordinate_ascent(model, source, state0, w, self.tol, self.max_iter, self.verbose, executor=ex)
+                fit = coordinate_ascent(model, source, state0, w, self.tol, self.max_iter, self.verbose, executor=ex,
+                                        stopping=getattr(self, "stopping", None))   # None: the model's rule
                 if best is None or fit.objective > best.objective: best = fit
         self._model = model
         self.n_features_in_ = D

@@ -333,6 +333,7 @@ def select_mixture(X, # (n_samples, n_features) data
                    tol:float=1e-6, # EM's tolerance on the change of the log-likelihood per sample
                    max_iter:int=1000, # EM's most iterations per start
                    reg_covar:float=0., # added to covariance diagonals (0, as mclust: maximum likelihood itself)
+                   stopping:str="change", # how tol is read: "change" per sample, or "relative", mclust's (tol=1e-5 is mclust's default)
                   )->Selection: # `.table` (a row per covariance type and K), `.estimators_`, `.best_` by `criterion`
     "Fit a Gaussian mixture by exact EM for every (covariance model, K) with restarts; a table of BIC, AIC and ICL as mclust computes them."
     X = check_array(X)
@@ -341,7 +342,7 @@ def select_mixture(X, # (n_samples, n_features) data
     Ks, cts, inits = _check_grid(n_components, covariance_types, n_init, n_jobs, criterion, backend, init_params)
     jobs = 1 if n_jobs is None else (os.cpu_count() or 1) if n_jobs == -1 else int(n_jobs)
     root = _root_seed(random_state)
-    options = dict(tol=tol, max_iter=max_iter, reg_covar=reg_covar)
+    options = dict(tol=tol, max_iter=max_iter, reg_covar=reg_covar, stopping=stopping)
     if "hc" in inits[:max(1, min(n_init, len(inits)))]: options["hc"] = _hc_partitions(X, Ks, root)
     tasks = [(ct, K, s, _start_seed(root, ct, K, s), inits[s % len(inits)])
              for ct in cts for K in Ks for s in range(1 if K == 1 else n_init)]

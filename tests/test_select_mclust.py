@@ -91,3 +91,20 @@ def test_select_command_prints_the_table_and_saves_the_plot(tmp_path, capsys):
     assert select_main([str(f), "--plot", str(tmp_path / "bic.png"), "--table", "--init", "hc", "--n-init", "1"]) == 0
     out = capsys.readouterr().out
     assert "best by BIC: VEV, K = 2" in out and "EII" in out and "VVV" in out and (tmp_path / "bic.png").stat().st_size > 1000
+
+@pytest.mark.parametrize("model", ["EII", "VII", "EEI", "VVI", "EEE", "EEV", "VEV", "EVV", "VVV"])
+def test_relative_stopping_is_mclusts_rule(model):
+    """stopping="relative" is mclust's emControl(tol) rule, |L_t - L_t-1| < tol (1 + |L_t|): from mclust's start, EM
+    stops at mclust's own iteration (tests/fixtures/mclust_models_me.csv, tol = 1e-10) in every cell. mclust counts the
+    start's M-step and E-step as its first iteration, emtheory's n_iter_ counts the iterations after it: one fewer."""
+    from emtheory.em import GaussianMixtureEM
+    from emtheory.hc import hc_init
+    import warnings
+    ref = pd.read_csv(FIX / "mclust_models_me.csv", comment="#").query("data == 'faithful' and model == @model")
+    X = data("faithful")
+    for G in (2, 3, 4):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            e = GaussianMixtureEM(G, covariance_type=model, reg_covar=0, tol=1e-10, stopping="relative", max_iter=10**5,
+                                  **hc_init(X, G, model)).fit(X)
+        assert e.n_iter_ + 1 == int(ref.query("G == @G").iterations.iloc[0]), G
