@@ -295,3 +295,41 @@ def test_check_fails_on_small_math_and_a_double_entry(site, tmp_path):
     assert 'b_{1}' not in out and 'at 1400 px a display formula' not in out, out    # the breakable one fits, and both at 1400
     assert 'API reference documents emtheory.ppca.PPCA twice: emtheory.latent.PPCA re-exports it' in out
     assert "the re-export emtheory.latent.ppca_mle points to 'emtheory.ppca.nowhere', not to emtheory.ppca.ppca_mle" in out
+
+# ---- the reading order: one list (nbs/sidebar.yml) behind the landing page's list and the previous/next links ----------
+def _fake_site(d:Path, order:list, chain:list):
+    "A site whose landing page lists `order` under Reading order, and whose next/prev links follow `chain`."
+    d.mkdir()
+    seq = ['index.html'] + chain
+    for k, page in enumerate(seq):
+        head = ''.join(f'<link rel="{rel}" title="x" href="{seq[j]}" />' for rel, j in (('prev', k - 1), ('next', k + 1))
+                       if 0 <= j < len(seq))
+        body = ('<section id="reading-order"><h2>Reading order</h2><ol>'
+                + ''.join(f'<li><a class="reference internal" href="{p}">{p}</a></li>' for p in order)
+                + '</ol></section>') if page == 'index.html' else ''
+        (d/page).write_text(f'<html><head>{head}</head><body>{body}</body></html>')
+
+def test_reading_order_is_generated_from_the_sidebar_list():
+    plan = [(None, Path('index.ipynb'), {'doc': Path('index'), 'src': Path('index.ipynb')}),
+            ('Theory', Path('000_jensen.ipynb'), {'doc': Path('jensen'), 'src': Path('jensen.ipynb')}),
+            ('Methods', Path('100_core.ipynb'), {'doc': Path('core'), 'src': Path('core.ipynb')}),
+            ('Methods', Path('101_em.ipynb'), {'doc': Path('em'), 'src': Path('em.ipynb')})]
+    md = convert.reading_order(plan, {Path('jensen'): "Jensen's inequality", Path('core'): 'The core', Path('em'): 'EM'})
+    assert md.split('\n') == ['**Theory**', '', "1. [Jensen's inequality](jensen.ipynb)", '', '**Methods**', '',
+                              '2. [The core](core.ipynb)', '3. [EM](em.ipynb)', '', '**Reference**', '',
+                              '4. [API reference](api.md)']
+
+def test_prev_next_chain_follows_the_landing_pages_order(tmp_path):
+    import check
+    _fake_site(tmp_path/'ok', ['a.html', 'b.html', 'c.html'], ['a.html', 'b.html', 'c.html'])
+    assert check.reading_chain(tmp_path/'ok') == []
+    _fake_site(tmp_path/'swapped', ['a.html', 'b.html', 'c.html'], ['a.html', 'c.html', 'b.html'])
+    probs = check.reading_chain(tmp_path/'swapped')
+    assert any("visit ['a.html', 'c.html', 'b.html'], the landing page's reading order lists ['a.html', 'b.html', 'c.html']"
+               in p for p in probs), probs
+    _fake_site(tmp_path/'short', ['a.html', 'b.html'], ['a.html', 'b.html'])
+    (tmp_path/'short'/'orphan.html').write_text('<html></html>')
+    assert check.reading_chain(tmp_path/'short') == ['pages the previous/next links never reach: orphan.html']
+    _fake_site(tmp_path/'back', ['a.html', 'b.html'], ['a.html', 'b.html'])
+    (tmp_path/'back'/'b.html').write_text('<link rel="prev" href="index.html" />')
+    assert check.reading_chain(tmp_path/'back') == ['the previous link of b.html is index.html, not a.html']

@@ -17,6 +17,8 @@ what it found into the DOM, which `--dump-dom` returns. Per page it checks:
     nothing was loaded from outside the site (no CDN);
   - no hidden cell shows (`#|` directives, `from nbdev.showdoc import`);
   - the landing page's sidebar lists the pages in nbdev's order (pages.json written by the build);
+  - (once per site, from the HTML files) the previous/next links, followed from the landing page, visit every page in
+    the order of the landing page's "Reading order" links, and each previous link points back;
   - the API reference has a block for every public name of the package (each module's `__all__`); each callable's
     block lists every parameter of its signature (and its methods, inherited ones included); each class lists every
     fitted attribute its source assigns (`self.name_ = ...`) with a description; the estimators describe every
@@ -574,6 +576,31 @@ def check_page(rel:str, r:dict, site:Path, origin:str, reports:dict, expected_na
         probs += api_tables(r.get('api', []), api, lib)
     return probs
 
+_re_next = re.compile(r'<link rel="(next|prev)"[^>]*?href="([^"#]+)"')
+
+def reading_chain(site:Path)->list:
+    """The pages the previous/next links visit from the landing page (its next, that page's next, ...), and their
+    previous links: problems when the chain's order is not the order of the landing page's "Reading order" links,
+    when a previous link does not point back, or when a page of the site is left out."""
+    def links(rel):
+        f = site/rel
+        return dict((k, os.path.normpath(str(Path(rel).parent/v))) for k, v in _re_next.findall(f.read_text(errors='replace'))) if f.is_file() else {}
+    idx = (site/'index.html').read_text(errors='replace')
+    sec = re.search(r'<section id="reading-order">(.*?)</section>', idx, re.S)
+    if not sec: return ['the landing page has no "Reading order" section']
+    want = list(dict.fromkeys(h for h in re.findall(r'<a class="reference internal" href="([^"#]+\.html)[^"]*"', sec.group(1))))
+    chain, probs = ['index.html'], []
+    while (nxt := links(chain[-1]).get('next')) and nxt not in chain:
+        if links(nxt).get('prev') != chain[-1]:
+            probs.append(f'the previous link of {nxt} is {links(nxt).get("prev")}, not {chain[-1]}')
+        chain.append(nxt)
+    if chain[1:] != want:
+        probs.append(f'the previous/next links visit {chain[1:]}, the landing page\'s reading order lists {want}')
+    pages = {str(f.relative_to(site)) for f in site.rglob('*.html') if f.relative_to(site).parts[0] not in SKIP_DIRS}
+    left = sorted(pages - set(chain) - {'search.html', 'genindex.html'})
+    if left: probs.append(f'pages the previous/next links never reach: {", ".join(left)}')
+    return probs
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('site', nargs='?', default=str(ROOT/'_docs'))
@@ -636,6 +663,7 @@ def main():
         for p in probs: print(f'     - {p}')
         n_bad += bool(probs)
     if 'api.html' not in pages and not a.pages: print('FAIL no API reference page (api.html)'); n_bad += 1
+    for p in reading_chain(site): print(f'FAIL reading order: {p}'); n_bad += 1
     pages_set = {'/' + p for p in pages}
     for code, path, ref in log:  # failed requests not made by a page itself (e.g. a font a stylesheet asked for)
         if code >= 400 and unquote(urlsplit(ref).path) not in pages_set:
