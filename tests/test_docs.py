@@ -333,3 +333,56 @@ def test_prev_next_chain_follows_the_landing_pages_order(tmp_path):
     _fake_site(tmp_path/'back', ['a.html', 'b.html'], ['a.html', 'b.html'])
     (tmp_path/'back'/'b.html').write_text('<link rel="prev" href="index.html" />')
     assert check.reading_chain(tmp_path/'back') == ['the previous link of b.html is index.html, not a.html']
+
+# ---- rules on the notebooks' sources (tools/docs/rules.py), each failing on a broken copy -------------------------------
+def _nb(path:Path, *cells)->Path:
+    nbformat.write(nbformat.v4.new_notebook(cells=list(cells)), path)
+    return path
+
+def test_rule_hand_typed_chapter_number(tmp_path):
+    import rules
+    md = nbformat.v4.new_markdown_cell
+    bad = _nb(tmp_path/'bad.ipynb', md('As Chapter 3 showed, and chapters 2 and 4 too.'))
+    assert [(r, w) for _, r, w in rules.problems(bad)] == [('chapter-number', 'Chapter 3'), ('chapter-number', 'chapters 2')]
+    ok = _nb(tmp_path/'ok.ipynb', md('As [EM as coordinate ascent](em_coordinate_ascent.html) showed; '
+                                     '`chapter 3` in code and $\\text{chapter 3}$ in math are not prose.'))
+    assert rules.problems(ok) == []
+
+def test_rule_workshop_words(tmp_path):
+    import rules
+    md = nbformat.v4.new_markdown_cell
+    bad = _nb(tmp_path/'bad.ipynb', md('## (a) Amortized EM\n\nSeed of the whole argument: a parametrised $q$.'),
+              md('### The bar on wine\n\nClose.'), md('As the issue asks, this is done.'))
+    got = [(r, w) for _, r, w in rules.problems(bad)]
+    assert got == [('workshop-word', 'Seed of the whole argument:'), ('workshop-word', 'The bar'),
+                   ('workshop-word', 'issue')], got
+    ok = _nb(tmp_path/'ok.ipynb', md('A random seed; a fixed seed. Rows held out (seed 0). `seed=3` and `seed` are code. '
+                                     'The $k$-means++ seeds. The bar chart of $\\bar x$ is fine.'))
+    assert rules.problems(ok) == []
+
+def test_rule_long_export_cell(tmp_path):
+    import rules
+    body = 'def f(x):\n' + '    x += 1\n' * 85 + '    return x'
+    bad = _nb(tmp_path/'bad.ipynb', nbformat.v4.new_code_cell('#| export\n' + body),
+              nbformat.v4.new_code_cell(body))                                           # not exported: no limit
+    assert [(r, w) for _, r, w in rules.problems(bad)] == [('export-length', 'the cell defining f')]
+    short = _nb(tmp_path/'short.ipynb', nbformat.v4.new_code_cell('#| export\n' + 'def f(x):\n' + '    x += 1\n' * 70))
+    assert rules.problems(short) == []
+
+def test_rules_allowlist(tmp_path, capsys):
+    "Listed offenders do not fail, a new one does; the allowlist's size and its stale lines are printed."
+    import rules
+    bad = _nb(tmp_path/'bad.ipynb', nbformat.v4.new_markdown_cell('Chapter 3 and the issue.'))
+    allow = tmp_path/'allow.txt'
+    allow.write_text(f'# comment\n{bad} | chapter-number | Chapter 3\n{bad} | workshop-word | the bar\n')
+    assert rules.main([bad], allow) == 1
+    out = capsys.readouterr().out
+    assert f'FAIL    {bad} | workshop-word | issue' in out and f'allowed {bad} | chapter-number | Chapter 3' in out
+    assert f'gone    {bad} | workshop-word | the bar' in out and 'allowlist allow.txt: 2 entries (1 no longer occur)' in out
+    allow.write_text(f'{bad} | chapter-number | Chapter 3\n{bad} | workshop-word | issue\n')
+    assert rules.main([bad], allow) == 0
+
+def test_rules_pass_on_the_notebooks():
+    "The real notebooks: nothing beyond tools/docs/allow.txt (make docs-check runs the same)."
+    r = subprocess.run([sys.executable, 'tools/docs/rules.py'], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
