@@ -6,8 +6,8 @@ In the markdown cells (code spans, code blocks and math left out):
   - chapter-number: a hand-typed "chapter N"; prose refers to a chapter by a link to its page ([the KL
     decomposition](kl_decomposition.html)), whose number the site derives from the reading order;
   - workshop-word: words from the workshop rather than the subject: "issue", "the bar" (not a bar chart), and "seed"
-    where its sentence says nothing random about it (random, fixed, integer, root, reproducible, explicit, sample, start, worker, rng,
-    k-means++, Monte Carlo; or "seed 0", "seed=");
+    where its sentence says nothing random about it (random, fixed, integer, root, reproducible, explicit, sample,
+    start, worker, rng, k-means++, Monte Carlo; or "seed 0", "seed=");
 in the code cells:
   - export-length: an `#| export` cell longer than 80 lines.
 Known offenders are listed in tools/docs/allow.txt (`notebook | rule | what`): they are reported but do not fail; a new
