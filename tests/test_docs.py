@@ -20,10 +20,12 @@ sys.path.insert(0, str(ROOT/'tools'/'docs'))
 import convert
 
 def _chromium():
+    import importlib.util
+    if importlib.util.find_spec('playwright') is None: return None
     for c in ('/usr/bin/chromium', shutil.which('chromium')):
         if c and os.access(c, os.X_OK): return c
-needs_chromium = pytest.mark.skipif(_chromium() is None, reason='chromium is not installed on this machine, so the '
-                                    'browser check cannot run (make docs-check installs it: apt-get install chromium)')
+needs_chromium = pytest.mark.skipif(_chromium() is None, reason='chromium or playwright is not installed on this '
+                                    'machine, so the browser check cannot run (make docs-check installs both)')
 
 # ---- converter pieces (no browser) ---------------------------------------------------------------------------------
 def test_page_names_are_nbdevs():

@@ -4,7 +4,7 @@
 
 The site is served on 127.0.0.1 (a free port) by a small server that adds one probe script to each HTML page. After
 the page loaded, the probe waits for MathJax's typesetting and the images, and writes what it found into the DOM, where
-the checker reads it over the DevTools protocol. Per page it checks:
+the checker reads it (playwright drives Debian's chromium). Per page it checks:
   - math: every Sphinx math element holds a typeset `mjx-container`, and there is no MathJax error (`mjx-merror`);
   - no raw TeX (`$$`, `\\begin{`, `\\end{`, `\\(`, `\\[`) in the visible text outside code, and no TeX at all
     (a command such as `\\mathbb`, a `$`, a braced `_{`/`^{`) in text outside math, code and cell outputs;
@@ -31,14 +31,14 @@ the checker reads it over the DevTools protocol. Per page it checks:
 It probes each page at 1400 and at 420 px wide (the viewport emulated at that width), photographs the whole page at
 each width into the shots folder (NAME.1400.png, NAME.420.png; a page taller than 12000 px in tiles of 12000 px,
 NAME.420.1.png, NAME.420.2.png, ..., the last one overlapping the one before; one browser per page and width, driven
-over the DevTools protocol, probes and photographs; with --no-shots none), and exits 1 when any check fails.
+with playwright (Debian's chromium), probes and photographs; with --no-shots none), and exits 1 when any check fails.
 
     python tools/docs/check.py --returns [--lib emtheory]
 
 lists, from the code alone (no site, no browser), the public functions and methods (inherited ones included) that
 return a value but have no return docment (the comment after `)->T:`), with their count; exits 1 when there is one.
 """
-import argparse, ast, http.server, importlib, inspect, json, os, pkgutil, re, shutil, subprocess, sys, tempfile, textwrap, threading
+import argparse, ast, http.server, importlib, inspect, json, os, pkgutil, re, shutil, sys, textwrap, threading
 from concurrent.futures import ThreadPoolExecutor
 from configparser import ConfigParser
 from pathlib import Path
@@ -219,63 +219,8 @@ WIDTHS = (1400, 420)  # a laptop and a phone: every page is probed (and photogra
 
 TILE = 12000   # px of page per screenshot: a longer page is photographed in several tiles (NAME.W.1.png, NAME.W.2.png, ...)
 
-class DevTools:
-    "One headless Chromium driven over the DevTools protocol on a pipe (--remote-debugging-pipe: no port, no library)."
-    def __init__(self, exe:str, timeout:float=120):
-        self.prof = tempfile.TemporaryDirectory(prefix='docs-check-chromium-')
-        import fcntl
-        def high(fd):   # above 9: the shell's `3<&N 4>&M` must not overwrite one end with the other (3 and 4 may be free)
-            n = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10); os.close(fd); return n
-        self.cmd_r, self.cmd_w = map(high, os.pipe())     # we write commands, chromium reads them on its fd 3
-        self.out_r, self.out_w = map(high, os.pipe())     # chromium writes on its fd 4, we read
-        args = [exe, *FLAGS, '--remote-debugging-pipe', f'--user-data-dir={self.prof.name}', 'about:blank']
-        shell = [shutil.which('bash') or '/bin/bash', '-c', f'exec "$@" 3<&{self.cmd_r} 4>&{self.out_w}', 'sh']   # dash: no fd above 9
-        self.p = subprocess.Popen([*shell, *args],
-                                  pass_fds=(self.cmd_r, self.out_w), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        os.close(self.cmd_r); os.close(self.out_w)
-        self.buf, self.n, self.timeout, self.session = b'', 0, timeout, None
-    def send(self, method:str, params:dict|None=None, session:bool=True)->dict:
-        import select, time
-        self.n += 1
-        msg = {'id': self.n, 'method': method, 'params': params or {}}
-        if session and self.session: msg['sessionId'] = self.session
-        os.write(self.cmd_w, json.dumps(msg).encode() + b'\0')
-        end = time.monotonic() + self.timeout
-        while True:
-            while b'\0' in self.buf:
-                raw, self.buf = self.buf.split(b'\0', 1)
-                r = json.loads(raw)
-                if r.get('id') == self.n:
-                    if 'error' in r: raise RuntimeError(f"{method}: {r['error'].get('message')}")
-                    return r.get('result', {})
-            left = end - time.monotonic()
-            if left <= 0 or not select.select([self.out_r], [], [], left)[0]: raise TimeoutError(method)
-            chunk = os.read(self.out_r, 1 << 20)
-            if not chunk: raise RuntimeError('chromium closed the DevTools pipe')
-            self.buf += chunk
-    def open(self, url:str, width:int, height:int):
-        t = self.send('Target.createTarget', {'url': 'about:blank'}, session=False)['targetId']
-        self.session = self.send('Target.attachToTarget', {'targetId': t, 'flatten': True}, session=False)['sessionId']
-        self.viewport(width, height)
-        self.send('Page.enable'); self.send('Page.navigate', {'url': url})
-    def viewport(self, width:int, height:int):
-        self.send('Emulation.setDeviceMetricsOverride', {'width': width, 'height': height, 'deviceScaleFactor': 1, 'mobile': False})
-    def eval(self, js:str):
-        r = self.send('Runtime.evaluate', {'expression': js, 'awaitPromise': True, 'returnByValue': True})
-        if 'exceptionDetails' in r: raise RuntimeError(f"page script failed: {r['exceptionDetails'].get('text')}")
-        return r['result'].get('value')
-    def close(self):
-        try: self.send('Browser.close', session=False)
-        except Exception: pass
-        try: self.p.wait(10)
-        except subprocess.TimeoutExpired: self.p.kill(); self.p.wait()
-        os.close(self.cmd_w); os.close(self.out_r); self.prof.cleanup()
-
 SETTLE = ('new Promise(function(ok){ setTimeout(function(){ requestAnimationFrame(function(){ requestAnimationFrame(ok); }); }, '
           '%d); })')
-READY = """new Promise(function(ok, no){ var t0 = Date.now(); (function poll(){
-  if (document.getElementById('__docs_check__')) ok(true); else if (Date.now() - t0 > 90000) no('no probe report');
-  else setTimeout(poll, 100); })(); })"""
 UNSTICK = """[].forEach.call(document.querySelectorAll('body *'), function(e){
   if (getComputedStyle(e).position == 'sticky') e.style.setProperty('position', 'relative', 'important'); })"""
 
@@ -296,26 +241,27 @@ def visit(exe:str, url:str, shots:Path|None, name:str, width:int)->tuple:
     return r, err
 
 def _visit(exe, url, shots, name, width):
-    import base64
-    cdp, r = DevTools(exe), None
-    try:
-        cdp.open(url, width, 1800)
-        cdp.eval(READY)
-        r = json.loads(cdp.eval("document.getElementById('__docs_check__').textContent"))
-        if shots is None: return r, None
-        cdp.eval(UNSTICK)
-        ts = tiles(int(cdp.eval('document.documentElement.scrollHeight')))
-        cdp.viewport(width, ts[0][1])
-        cdp.eval(SETTLE % 600)
-        if len(ts) > 1: ts = tiles(int(cdp.eval('document.documentElement.scrollHeight')))   # in the taller window
-        for k, (top, th) in enumerate(ts, 1):
-            cdp.eval(f"window.scrollTo({{top: {top}, left: 0, behavior: 'instant'}}), " + SETTLE % 50)
-            png = base64.b64decode(cdp.send('Page.captureScreenshot', {'format': 'png'})['data'])
-            (shots/(f'{name}.{width}.png' if len(ts) == 1 else f'{name}.{width}.{k}.png')).write_bytes(png)
-        return r, None
-    except (RuntimeError, TimeoutError, OSError, ValueError) as e:
-        return r or {'error': f'the page did not finish loading ({e})'}, f'screenshot at {width} px failed: {e}'
-    finally: cdp.close()
+    from playwright.sync_api import sync_playwright, Error
+    r = None
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=exe, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={'width': width, 'height': 1800})
+            page.goto(url)
+            r = json.loads(page.wait_for_selector('#__docs_check__', state='attached', timeout=90000).text_content())
+            if shots is None: return r, None
+            page.evaluate(UNSTICK)
+            ts = tiles(page.evaluate('document.documentElement.scrollHeight'))
+            page.set_viewport_size({'width': width, 'height': ts[0][1]})
+            page.evaluate(SETTLE % 600)
+            if len(ts) > 1: ts = tiles(page.evaluate('document.documentElement.scrollHeight'))   # in the taller window
+            for k, (top, th) in enumerate(ts, 1):
+                page.evaluate(f"window.scrollTo({{top: {top}, left: 0, behavior: 'instant'}}), " + SETTLE % 50)
+                page.screenshot(path=shots/(f'{name}.{width}.png' if len(ts) == 1 else f'{name}.{width}.{k}.png'))
+            return r, None
+        except (Error, OSError, ValueError) as e:
+            return r or {'error': f'the page did not finish loading ({e})'}, f'screenshot at {width} px failed: {e}'
+        finally: browser.close()
 
 # ---- checks ------------------------------------------------------------------------------------------------------------
 def public_api(lib:str)->dict:
