@@ -20,10 +20,12 @@ sys.path.insert(0, str(ROOT/'tools'/'docs'))
 import convert
 
 def _chromium():
+    import importlib.util
+    if importlib.util.find_spec('playwright') is None: return None
     for c in ('/usr/bin/chromium', shutil.which('chromium')):
         if c and os.access(c, os.X_OK): return c
-needs_chromium = pytest.mark.skipif(_chromium() is None, reason='chromium is not installed on this machine, so the '
-                                    'browser check cannot run (make docs-check installs it: apt-get install chromium)')
+needs_chromium = pytest.mark.skipif(_chromium() is None, reason='chromium or playwright is not installed on this '
+                                    'machine, so the browser check cannot run (make docs-check installs both)')
 
 # ---- converter pieces (no browser) ---------------------------------------------------------------------------------
 def test_page_names_are_nbdevs():
@@ -295,3 +297,94 @@ def test_check_fails_on_small_math_and_a_double_entry(site, tmp_path):
     assert 'b_{1}' not in out and 'at 1400 px a display formula' not in out, out    # the breakable one fits, and both at 1400
     assert 'API reference documents emtheory.ppca.PPCA twice: emtheory.latent.PPCA re-exports it' in out
     assert "the re-export emtheory.latent.ppca_mle points to 'emtheory.ppca.nowhere', not to emtheory.ppca.ppca_mle" in out
+
+# ---- the reading order: one list (nbs/sidebar.yml) behind the landing page's list and the previous/next links ----------
+def _fake_site(d:Path, order:list, chain:list):
+    "A site whose landing page lists `order` under Reading order, and whose next/prev links follow `chain`."
+    d.mkdir()
+    seq = ['index.html'] + chain
+    for k, page in enumerate(seq):
+        head = ''.join(f'<link rel="{rel}" title="x" href="{seq[j]}" />' for rel, j in (('prev', k - 1), ('next', k + 1))
+                       if 0 <= j < len(seq))
+        body = ('<section id="reading-order"><h2>Reading order</h2><ol>'
+                + ''.join(f'<li><a class="reference internal" href="{p}">{p}</a></li>' for p in order)
+                + '</ol></section>') if page == 'index.html' else ''
+        (d/page).write_text(f'<html><head>{head}</head><body>{body}</body></html>')
+
+def test_reading_order_is_generated_from_the_sidebar_list():
+    plan = [(None, Path('index.ipynb'), {'doc': Path('index'), 'src': Path('index.ipynb')}),
+            ('Theory', Path('000_jensen.ipynb'), {'doc': Path('jensen'), 'src': Path('jensen.ipynb')}),
+            ('Methods', Path('100_core.ipynb'), {'doc': Path('core'), 'src': Path('core.ipynb')}),
+            ('Methods', Path('101_em.ipynb'), {'doc': Path('em'), 'src': Path('em.ipynb')})]
+    md = convert.reading_order(plan, {Path('jensen'): "Jensen's inequality", Path('core'): 'The core', Path('em'): 'EM'})
+    assert md.split('\n') == ['**Theory**', '', "1. [Jensen's inequality](jensen.ipynb)", '', '**Methods**', '',
+                              '2. [The core](core.ipynb)', '3. [EM](em.ipynb)', '', '**Reference**', '',
+                              '4. [API reference](api.md)']
+
+def test_prev_next_chain_follows_the_landing_pages_order(tmp_path):
+    import check
+    _fake_site(tmp_path/'ok', ['a.html', 'b.html', 'c.html'], ['a.html', 'b.html', 'c.html'])
+    assert check.reading_chain(tmp_path/'ok') == []
+    _fake_site(tmp_path/'swapped', ['a.html', 'b.html', 'c.html'], ['a.html', 'c.html', 'b.html'])
+    probs = check.reading_chain(tmp_path/'swapped')
+    assert any("visit ['a.html', 'c.html', 'b.html'], the landing page's reading order lists ['a.html', 'b.html', 'c.html']"
+               in p for p in probs), probs
+    _fake_site(tmp_path/'short', ['a.html', 'b.html'], ['a.html', 'b.html'])
+    (tmp_path/'short'/'orphan.html').write_text('<html></html>')
+    assert check.reading_chain(tmp_path/'short') == ['pages the previous/next links never reach: orphan.html']
+    _fake_site(tmp_path/'back', ['a.html', 'b.html'], ['a.html', 'b.html'])
+    (tmp_path/'back'/'b.html').write_text('<link rel="prev" href="index.html" />')
+    assert check.reading_chain(tmp_path/'back') == ['the previous link of b.html is index.html, not a.html']
+
+# ---- rules on the notebooks' sources (tools/docs/rules.py), each failing on a broken copy -------------------------------
+def _nb(path:Path, *cells)->Path:
+    nbformat.write(nbformat.v4.new_notebook(cells=list(cells)), path)
+    return path
+
+def test_rule_hand_typed_chapter_number(tmp_path):
+    import rules
+    md = nbformat.v4.new_markdown_cell
+    bad = _nb(tmp_path/'bad.ipynb', md('As Chapter 3 showed, and chapters 2 and 4 too.'))
+    assert [(r, w) for _, r, w in rules.problems(bad)] == [('chapter-number', 'Chapter 3'), ('chapter-number', 'chapters 2')]
+    ok = _nb(tmp_path/'ok.ipynb', md('As [EM as coordinate ascent](em_coordinate_ascent.html) showed; '
+                                     '`chapter 3` in code and $\\text{chapter 3}$ in math are not prose.'))
+    assert rules.problems(ok) == []
+
+def test_rule_workshop_words(tmp_path):
+    import rules
+    md = nbformat.v4.new_markdown_cell
+    bad = _nb(tmp_path/'bad.ipynb', md('## (a) Amortized EM\n\nSeed of the whole argument: a parametrised $q$.'),
+              md('### The bar on wine\n\nClose.'), md('As the issue asks, this is done.'))
+    got = [(r, w) for _, r, w in rules.problems(bad)]
+    assert got == [('workshop-word', 'Seed of the whole argument:'), ('workshop-word', 'The bar'),
+                   ('workshop-word', 'issue')], got
+    ok = _nb(tmp_path/'ok.ipynb', md('A random seed; a fixed seed. Rows held out (seed 0). `seed=3` and `seed` are code. '
+                                     'The $k$-means++ seeds. The bar chart of $\\bar x$ is fine.'))
+    assert rules.problems(ok) == []
+
+def test_rule_long_export_cell(tmp_path):
+    import rules
+    body = 'def f(x):\n' + '    x += 1\n' * 85 + '    return x'
+    bad = _nb(tmp_path/'bad.ipynb', nbformat.v4.new_code_cell('#| export\n' + body),
+              nbformat.v4.new_code_cell(body))                                           # not exported: no limit
+    assert [(r, w) for _, r, w in rules.problems(bad)] == [('export-length', 'the cell defining f')]
+    short = _nb(tmp_path/'short.ipynb', nbformat.v4.new_code_cell('#| export\n' + 'def f(x):\n' + '    x += 1\n' * 70))
+    assert rules.problems(short) == []
+
+def test_rules_allowlist(tmp_path, capsys):
+    "Listed offenders do not fail, a new one does; the allowlist's size and its stale lines are printed."
+    import rules
+    bad = _nb(tmp_path/'bad.ipynb', nbformat.v4.new_markdown_cell('Chapter 3 and the issue.'))
+    allow = tmp_path/'allow.txt'
+    allow.write_text(f'# comment\n{bad} | chapter-number | Chapter 3\n{bad} | workshop-word | the bar\n')
+    assert rules.main([bad], allow) == 1
+    out = capsys.readouterr().out
+    assert f'FAIL    {bad} | workshop-word | issue' in out and f'allowed {bad} | chapter-number | Chapter 3' in out
+    assert f'gone    {bad} | workshop-word | the bar' in out and 'allowlist allow.txt: 2 entries (1 no longer occur)' in out
+    allow.write_text(f'{bad} | chapter-number | Chapter 3\n{bad} | workshop-word | issue\n')
+    assert rules.main([bad], allow) == 0
+
+def test_rules_pass_on_the_notebooks():
+    "The real notebooks: nothing beyond tools/docs/allow.txt (make docs-check runs the same)."
+    r = subprocess.run([sys.executable, 'tools/docs/rules.py'], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr

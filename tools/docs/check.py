@@ -3,8 +3,8 @@
     python tools/docs/check.py [SITE=_docs] [--shots _docs_check] [--pages a.html b.html] [--no-shots]
 
 The site is served on 127.0.0.1 (a free port) by a small server that adds one probe script to each HTML page. After
-the page's scripts ran (`--virtual-time-budget`) the probe waits for MathJax's typesetting and the images, and writes
-what it found into the DOM, which `--dump-dom` returns. Per page it checks:
+the page loaded, the probe waits for MathJax's typesetting and the images, and writes what it found into the DOM, where
+the checker reads it (playwright drives Debian's chromium). Per page it checks:
   - math: every Sphinx math element holds a typeset `mjx-container`, and there is no MathJax error (`mjx-merror`);
   - no raw TeX (`$$`, `\\begin{`, `\\end{`, `\\(`, `\\[`) in the visible text outside code, and no TeX at all
     (a command such as `\\mathbb`, a `$`, a braced `_{`/`^{`) in text outside math, code and cell outputs;
@@ -17,6 +17,8 @@ what it found into the DOM, which `--dump-dom` returns. Per page it checks:
     nothing was loaded from outside the site (no CDN);
   - no hidden cell shows (`#|` directives, `from nbdev.showdoc import`);
   - the landing page's sidebar lists the pages in nbdev's order (pages.json written by the build);
+  - (once per site, from the HTML files) the previous/next links, followed from the landing page, visit every page in
+    the order of the landing page's "Reading order" links, and each previous link points back;
   - the API reference has a block for every public name of the package (each module's `__all__`); each callable's
     block lists every parameter of its signature (and its methods, inherited ones included); each class lists every
     fitted attribute its source assigns (`self.name_ = ...`) with a description; the estimators describe every
@@ -26,18 +28,17 @@ what it found into the DOM, which `--dump-dom` returns. Per page it checks:
     re-exporting module only a pointer to it;
   - at each width no display formula of the prose is scaled below 0.8 of its size to fit the column (emtheory.js
     first sets a long formula on several lines, then scales what is still too wide);
-It probes each page at 1400 and at 420 px wide (a narrow page is shown in an iframe of that width: headless Chromium's
-window is at least 500 px), photographs the whole page at each width into the shots folder (NAME.1400.png,
-NAME.420.png; a page taller than 12000 px in tiles of 12000 px, NAME.420.1.png, NAME.420.2.png, ..., the last one
-overlapping the one before; one browser per page and width, driven over the DevTools protocol; with --no-shots none),
-and exits 1 when any check fails.
+It probes each page at 1400 and at 420 px wide (the viewport emulated at that width), photographs the whole page at
+each width into the shots folder (NAME.1400.png, NAME.420.png; a page taller than 12000 px in tiles of 12000 px,
+NAME.420.1.png, NAME.420.2.png, ..., the last one overlapping the one before; one browser per page and width, driven
+with playwright (Debian's chromium), probes and photographs; with --no-shots none), and exits 1 when any check fails.
 
     python tools/docs/check.py --returns [--lib emtheory]
 
 lists, from the code alone (no site, no browser), the public functions and methods (inherited ones included) that
 return a value but have no return docment (the comment after `)->T:`), with their count; exits 1 when there is one.
 """
-import argparse, ast, html, http.server, importlib, inspect, json, os, pkgutil, re, shutil, subprocess, sys, tempfile, textwrap, threading
+import argparse, ast, http.server, importlib, inspect, json, os, pkgutil, re, shutil, sys, textwrap, threading
 from concurrent.futures import ThreadPoolExecutor
 from configparser import ConfigParser
 from pathlib import Path
@@ -46,7 +47,7 @@ from urllib.parse import urlsplit, unquote
 ROOT = Path(__file__).resolve().parents[2]
 FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
          '--disable-background-networking', '--disable-component-update', '--disable-sync',
-         '--hide-scrollbars', '--virtual-time-budget=20000']
+         '--hide-scrollbars']
 RAW_TEX = ['$$', '\\begin{', '\\end{', '\\(', '\\[']
 # TeX that was not typeset: a command (\\log, \\mathbb, \\{), a dollar sign, or a braced sub/superscript, in text
 # outside math, code and cell outputs (myst-nb marks notebook sections mathjax_ignore: only .math gets typeset)
@@ -179,18 +180,6 @@ PROBE = r"""<script>/* docs-check probe: added by tools/docs/check.py's server, 
 })();
 </script>"""
 
-FRAME = """<!doctype html><html><head><meta charset="utf-8"></head><body style="margin:0;background:#fff">
-<iframe id="f" src="{src}" style="border:0;display:block;width:{w}px;height:{h}px;margin-top:-{top}px"></iframe>
-<script>/* docs-check: copy the framed page's probe report out, for --dump-dom */
-(function poll(){{
-  var d = null; try {{ d = document.getElementById('f').contentDocument; }} catch (e) {{}}
-  var r = d && d.getElementById('__docs_check__');
-  if (r) {{ var pre = document.createElement('pre'); pre.id = '__docs_check__'; pre.style.display = 'none';
-           pre.textContent = r.textContent; document.body.appendChild(pre); }}
-  else setTimeout(poll, 50);
-}})();
-</script></body></html>"""
-MIN_WINDOW = 500  # narrower pages are shown in an iframe of their width
 WIDE, MIN_COLUMN = 1400, 1000  # at a window this wide the text column (and the widest code/output/math) gets this much
 MIN_MATH = 0.8   # a display formula of the prose may be scaled down to fit its column (emtheory.js), not below this
 
@@ -203,14 +192,6 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         self.log.append((code, self.path, self.headers.get('Referer', '')))
         super().send_response(code, message)
     def do_GET(self):
-        sp = urlsplit(self.path)
-        if sp.path == '/__frame__':   # a page in a narrow iframe: headless Chromium's window is never under 500 px
-            q = dict(x.split('=', 1) for x in sp.query.split('&') if '=' in x)
-            body = FRAME.format(w=int(q['w']), h=int(q['h']), top=int(q.get('top', 0)), src=html.escape(unquote(q['src']))).encode()
-            self.send_response(200)
-            self.send_header('Content-Type', 'text/html; charset=utf-8')
-            self.send_header('Content-Length', str(len(body)))
-            self.end_headers(); self.wfile.write(body); return
         p = Path(self.translate_path(self.path))
         if p.is_dir(): p = p/'index.html'
         if p.suffix == '.html' and p.is_file():
@@ -236,83 +217,10 @@ def chromium()->str:
 
 WIDTHS = (1400, 420)  # a laptop and a phone: every page is probed (and photographed) at both
 
-def run_chromium(exe:str, args:list, height:int=1800, timeout=120, width:int=WIDTHS[0])->subprocess.CompletedProcess:
-    with tempfile.TemporaryDirectory(prefix='docs-check-chromium-') as prof:
-        return subprocess.run([exe, *FLAGS, f'--window-size={width},{height}', f'--user-data-dir={prof}', *args],
-                              capture_output=True, text=True, timeout=timeout)
-
-def _framed(url:str, width:int, height:int)->str:
-    sp = urlsplit(url)
-    return f'{sp.scheme}://{sp.netloc}/__frame__?w={width}&h={height}&src={sp.path}'
-
-def probe(exe:str, url:str, width:int=WIDTHS[0])->dict:
-    if width < MIN_WINDOW: url, width = _framed(url, width, 1800), MIN_WINDOW
-    try: r = run_chromium(exe, ['--dump-dom', url], width=width)
-    except subprocess.TimeoutExpired: return {'error': 'chromium timed out'}
-    m = re.search(r'<pre id="__docs_check__"[^>]*>(.*?)</pre>', r.stdout, re.S)
-    if not m: return {'error': f'the page did not finish loading (no probe report; chromium exit {r.returncode})'}
-    return json.loads(html.unescape(m.group(1)))
-
 TILE = 12000   # px of page per screenshot: a longer page is photographed in several tiles (NAME.W.1.png, NAME.W.2.png, ...)
-
-class DevTools:
-    "One headless Chromium driven over the DevTools protocol on a pipe (--remote-debugging-pipe: no port, no library)."
-    def __init__(self, exe:str, timeout:float=120):
-        self.prof = tempfile.TemporaryDirectory(prefix='docs-check-chromium-')
-        import fcntl
-        def high(fd):   # above 9: the shell's `3<&N 4>&M` must not overwrite one end with the other (3 and 4 may be free)
-            n = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10); os.close(fd); return n
-        self.cmd_r, self.cmd_w = map(high, os.pipe())     # we write commands, chromium reads them on its fd 3
-        self.out_r, self.out_w = map(high, os.pipe())     # chromium writes on its fd 4, we read
-        flags = [f for f in FLAGS if not f.startswith('--virtual-time-budget')]
-        args = [exe, *flags, '--remote-debugging-pipe', f'--user-data-dir={self.prof.name}', 'about:blank']
-        shell = [shutil.which('bash') or '/bin/bash', '-c', f'exec "$@" 3<&{self.cmd_r} 4>&{self.out_w}', 'sh']   # dash: no fd above 9
-        self.p = subprocess.Popen([*shell, *args],
-                                  pass_fds=(self.cmd_r, self.out_w), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        os.close(self.cmd_r); os.close(self.out_w)
-        self.buf, self.n, self.timeout, self.session = b'', 0, timeout, None
-    def send(self, method:str, params:dict|None=None, session:bool=True)->dict:
-        import select, time
-        self.n += 1
-        msg = {'id': self.n, 'method': method, 'params': params or {}}
-        if session and self.session: msg['sessionId'] = self.session
-        os.write(self.cmd_w, json.dumps(msg).encode() + b'\0')
-        end = time.monotonic() + self.timeout
-        while True:
-            while b'\0' in self.buf:
-                raw, self.buf = self.buf.split(b'\0', 1)
-                r = json.loads(raw)
-                if r.get('id') == self.n:
-                    if 'error' in r: raise RuntimeError(f"{method}: {r['error'].get('message')}")
-                    return r.get('result', {})
-            left = end - time.monotonic()
-            if left <= 0 or not select.select([self.out_r], [], [], left)[0]: raise TimeoutError(method)
-            chunk = os.read(self.out_r, 1 << 20)
-            if not chunk: raise RuntimeError('chromium closed the DevTools pipe')
-            self.buf += chunk
-    def open(self, url:str, width:int, height:int):
-        t = self.send('Target.createTarget', {'url': 'about:blank'}, session=False)['targetId']
-        self.session = self.send('Target.attachToTarget', {'targetId': t, 'flatten': True}, session=False)['sessionId']
-        self.viewport(width, height)
-        self.send('Page.enable'); self.send('Page.navigate', {'url': url})
-    def viewport(self, width:int, height:int):
-        self.send('Emulation.setDeviceMetricsOverride', {'width': width, 'height': height, 'deviceScaleFactor': 1, 'mobile': False})
-    def eval(self, js:str):
-        r = self.send('Runtime.evaluate', {'expression': js, 'awaitPromise': True, 'returnByValue': True})
-        if 'exceptionDetails' in r: raise RuntimeError(f"page script failed: {r['exceptionDetails'].get('text')}")
-        return r['result'].get('value')
-    def close(self):
-        try: self.send('Browser.close', session=False)
-        except Exception: pass
-        try: self.p.wait(10)
-        except subprocess.TimeoutExpired: self.p.kill(); self.p.wait()
-        os.close(self.cmd_w); os.close(self.out_r); self.prof.cleanup()
 
 SETTLE = ('new Promise(function(ok){ setTimeout(function(){ requestAnimationFrame(function(){ requestAnimationFrame(ok); }); }, '
           '%d); })')
-READY = """new Promise(function(ok, no){ var t0 = Date.now(); (function poll(){
-  if (document.getElementById('__docs_check__')) ok(true); else if (Date.now() - t0 > 90000) no('no probe report');
-  else setTimeout(poll, 100); })(); })"""
 UNSTICK = """[].forEach.call(document.querySelectorAll('body *'), function(e){
   if (getComputedStyle(e).position == 'sticky') e.style.setProperty('position', 'relative', 'important'); })"""
 
@@ -321,35 +229,39 @@ def tiles(height:int)->list:
     if height <= TILE: return [(0, max(height, 600))]
     return [(min(top, height - TILE), TILE) for top in range(0, height, TILE)]
 
-def screenshots(exe:str, url:str, shots:Path, name:str, width:int=WIDTHS[0])->str|None:
-    """The whole page at `width`, in one browser: loaded in a 1800 px high window (as the probe sees it) until the
-    probe's report is written (MathJax and the site's formula layout done, images decoded), then shown in a window one
-    tile high, its sticky bars made to scroll with the page (else they would cover the top of every tile), scrolled
-    to each tile in turn. Saved as NAME.W.png (one tile) or NAME.W.1.png, NAME.W.2.png, ..."""
-    err = None
-    for attempt in range(2):   # once more when the browser died (a busy machine): the error is only kept if it recurs
-        if not (err := _screenshots(exe, url, shots, name, width)): return None
-    return err
+def visit(exe:str, url:str, shots:Path|None, name:str, width:int)->tuple:
+    """(probe report, error or None) of the page at `width`: loaded in a `width` x 1800 px viewport until the probe's
+    report is written (MathJax done, images decoded); with `shots`, the whole page photographed there, in tiles: the
+    viewport made one tile high, its sticky bars made to scroll with the page (else they would cover the top of every
+    tile), scrolled to each tile in turn (NAME.W.png, or NAME.W.1.png, NAME.W.2.png, ...). Tried twice when the browser
+    dies (a busy machine)."""
+    for attempt in range(2):
+        r, err = _visit(exe, url, shots, name, width)
+        if r and not err: break
+    return r, err
 
-def _screenshots(exe:str, url:str, shots:Path, name:str, width:int)->str|None:
-    import base64
-    cdp = DevTools(exe)
-    try:
-        cdp.open(url, width, 1800)
-        cdp.eval(READY)
-        cdp.eval(UNSTICK)
-        h = int(cdp.eval('document.documentElement.scrollHeight'))   # the page's height, in the 1800 px window
-        ts = tiles(h)
-        cdp.viewport(width, ts[0][1])
-        cdp.eval(SETTLE % 600)
-        if len(ts) > 1: ts = tiles(int(cdp.eval('document.documentElement.scrollHeight')))   # in the taller window
-        for k, (top, th) in enumerate(ts, 1):
-            cdp.eval(f"window.scrollTo({{top: {top}, left: 0, behavior: 'instant'}}), " + SETTLE % 50)
-            png = base64.b64decode(cdp.send('Page.captureScreenshot', {'format': 'png'})['data'])
-            (shots/(f'{name}.{width}.png' if len(ts) == 1 else f'{name}.{width}.{k}.png')).write_bytes(png)
-    except (RuntimeError, TimeoutError, OSError, ValueError) as e:
-        return f'screenshot at {width} px failed: {e}'
-    finally: cdp.close()
+def _visit(exe, url, shots, name, width):
+    from playwright.sync_api import sync_playwright, Error
+    r = None
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=exe, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={'width': width, 'height': 1800})
+            page.goto(url)
+            r = json.loads(page.wait_for_selector('#__docs_check__', state='attached', timeout=90000).text_content())
+            if shots is None: return r, None
+            page.evaluate(UNSTICK)
+            ts = tiles(page.evaluate('document.documentElement.scrollHeight'))
+            page.set_viewport_size({'width': width, 'height': ts[0][1]})
+            page.evaluate(SETTLE % 600)
+            if len(ts) > 1: ts = tiles(page.evaluate('document.documentElement.scrollHeight'))   # in the taller window
+            for k, (top, th) in enumerate(ts, 1):
+                page.evaluate(f"window.scrollTo({{top: {top}, left: 0, behavior: 'instant'}}), " + SETTLE % 50)
+                page.screenshot(path=shots/(f'{name}.{width}.png' if len(ts) == 1 else f'{name}.{width}.{k}.png'))
+            return r, None
+        except (Error, OSError, ValueError) as e:
+            return r or {'error': f'the page did not finish loading ({e})'}, f'screenshot at {width} px failed: {e}'
+        finally: browser.close()
 
 # ---- checks ------------------------------------------------------------------------------------------------------------
 def public_api(lib:str)->dict:
@@ -574,6 +486,31 @@ def check_page(rel:str, r:dict, site:Path, origin:str, reports:dict, expected_na
         probs += api_tables(r.get('api', []), api, lib)
     return probs
 
+_re_next = re.compile(r'<link rel="(next|prev)"[^>]*?href="([^"#]+)"')
+
+def reading_chain(site:Path)->list:
+    """The pages the previous/next links visit from the landing page (its next, that page's next, ...), and their
+    previous links: problems when the chain's order is not the order of the landing page's "Reading order" links,
+    when a previous link does not point back, or when a page of the site is left out."""
+    def links(rel):
+        f = site/rel
+        return dict((k, os.path.normpath(str(Path(rel).parent/v))) for k, v in _re_next.findall(f.read_text(errors='replace'))) if f.is_file() else {}
+    idx = (site/'index.html').read_text(errors='replace')
+    sec = re.search(r'<section id="reading-order">(.*?)</section>', idx, re.S)
+    if not sec: return ['the landing page has no "Reading order" section']
+    want = list(dict.fromkeys(h for h in re.findall(r'<a class="reference internal" href="([^"#]+\.html)[^"]*"', sec.group(1))))
+    chain, probs = ['index.html'], []
+    while (nxt := links(chain[-1]).get('next')) and nxt not in chain:
+        if links(nxt).get('prev') != chain[-1]:
+            probs.append(f'the previous link of {nxt} is {links(nxt).get("prev")}, not {chain[-1]}')
+        chain.append(nxt)
+    if chain[1:] != want:
+        probs.append(f'the previous/next links visit {chain[1:]}, the landing page\'s reading order lists {want}')
+    pages = {str(f.relative_to(site)) for f in site.rglob('*.html') if f.relative_to(site).parts[0] not in SKIP_DIRS}
+    left = sorted(pages - set(chain) - {'search.html', 'genindex.html'})
+    if left: probs.append(f'pages the previous/next links never reach: {", ".join(left)}')
+    return probs
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('site', nargs='?', default=str(ROOT/'_docs'))
@@ -606,11 +543,8 @@ def main():
 
     def one(rel):
         url, name = origin + rel, rel.replace('/', '__').removesuffix('.html')
-        r, extra, err = probe(exe, url, WIDTHS[0]), [], None
-        for w in WIDTHS[1:]: extra.append(probe(exe, url, w))
-        for w in WIDTHS:   # the whole page, at each width
-            if shoot: err = err or screenshots(exe, url, shots, name, width=w)
-        return rel, r, extra, err
+        (r, err), *extra = [visit(exe, url, shots if shoot else None, name, w) for w in WIDTHS]
+        return rel, r, [x for x, _ in extra], err or next((e for _, e in extra if e), None)
     with ThreadPoolExecutor(max_workers=2) as ex: results = list(ex.map(one, pages))
     srv.shutdown()
 
@@ -636,6 +570,7 @@ def main():
         for p in probs: print(f'     - {p}')
         n_bad += bool(probs)
     if 'api.html' not in pages and not a.pages: print('FAIL no API reference page (api.html)'); n_bad += 1
+    for p in reading_chain(site): print(f'FAIL reading order: {p}'); n_bad += 1
     pages_set = {'/' + p for p in pages}
     for code, path, ref in log:  # failed requests not made by a page itself (e.g. a font a stylesheet asked for)
         if code >= 400 and unquote(urlsplit(ref).path) not in pages_set:

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Build the documentation site (tools/docs/build.sh), then check every page in headless Chromium
-# (tools/docs/check.py: typeset math, no raw TeX, images, internal links, no hidden cells, sidebar order, API
-# reference complete) and save a screenshot of each page into _docs_check/. Exits non-zero when any check fails.
-# Installs Debian's chromium when it is missing (root, or sudo).
+# Check the notebooks' sources (tools/docs/rules.py: hand-typed chapter numbers, workshop words, long export cells,
+# beyond the allowlist tools/docs/allow.txt), build the documentation site (tools/docs/build.sh), then check every page
+# in headless Chromium (tools/docs/check.py: typeset math, no raw TeX, images, internal links, no hidden cells, sidebar
+# order, previous/next links in the landing page's reading order, API reference complete) and save a screenshot of
+# each page into _docs_check/. Exits non-zero when any check fails.
+# Installs Debian's chromium (root, or sudo) and playwright (into .venv) when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+status=0
+.venv/bin/python tools/docs/rules.py || status=1
 tools/docs/build.sh
 if [ ! -x /usr/bin/chromium ]; then
   echo "docs-check: installing Debian's chromium"
@@ -12,4 +16,7 @@ if [ ! -x /usr/bin/chromium ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
-.venv/bin/python tools/docs/check.py "${DOCS_OUT:-_docs}" --shots "${DOCS_SHOTS:-_docs_check}"
+# playwright (PyPI) drives Debian's chromium; it is installed here until the dev extra lists it
+.venv/bin/python -c 'import playwright' 2>/dev/null || .venv/bin/python -m pip install --quiet playwright==1.65.3
+.venv/bin/python tools/docs/check.py "${DOCS_OUT:-_docs}" --shots "${DOCS_SHOTS:-_docs_check}" || status=1
+exit $status

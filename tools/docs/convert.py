@@ -3,8 +3,11 @@
     python tools/docs/convert.py SRC_DIR
 
 - Pages keep nbdev's names: the `output-file` nbdev puts in each front matter (`11_core.ipynb` -> `core.html`).
-- Navigation comes from nbdev's generated nbs/sidebar.yml: the landing page (index) first, then one sidebar section per
-  leading digit of the notebook names (0 theory, 1 methods, 2 comparison, 3 command line), then the API reference.
+- Navigation comes from nbdev's generated nbs/sidebar.yml (the notebooks' file order), the one list of the reading
+  order: the landing page (index) first, then one sidebar section per leading digit of the notebook names (0 theory,
+  1 methods, 2 comparison, 3 command line), then the API reference. The same list numbers the chapters' titles, orders
+  the previous/next links (Sphinx follows the toctree) and replaces `<!-- reading order -->` in the landing notebook
+  with the numbered, linked chapters.
 - Quarto cell options become myst-nb tags: `echo: false` -> remove-input, `output: false` -> remove-output,
   `include: false` drops the cell; `output: asis` (show_doc) outputs become markdown cells, so that their headings
   and anchors join the page.
@@ -250,6 +253,23 @@ def default_exp(nb_path:Path, lib:str)->str|None:
             return None if m.group(1).startswith('_') else f'{lib}.{m.group(1)}'
     return None
 
+READING_ORDER = '<!-- reading order -->'   # in the landing notebook: replaced by the chapters, from nbs/sidebar.yml
+
+def front_title(nb)->str|None:
+    "The title in a processed notebook's front matter."
+    c = next((c for c in nb.cells if c.cell_type == 'raw' and c.source.lstrip().startswith('---')), None)
+    return (yaml.safe_load(c.source.strip().strip('-')) or {}).get('title') if c else None
+
+def reading_order(plan:list, titles:dict)->str:
+    "The landing page's reading order: per sidebar section, the numbered chapters, each a link to its page."
+    out, number, last = [], 0, object()
+    for cap, _, i in plan:
+        if i['doc'] == Path('index'): continue
+        number += 1
+        if cap != last: out.append(f'\n**{cap}**\n'); last = cap
+        out.append(f'{number}. [{titles[i["doc"]]}]({i["src"]})')
+    return '\n'.join(out + ['\n**Reference**\n', f'{number + 1}. [API reference](api.md)']).strip()
+
 def toctree(caption, docs)->str:
     body = '\n'.join(str(d) for d in docs)
     cap = f':caption: {caption}\n' if caption else ''
@@ -279,6 +299,8 @@ def main(src_dir:Path):
     linker = Linker(doc_url, pages)
     if not any(i['doc'] == Path('index') for _, _, i in plan): sys.exit('docs build: nbs/index.ipynb is missing')
 
+    titles = {i['doc']: front_title(nbformat.read(proc/r, as_version=4)) or i['doc'].name
+              for _, r, i in plan if r.suffix == '.ipynb'}
     number = 0
     for caption, relp, info in plan:
         out = src_dir/info['src']; out.parent.mkdir(parents=True, exist_ok=True)
@@ -291,6 +313,9 @@ def main(src_dir:Path):
         nb = convert_nb(nb, info['src'], linker, info['doc'].name, ctx)
         info['images'] = n_images(nb)
         if info['doc'] == Path('index'):
+            marked = [c for c in nb.cells if c.cell_type == 'markdown' and READING_ORDER in c.source]
+            if len(marked) != 1: sys.exit(f'docs build: nbs/index.ipynb needs one {READING_ORDER} (its reading order)')
+            marked[0].source = marked[0].source.replace(READING_ORDER, reading_order(plan, titles))
             groups = {}
             for cap, _, i in plan:
                 if i['doc'] != Path('index'): groups.setdefault(cap, []).append(i['doc'])
