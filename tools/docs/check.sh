@@ -4,7 +4,7 @@
 # in headless Chromium (tools/docs/check.py: typeset math, no raw TeX, images, internal links, no hidden cells, sidebar
 # order, previous/next links in the landing page's reading order, API reference complete) and save a screenshot of
 # each page into _docs_check/. Exits non-zero when any check fails.
-# Installs Debian's chromium (root, or sudo) and playwright (into .venv) when they are missing.
+# Installs Debian's chromium (root, or sudo) when it is missing; playwright (the dev extra) drives it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 status=0
@@ -16,7 +16,5 @@ if [ ! -x /usr/bin/chromium ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
-# playwright (PyPI) drives Debian's chromium; it is installed here until the dev extra lists it
-.venv/bin/python -c 'import playwright' 2>/dev/null || .venv/bin/python -m pip install --quiet playwright==1.65.3
 .venv/bin/python tools/docs/check.py "${DOCS_OUT:-_docs}" --shots "${DOCS_SHOTS:-_docs_check}" || status=1
 exit $status
