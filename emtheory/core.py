@@ -244,6 +244,7 @@ def _accumulate(parts, log_joint, suff_stats, weights, log_resp, has_prev):
         T = suff_stats(aux, R, T)    # the first chunk allocates; the others add into it in place
     return T, log_norm, ent, kl
 
+# %% ../nbs/101_core.ipynb #86c16c6e
 def _blas_one_thread():
     "BLAS held to one thread while the chunks run: their products are thin, and a second BLAS thread on a busy core stalls them."
     return _threadpools().limit(limits=1, user_api='blas') if threadpool_limits is not None else nullcontext()
@@ -261,6 +262,7 @@ def _pool(n_threads:int)->ThreadPoolExecutor:
 if hasattr(os, "register_at_fork"):   # a forked child inherits the pool without its threads: it makes its own
     os.register_at_fork(after_in_child=_pool.cache_clear)
 
+# %% ../nbs/101_core.ipynb #8bb8eb4e
 def e_step_chunks(parts:list, # [(slice, part)]: row chunks of one block in order, each with what `log_joint` reads
                   log_joint:Callable, # (slice, part) -> ((K, B) expected log joints l of those rows, what suff_stats reads)
                   suff_stats:Callable, # (that, weighted responsibilities (K, B), statistics so far or None) -> their sum (R is reused by the next chunk)
@@ -325,6 +327,7 @@ def per_globals(model, # a model
     cache[key] = (state, val)
     return val
 
+# %% ../nbs/101_core.ipynb #8b82ce4e
 class MixtureModel:
     "The E-step every mixture shares: q(z) = softmax of l = Phi Theta^T. Subclasses supply features, natural_params, m_step, log_prior."
     monotone = True   # coordinate ascent: the objective never decreases (a model whose update only approximates a maximiser says False)
@@ -407,6 +410,7 @@ def blas_single_thread(n_threads:int, # Python threads that will share the chunk
     "A context that limits BLAS to one thread while `n_threads` > 1 Python threads share the chunks."
     return _blas_one_thread() if n_threads > 1 else nullcontext()
 
+# %% ../nbs/101_core.ipynb #f6d9223c
 class Threads:
     "The executor of one E-step pass: a model's E-step on each piece of each block (row chunks), in threads; the Stats added in order."
     def __init__(self, source, # an (N, D) array (one block), or an iterable of (B, D) row blocks (a `BlockSource`)
@@ -537,6 +541,7 @@ def aitken_gap(objectives, # the objective's last values, at least three (any sc
     if not 0 <= a < 1: return np.inf   # not (yet) converging linearly: no estimate of the limit
     return float(d2 / (1 - a) - d2)
 
+# %% ../nbs/101_core.ipynb #1f344bd8
 def executor_for(X, # (N, D) data: an array, or a source of row blocks (a `BlockSource`)
                  n_threads:int=None, # E-step threads (default: `default_threads()`)
                  chunk_size:int=4096, # rows per piece
@@ -553,6 +558,7 @@ def prior_terms(model, # a model of the loop
     "The globals' named terms of the objective: the model's `prior_terms` (CAVI: each factor's -KL), else its log prior."
     return model.prior_terms(state) if hasattr(model, "prior_terms") else dict(log_prior=model.log_prior(state))
 
+# %% ../nbs/101_core.ipynb #39df2f9e
 def _ascend(model, executor, state, weights, tol, max_iter, verbose, stopping="change", schedule=None):
     memory = {}
     def run_e(s): return executor.e_step(model, s, weights, memory)
