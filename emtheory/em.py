@@ -98,6 +98,7 @@ class GaussianEM(MissingValues, GaussianModel):
                  )->float: # 0: maximum likelihood has no prior
         return 0.
 
+# %% ../nbs/105_em.ipynb #e44bd7a5
 def scatter_about(Nk:np.ndarray, # (K,) counts
                   xbar:np.ndarray, # (K, D) the components' data means
                   scatter:np.ndarray, # sum_i r_ik (x_i - xbar_k)(x_i - xbar_k)^T: (K, D, D) or (K, D) diagonal
