@@ -41,6 +41,7 @@ def _is_number(s:str)->bool:
 _EXACT_FLOATS = {} if int(version("pandas").split(".")[0]) >= 3 else dict(float_precision="round_trip")   # pandas 3: exact by default
 _OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}   # what pandas' compression="infer" reads too
 
+# %% ../nbs/100_datasets.ipynb #43993152
 def _check_path(path)->str:
     "The path as a string, if it names a file ('-': standard input); else a UsageError naming the problem."
     path = str(path)
@@ -77,6 +78,7 @@ def csv_layout(lines:list, # the first non-blank lines of the file
     header = not all(_is_number(c) for c in cells if c.strip())
     return sep, ([c.strip() for c in cells] if header else None)
 
+# %% ../nbs/100_datasets.ipynb #23ebdbcc
 def read_csv(path, # a delimited text file, optionally compressed (.gz, .bz2, .xz); '-': standard input
              chunk_rows:int=None, # rows per block (None: the whole file as one block)
             )->tuple: # (column names, a callable (allow_nan=False) returning a fresh iterator of float64 blocks (rows, D))
