@@ -145,6 +145,7 @@ class GammaMixtureModel(MixtureModel):
             a, b = np.where(empty, old.shapes, a), np.where(empty, old.rates, b)
         return GammaParams(Nk / Nk.sum(), a, b)
 
+# %% ../nbs/111_gem.ipynb #8d8f1ffc
 class GammaEM(GammaMixtureModel):
     "Exact EM: rate b = a / mean x in closed form, shape from the digamma equation solved by Newton to rounding."
     def update(self, a, # (K, D) current shapes a_kd (None at initialisation)
