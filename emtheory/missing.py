@@ -232,6 +232,7 @@ def _check_missing(estimator, # has a `missing` attribute
         if "NaN" not in str(e) and "missing values" not in str(e): raise
         raise ValueError(str(e) + _HINT) from None
 
+# %% ../nbs/113_missing.ipynb #fe9e8f39
 def _nan_mask(X):
     "Which entries of X are missing, or None if X is no numeric table."
     if hasattr(X, "dtypes") and hasattr(X, "isna"): return np.asarray(X.isna()).reshape(len(X), -1)
@@ -257,6 +258,7 @@ def _drop_empty_rows(X, # (n_samples, n_features) data with NaN for missing entr
     if sample_weight is not None: sample_weight = np.asarray(sample_weight)[keep]
     return X, sample_weight
 
+# %% ../nbs/113_missing.ipynb #2ba3268c
 def _fill_means(X:np.ndarray, # (N, D) data with NaN for missing entries
                weights:np.ndarray=None, # (N,) sample weights
               )->np.ndarray: # X itself if complete, else a copy with each NaN replaced by its column's observed mean
