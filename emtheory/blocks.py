@@ -49,6 +49,7 @@ def _check_block(A, # one block of rows
                          "such a row carries no information; drop it.")
     return A
 
+# %% ../nbs/120_scale.ipynb #8bd93db1
 class BlockSource:
     "Row blocks of a data set, read in order, as often as a fit asks; `n_rows` and `n_features` once known."
     n_rows, n_features, random_access = None, None, False
@@ -92,6 +93,7 @@ class ArrayBlocks(BlockSource):
         return isinstance(self.X, np.ndarray) and not isinstance(self.X, np.memmap)
     def __repr__(self): return f"ArrayBlocks({type(self.X).__name__} {self.X.shape}, block_rows={self.block_rows})"
 
+# %% ../nbs/120_scale.ipynb #e78acde5
 def memmap_blocks(path, # a .npy file
                   block_rows:int=65536, # rows per block
                  )->ArrayBlocks: # the memory-mapped array as a block source
@@ -129,6 +131,7 @@ def csv_blocks(path, # a numeric CSV file (comma, semicolon, tab or white space;
     src.columns, src.block_rows, src.name = columns, chunk_rows, str(path)
     return src
 
+# %% ../nbs/120_scale.ipynb #c577055b
 class DaskBlocks(BlockSource):
     "The row chunks of a `dask.array.Array`: the data stay where dask keeps them (persisted once on a cluster)."
     def __init__(self, X, # a 2-D dask array
@@ -253,6 +256,7 @@ def row_keys(seed:int, # the sample's seed
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         return z ^ (z >> np.uint64(31))
 
+# %% ../nbs/120_scale.ipynb #1a51b959
 def _block_summary(A, w, keys, size, offset=0):
     "One block's (rows, weight, weighted mean, scatter about it), its `size` rows of smallest random keys, its column ranges."
     n = float(len(A)) if w is None else float(w.sum())
@@ -289,6 +293,7 @@ def _checked_summary(A, w, seed, size, index, offset, allow_nan=False, check=Non
     if check is not None: check(A, index, offset)
     return _block_summary(A, w, row_keys(seed, offset, len(A)), size, offset)
 
+# %% ../nbs/120_scale.ipynb #0ce50218
 def summarise(source:BlockSource, # the data
               weights:np.ndarray=None, # (N,) sample weights
               sample_size:int=100000, # rows of the uniform sample drawn for the initialisation
