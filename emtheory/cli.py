@@ -109,6 +109,7 @@ class _ProgressBlocks(BlockSource):
             yield A
         if self.out is not None: self.out.write("\n" if self.passes == self.max_passes else "")
 
+# %% ../nbs/300_cli.ipynb #ff892d93
 def _streaming(args)->bool:
     "Whether `emtheory fit` reads FILE in blocks rather than loading it."
     return args.chunk_rows is not None or str(args.file).endswith(".npy") or args.dask is not None
@@ -152,6 +153,7 @@ def _stream_loglik(est, source)->float:
                                       for b in source.to_delayed().ravel()))[0])
     return float(sum(est.score_samples(B).sum() for B in source))
 
+# %% ../nbs/300_cli.ipynb #c7433cb2
 def _stream_command(args)->int:
     "`emtheory fit FILE` on data read in blocks: the same estimators and report, the data never loaded whole."
     if args.plot: raise UsageError("--plot draws every point and needs the data in memory: leave out --chunk-rows" +
@@ -255,6 +257,7 @@ def _check_writable(path:str)->None:
     if not parent.is_dir(): raise UsageError(f"--plot {path}: no such directory {parent}")
     if not os.access(p if p.exists() else parent, os.W_OK): raise UsageError(f"--plot {path}: not writable (permission denied)")
 
+# %% ../nbs/300_cli.ipynb #a1038313
 def _fit_one(m, args, X, out):
     "Fit one method; returns (estimator, summary) or (None, {'method', 'title', 'error'}) when its input is refused."
     ct = "full" if (m == "cavi" and args.method == "all") else args.covariance_type
@@ -312,6 +315,7 @@ def _fit_command(args)->int:
                                          f"{r['log_likelihood'] / N:.4f}" for m, (_, r) in fitted.items()))
     return 2 if failed else 0   # a method that refused the input makes the exit code 2; the others are reported
 
+# %% ../nbs/300_cli.ipynb #dfc10f68
 def main(argv=None, # the command-line arguments (default: sys.argv[1:])
         )->int: # the exit code: 0 on success, 2 on a usage or input error, 1 on an unexpected error, 130 when interrupted
     "Entry point of the `emtheory` command; returns the exit code."
