@@ -6,6 +6,7 @@
 from __future__ import annotations
 import inspect, numbers, warnings
 import numpy as np
+from fastcore.basics import patch
 from .online import _about_centre
 from .core import (ConvergenceWarning, not_fitted_error, feature_names, check_array, check_weights, as_generator,
                            default_threads, blas_single_thread, coordinate_ascent, executor_for, INIT_PARAMS)
@@ -44,6 +45,7 @@ class Params:
                 and not (isinstance(p.default, (int, float, str)) and getattr(self, k) == p.default)]
         return f"{type(self).__name__}({', '.join(args)})"
 
+# %% ../nbs/102_estimator.ipynb #e8bd9b62
 class Estimator(Params):
     "The one scikit-learn-style shell over the data layer, a model and `coordinate_ascent`: parameters, n_init, fit, partial_fit, score."
     _init_methods = INIT_PARAMS   # the starts `init_params` may name (an estimator with more, e.g. mclust's "hc", extends it)
@@ -101,106 +103,117 @@ class Estimator(Params):
                              "features as input.")
         return X
 
-    def fit(self, X, # (n_samples, n_features) data: an array, a memmap, a .npy or .csv path, a dask array, or a callable or iterable of row blocks
-            y=None, # ignored (scikit-learn convention)
-            sample_weight=None, # (n_samples,) non-negative weights: each point's contribution is scaled by its weight
-           )->Estimator: # self, fitted (so that calls chain)
-        "Fit by coordinate ascent from `n_init` starts and keep the best; returns self. Every kind of data takes the one path."
-        return self._fit_source(X, sample_weight)
+# %% ../nbs/102_estimator.ipynb #42dd084a
+@patch
+def fit(self:Estimator, X, # (n_samples, n_features) data: an array, a memmap, a .npy or .csv path, a dask array, or a callable or iterable of row blocks
+        y=None, # ignored (scikit-learn convention)
+        sample_weight=None, # (n_samples,) non-negative weights: each point's contribution is scaled by its weight
+       )->Estimator: # self, fitted (so that calls chain)
+    "Fit by coordinate ascent from `n_init` starts and keep the best; returns self. Every kind of data takes the one path."
+    return self._fit_source(X, sample_weight)
 
-    def _fit_source(self, X, sample_weight=None, block_rows=65536, keep_resp="auto", init_sample=100000, chunk_size=4096,
-                    sample_seed=0):
-        "The one fit path: a source, one summary pass, the model from the summary, a start from the keyed sample, the loop."
-        if _is_block_source(X):
-            source, names, A = as_source(X, block_rows), None, None
-            source.allow_nan = getattr(self, "missing", "error") == "marginalize"   # NaN: a missing value the model integrates out
-        else:
-            names, A = feature_names(X), self._check_common(X)
-            source = ArrayBlocks(A, len(A), checked=True)   # an array is one block, read as it is
-        w = None
-        if sample_weight is not None:
-            w = check_weights(sample_weight, len(A) if A is not None else len(np.asarray(sample_weight).reshape(-1)))
-        summ = summarise(source if A is None else ArrayBlocks(A, block_rows, checked=True), w, init_sample, sample_seed,
-                         self._row_check())
-        K, N, D = self.n_components, summ["rows"], summ["n_features"]
-        Xs, ws = summ["sample"], summ["sample_weight"]
-        complete = len(Xs) == N   # the sample is every row, in order: the model and the start see the data themselves
-        if A is None: self._check_common(Xs)
-        if N < K: raise ValueError(f"X has n_samples = {N}, fewer than n_components = {K}. Decrease n_components.")
-        if w is not None and (w > 0).sum() < K:
-            raise ValueError(f"Only {(w > 0).sum()} samples have positive weight, fewer than n_components = {K}. "
-                             "Decrease n_components.")
-        warm = getattr(self, "warm_start", False) and self._is_fitted()
-        if warm and D != self.n_features_in_:
-            raise ValueError(f"warm_start=True continues the last fit, which had {self.n_features_in_} features; X has {D}. "
-                             "Set warm_start=False (or fit a new estimator) for data of another width.")
-        P, pw = (Xs, ws) if complete else self._summary_rows(summ, w)
-        self._validate(P)
-        self._check_summary(summ)
-        model = self._make_model(P, pw)
-        if keep_resp == "auto":   # memory stays flat in N for data that are not in memory: N x K floats go to a temporary file
-            keep_resp = "memory" if getattr(source, "in_memory", False) or isinstance(source, DaskBlocks) else "disk"
-        rng = as_generator(self.random_state)
-        best, nt = None, default_threads()
-        ex = executor_for(source, nt, chunk_size, keep_resp=keep_resp)   # made once: the starts share its prepared data
-        with blas_single_thread(nt):   # the initial statistics too: thin products are faster on one BLAS thread each
-            for _ in range(1 if warm else getattr(self, "n_init", 1)):
-                state0 = self._state(model) if warm else self._init_state(model, Xs, ws, rng)
-                fit = coordinate_ascent(model, source, state0, w, self.tol, self.max_iter, self.verbose, executor=ex,
-                                        stopping=getattr(self, "stopping", None))   # None: the model's rule
-                if best is None or fit.objective > best.objective: best = fit
-        self._model = model
-        self.n_features_in_ = D
-        if names is not None: self.feature_names_in_ = names
-        elif hasattr(self, "feature_names_in_"): del self.feature_names_in_
-        self.converged_, self.n_iter_ = best.converged, best.n_iter
-        self.lower_bound_ = best.objective / best.stats.n
-        self.history_ = best.history
-        self._store(model, best)
-        self.__dict__.pop("_online", None)
-        self._fit_stats, self._fit_stats_n = _about_centre(best.stats) * (1. / best.stats.n), best.stats.n   # partial_fit continues from these
-        self._warn_unfinished(best)
-        return self
+@patch
+def _fit_source(self:Estimator, X, sample_weight=None, block_rows=65536, keep_resp="auto", init_sample=100000, chunk_size=4096,
+                sample_seed=0):
+    "The one fit path: a source, one summary pass, the model from the summary, a start from the keyed sample, the loop."
+    if _is_block_source(X):
+        source, names, A = as_source(X, block_rows), None, None
+        source.allow_nan = getattr(self, "missing", "error") == "marginalize"   # NaN: a missing value the model integrates out
+    else:
+        names, A = feature_names(X), self._check_common(X)
+        source = ArrayBlocks(A, len(A), checked=True)   # an array is one block, read as it is
+    w = None
+    if sample_weight is not None:
+        w = check_weights(sample_weight, len(A) if A is not None else len(np.asarray(sample_weight).reshape(-1)))
+    summ = summarise(source if A is None else ArrayBlocks(A, block_rows, checked=True), w, init_sample, sample_seed,
+                     self._row_check())
+    K, N, D = self.n_components, summ["rows"], summ["n_features"]
+    Xs, ws = summ["sample"], summ["sample_weight"]
+    complete = len(Xs) == N   # the sample is every row, in order: the model and the start see the data themselves
+    if A is None: self._check_common(Xs)
+    if N < K: raise ValueError(f"X has n_samples = {N}, fewer than n_components = {K}. Decrease n_components.")
+    if w is not None and (w > 0).sum() < K:
+        raise ValueError(f"Only {(w > 0).sum()} samples have positive weight, fewer than n_components = {K}. "
+                         "Decrease n_components.")
+    warm = getattr(self, "warm_start", False) and self._is_fitted()
+    if warm and D != self.n_features_in_:
+        raise ValueError(f"warm_start=True continues the last fit, which had {self.n_features_in_} features; X has {D}. "
+                         "Set warm_start=False (or fit a new estimator) for data of another width.")
+    P, pw = (Xs, ws) if complete else self._summary_rows(summ, w)
+    self._validate(P)
+    self._check_summary(summ)
+    model = self._make_model(P, pw)
+    if keep_resp == "auto":   # memory stays flat in N for data that are not in memory: N x K floats go to a temporary file
+        keep_resp = "memory" if getattr(source, "in_memory", False) or isinstance(source, DaskBlocks) else "disk"
+    rng = as_generator(self.random_state)
+    best, nt = None, default_threads()
+    ex = executor_for(source, nt, chunk_size, keep_resp=keep_resp)   # made once: the starts share its prepared data
+    with blas_single_thread(nt):   # the initial statistics too: thin products are faster on one BLAS thread each
+        for _ in range(1 if warm else getattr(self, "n_init", 1)):
+            state0 = self._state(model) if warm else self._init_state(model, Xs, ws, rng)
+            fit = coordinate_ascent(model, source, state0, w, self.tol, self.max_iter, self.verbose, executor=ex,
+                                    stopping=getattr(self, "stopping", None))   # None: the model's rule
+            if best is None or fit.objective > best.objective: best = fit
+    self._model = model
+    self.n_features_in_ = D
+    if names is not None: self.feature_names_in_ = names
+    elif hasattr(self, "feature_names_in_"): del self.feature_names_in_
+    self.converged_, self.n_iter_ = best.converged, best.n_iter
+    self.lower_bound_ = best.objective / best.stats.n
+    self.history_ = best.history
+    self._store(model, best)
+    self.__dict__.pop("_online", None)
+    self._fit_stats, self._fit_stats_n = _about_centre(best.stats) * (1. / best.stats.n), best.stats.n   # partial_fit continues from these
+    self._warn_unfinished(best)
+    return self
 
-    def _warn_unfinished(self, fit):
-        "The warning for a fit that stopped at max_iter (an estimator may say more, e.g. of a boundary solution)."
-        if not fit.converged:
-            warnings.warn(f"{type(self).__name__} did not converge in max_iter={self.max_iter} iterations "
-                          f"(last change of the objective per sample above tol={self.tol}). Increase max_iter, "
-                          "loosen tol, or check the data's scale.", ConvergenceWarning, stacklevel=4)
+# %% ../nbs/102_estimator.ipynb #1dfa19a6
+@patch
+def _warn_unfinished(self:Estimator, fit):
+    "The warning for a fit that stopped at max_iter (an estimator may say more, e.g. of a boundary solution)."
+    if not fit.converged:
+        warnings.warn(f"{type(self).__name__} did not converge in max_iter={self.max_iter} iterations "
+                      f"(last change of the objective per sample above tol={self.tol}). Increase max_iter, "
+                      "loosen tol, or check the data's scale.", ConvergenceWarning, stacklevel=4)
 
-    def _row_check(self):
-        "The model's check of every block of rows, run in the summary pass: (block, index, offset) -> None, or None (no check)."
-        return None
+@patch
+def _row_check(self:Estimator):
+    "The model's check of every block of rows, run in the summary pass: (block, index, offset) -> None, or None (no check)."
+    return None
 
-    def _check_summary(self, summ:dict):
-        "Checks of the data as a whole, from the summary pass (counts, moments, column ranges); none by default."
+@patch
+def _check_summary(self:Estimator, summ:dict):
+    "Checks of the data as a whole, from the summary pass (counts, moments, column ranges); none by default."
 
-    def _summary_rows(self, summ, w):
-        "Rows for the model's constructor when the data are larger than the sample: a stand-in with the data's mean and covariance."
-        if getattr(self, "resp_init", None) is not None:
-            raise ValueError("resp_init (N x K responsibilities) needs every row in the start's sample: use init_params "
-                             "for data larger than the sample.")
-        if summ["cov"] is None: raise ValueError("The data have total weight <= 1: too few samples for a mixture.")
-        if np.isnan(summ["mean"]).any():
-            raise ValueError(f"Data with missing values and more rows ({summ['rows']}) than the start's sample "
-                             f"({len(summ['sample'])}) are not supported yet: the model's centre needs every row. Fit an "
-                             "in-memory array, or pass fit_blocks(..., init_sample=N) with N at least the number of rows.")
-        unit = 1. if w is None else float(w[w > 0].mean())
-        return _stand_in(summ["mean"], summ["cov"], summ["rows"], unit, w is not None)
+@patch
+def _summary_rows(self:Estimator, summ, w):
+    "Rows for the model's constructor when the data are larger than the sample: a stand-in with the data's mean and covariance."
+    if getattr(self, "resp_init", None) is not None:
+        raise ValueError("resp_init (N x K responsibilities) needs every row in the start's sample: use init_params "
+                         "for data larger than the sample.")
+    if summ["cov"] is None: raise ValueError("The data have total weight <= 1: too few samples for a mixture.")
+    if np.isnan(summ["mean"]).any():
+        raise ValueError(f"Data with missing values and more rows ({summ['rows']}) than the start's sample "
+                         f"({len(summ['sample'])}) are not supported yet: the model's centre needs every row. Fit an "
+                         "in-memory array, or pass fit_blocks(..., init_sample=N) with N at least the number of rows.")
+    unit = 1. if w is None else float(w[w > 0].mean())
+    return _stand_in(summ["mean"], summ["cov"], summ["rows"], unit, w is not None)
 
-    def partial_fit(self, X, # (n_samples, n_features) one batch of a stream
-                    y=None, # ignored (scikit-learn convention)
-                    sample_weight=None, # (n_samples,) weights of the batch
-                   )->Estimator: # self, updated by this batch (so that calls chain)
-        "Stepwise (online) EM on one batch (`emtheory.blocks.partial_fit`); the first call initialises from its batch."
-        return partial_fit(self, X, sample_weight)
+@patch
+def partial_fit(self:Estimator, X, # (n_samples, n_features) one batch of a stream
+                y=None, # ignored (scikit-learn convention)
+                sample_weight=None, # (n_samples,) weights of the batch
+               )->Estimator: # self, updated by this batch (so that calls chain)
+    "Stepwise (online) EM on one batch (`emtheory.blocks.partial_fit`); the first call initialises from its batch."
+    return partial_fit(self, X, sample_weight)
 
-    def score(self, X, y=None
-             )->float: # the mean log density per sample, nats
-        "Mean log density per sample (higher is better; what GridSearchCV maximises): the mean of `score_samples`."
-        return float(self.score_samples(X).mean())
+@patch
+def score(self:Estimator, X, y=None
+         )->float: # the mean log density per sample, nats
+    "Mean log density per sample (higher is better; what GridSearchCV maximises): the mean of `score_samples`."
+    return float(self.score_samples(X).mean())
 
+# %% ../nbs/102_estimator.ipynb #ec35ed4e
 class MixtureEstimator(Estimator):
     "The shell of the mixtures: what the one shell does, and the posterior over components (predict, predict_proba)."
 
