@@ -5,6 +5,7 @@
 # %% ../nbs/103_gaussian.ipynb #793cec76
 from __future__ import annotations
 import numpy as np
+from fastcore.basics import patch
 from dataclasses import dataclass, replace
 from scipy.linalg.blas import dsyrk
 from scipy.linalg.lapack import dtrtri
@@ -383,6 +384,7 @@ class _GaussianData:
             m.form_ = self.form
         return self._parts
 
+# %% ../nbs/103_gaussian.ipynb #c4085272
 class GaussianModel(MixtureModel):
     "A mixture of Gaussian terms: its E-step takes the cheaper form and computes exactly any component the fast form would not."
     form = "auto"   # "auto" (the cost model), "features" or "whitened"
@@ -450,77 +452,81 @@ class GaussianModel(MixtureModel):
             self._local_sums(X[sl], Rw.T, J, refs, local)
         return Stats(T, np.nan, np.nan, n, local=LocalStats(J, refs, local))
 
-    def _terms(self, state):
-        "What every block of a pass reads from the globals: the terms, components far from the centre, their references."
-        q = self.quadratic(state)
-        J = local_components(q)
-        return q, J, q.means[J], {}
+# %% ../nbs/103_gaussian.ipynb #df2e5c83
+@patch
+def _terms(self:GaussianModel, state):
+    "What every block of a pass reads from the globals: the terms, components far from the centre, their references."
+    q = self.quadratic(state)
+    J = local_components(q)
+    return q, J, q.means[J], {}
 
-    def plan(self, state, # the globals
-             X, # (B, D) one block of rows
-             data, # `prepare(X)`
-            )->tuple: # (parts, log_joint, suff_stats) for `e_step_chunks`, and `finish` (sums -> T, LocalStats)
-        "Row chunks and chunk functions of the chosen form; a far component's log joint is whitened and its sums taken about its mean."
-        q, J, refs, per_form = per_globals(self, state, self._terms)   # once per pass: every block of it shares the factorisations
-        K, D = q.means.shape
-        parts = data.parts(K)
-        if data.form not in per_form:   # the form's own factors, once per pass too (a dict write: safe across threads)
-            per_form[data.form] = (np.flatnonzero(digits_lost(q, data.form) > EXACT_DIGITS),
-                                   natural_params(q.const, q.means, q.precisions, q.covariance_type)
-                                   if data.form == "features" else stacked_factors(q))
-        exact, factors = per_form[data.form]
-        M = n_features_phi(D, self.covariance_type)
-        size = K * M if data.form == "features" else K * D * D + K * D + K
+@patch
+def plan(self:GaussianModel, state, # the globals
+         X, # (B, D) one block of rows
+         data, # `prepare(X)`
+        )->tuple: # (parts, log_joint, suff_stats) for `e_step_chunks`, and `finish` (sums -> T, LocalStats)
+    "Row chunks and chunk functions of the chosen form; a far component's log joint is whitened and its sums taken about its mean."
+    q, J, refs, per_form = per_globals(self, state, self._terms)   # once per pass: every block of it shares the factorisations
+    K, D = q.means.shape
+    parts = data.parts(K)
+    if data.form not in per_form:   # the form's own factors, once per pass too (a dict write: safe across threads)
+        per_form[data.form] = (np.flatnonzero(digits_lost(q, data.form) > EXACT_DIGITS),
+                               natural_params(q.const, q.means, q.precisions, q.covariance_type)
+                               if data.form == "features" else stacked_factors(q))
+    exact, factors = per_form[data.form]
+    M = n_features_phi(D, self.covariance_type)
+    size = K * M if data.form == "features" else K * D * D + K * D + K
+    if data.form == "features":
+        lj, base = feature_form(factors, X, self.features)
+        def log_joint(sl, Phi):
+            L, Phi = lj(sl, Phi)
+            for k in exact: L[k] = whitened_log_joint(X[sl], q, k, self.center)
+            return L, (Phi, sl)
+        def add_base(Phi, R, out): base(Phi, R, out.reshape(K, M))
+    else:   # whitened: the far components' sums are taken about their references in the same syrk, at no extra cost
+        Ucat, b = factors
+        shifts = {int(k): refs[j] for j, k in enumerate(J)}
+        def log_joint(sl, Xc):
+            L = stacked_log_joint(Xc, q, Ucat, b)
+            for k in exact: L[k] = whitened_log_joint(X[sl], q, k, self.center)
+            return L, (Xc, sl)
+        def add_base(Xc, R, out): stacked_stats(Xc, R, out, shifts)
+    extra = len(J) * M if data.form == "features" else 0
+    def suff_stats(aux, R, out=None):
+        if out is None: out = np.zeros(size + extra)
+        add_base(aux[0], R, out[:size])
+        if extra: self._local_sums(X[aux[1]], R, J, refs, out[size:].reshape(len(J), M))
+        return out
+    def finish(S):
         if data.form == "features":
-            lj, base = feature_form(factors, X, self.features)
-            def log_joint(sl, Phi):
-                L, Phi = lj(sl, Phi)
-                for k in exact: L[k] = whitened_log_joint(X[sl], q, k, self.center)
-                return L, (Phi, sl)
-            def add_base(Phi, R, out): base(Phi, R, out.reshape(K, M))
-        else:   # whitened: the far components' sums are taken about their references in the same syrk, at no extra cost
-            Ucat, b = factors
-            shifts = {int(k): refs[j] for j, k in enumerate(J)}
-            def log_joint(sl, Xc):
-                L = stacked_log_joint(Xc, q, Ucat, b)
-                for k in exact: L[k] = whitened_log_joint(X[sl], q, k, self.center)
-                return L, (Xc, sl)
-            def add_base(Xc, R, out): stacked_stats(Xc, R, out, shifts)
-        extra = len(J) * M if data.form == "features" else 0
-        def suff_stats(aux, R, out=None):
-            if out is None: out = np.zeros(size + extra)
-            add_base(aux[0], R, out[:size])
-            if extra: self._local_sums(X[aux[1]], R, J, refs, out[size:].reshape(len(J), M))
-            return out
-        def finish(S):
-            if data.form == "features":
-                T = S[:size].reshape(K, M)
-                return T, (LocalStats(J, refs, S[size:].reshape(len(J), M)) if len(J) else None)
-            T = vech_stats(S[:size], D)   # rows J are about their references: keep them, and move T's rows to the centre
-            if not len(J): return T, None
-            local = LocalStats(J, refs, T[J].copy())
-            T[J] = shift_stats(T[J], refs, D)
-            return T, local
-        return parts, log_joint, suff_stats, finish
+            T = S[:size].reshape(K, M)
+            return T, (LocalStats(J, refs, S[size:].reshape(len(J), M)) if len(J) else None)
+        T = vech_stats(S[:size], D)   # rows J are about their references: keep them, and move T's rows to the centre
+        if not len(J): return T, None
+        local = LocalStats(J, refs, T[J].copy())
+        T[J] = shift_stats(T[J], refs, D)
+        return T, local
+    return parts, log_joint, suff_stats, finish
 
-    def expected_log_joint(self, stats, # an E-step's statistics of q
-                           state, # the globals
-                          )->float: # E_q[sum_i l_z(x_i)] summed over points, nats
-        "E_q[sum_i l_z(x_i)] = sum_k N_k const_k - (tr(P_k S_k) + N_k (xbar_k - mu_k)^T P_k (xbar_k - mu_k)) / 2, exactly."
-        q, ct = self.quadratic(state), self.covariance_type
-        K, D = q.means.shape
-        N = stats.T[:, -1]
-        _, xbar, S = moments(stats.T, D, ct, stats.local)   # the scatter about xbar_k (far components: about their references)
-        U = _broadcast_precisions(q.U, K, D, ct) if ct in ("tied", "spherical") else q.U
-        d = xbar - q.means
-        if ct in ("full", "tied"):
-            y = np.einsum('ka,kab->kb', d, U)
-            trace = np.array([((S[k] @ U[k]) * U[k]).sum() for k in range(K)])   # tr(U^T S U) = tr(P S)
-        else:
-            y = d * U
-            trace = (S * U * U).sum(1)
-        keep = N > 0     # an empty component contributes 0 (its const may be -inf)
-        return float((N * q.const)[keep].sum() - 0.5 * (trace + N * (y * y).sum(1))[keep].sum())
+@patch
+def expected_log_joint(self:GaussianModel, stats, # an E-step's statistics of q
+                       state, # the globals
+                      )->float: # E_q[sum_i l_z(x_i)] summed over points, nats
+    "E_q[sum_i l_z(x_i)] = sum_k N_k const_k - (tr(P_k S_k) + N_k (xbar_k - mu_k)^T P_k (xbar_k - mu_k)) / 2, exactly."
+    q, ct = self.quadratic(state), self.covariance_type
+    K, D = q.means.shape
+    N = stats.T[:, -1]
+    _, xbar, S = moments(stats.T, D, ct, stats.local)   # the scatter about xbar_k (far components: about their references)
+    U = _broadcast_precisions(q.U, K, D, ct) if ct in ("tied", "spherical") else q.U
+    d = xbar - q.means
+    if ct in ("full", "tied"):
+        y = np.einsum('ka,kab->kb', d, U)
+        trace = np.array([((S[k] @ U[k]) * U[k]).sum() for k in range(K)])   # tr(U^T S U) = tr(P S)
+    else:
+        y = d * U
+        trace = (S * U * U).sum(1)
+    keep = N > 0     # an empty component contributes 0 (its const may be -inf)
+    return float((N * q.const)[keep].sum() - 0.5 * (trace + N * (y * y).sum(1))[keep].sum())
 
 # %% ../nbs/103_gaussian.ipynb #34ff0578
 def n_parameters(K:int, # number of components
