@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import numbers
 import numpy as np
+from fastcore.basics import patch
 from scipy.linalg import solve_triangular
 from .core import initial_resp, stats_from_resp, as_generator, INIT_PARAMS
 from .hc import hc_start
@@ -234,59 +235,67 @@ class GaussianMixtureEM(InformationCriteria, MixtureEstimator):
 
     def _check_X_new(self, X): return _check_missing(self, X, super()._check_X_new)
 
-    def impute(self, X,
-               return_variance:bool=False, # also return the conditional variances (0 where observed)
-              )->np.ndarray|tuple: # (n_samples, n_features) X with the NaNs filled; with `return_variance`, (that, the conditional variances)
-        "X with each NaN replaced by its conditional mean E[x_m | x_o] under the fit (and the conditional variances)."
-        return _impute(self, X, return_variance)
+# %% ../nbs/105_em.ipynb #70d40906
+@patch
+def impute(self:GaussianMixtureEM, X,
+           return_variance:bool=False, # also return the conditional variances (0 where observed)
+          )->np.ndarray|tuple: # (n_samples, n_features) X with the NaNs filled; with `return_variance`, (that, the conditional variances)
+    "X with each NaN replaced by its conditional mean E[x_m | x_o] under the fit (and the conditional variances)."
+    return _impute(self, X, return_variance)
 
-    def _make_model(self, X, w):
-        if self.missing == "marginalize": X = _fill_means(X, w)   # the centre: each column's observed mean
-        return GaussianEM(np.average(X, axis=0, weights=w), self.covariance_type, self.reg_covar,
-                   1. if w is None else float(w[w > 0].mean()), frozenset(self.frozen))
+@patch
+def _make_model(self:GaussianMixtureEM, X, w):
+    if self.missing == "marginalize": X = _fill_means(X, w)   # the centre: each column's observed mean
+    return GaussianEM(np.average(X, axis=0, weights=w), self.covariance_type, self.reg_covar,
+               1. if w is None else float(w[w > 0].mean()), frozenset(self.frozen))
 
-    def _init_state(self, model, X, w, rng)->GaussianParams:
-        "Initial parameters: from initial responsibilities by one M-step, overridden by any *_init given."
-        K, D, ct = self.n_components, X.shape[1], covariance_form(self.covariance_type)
-        if self.missing == "marginalize": X = _fill_means(X, w)   # the start: from column-mean-imputed data
-        given = [v is not None for v in (self.weights_init, self.means_init, self.precisions_init)]
-        if all(given): weights, means, covs, U = None, None, None, None
-        else:
-            if self.init_params == "hc":   # mclust's start: hc classes of (a subset of) the rows, an M-step on those rows
-                rows, R = hc_start(X, K, rng, w)
-                p = model.m_step(stats_from_resp(model, X[rows], R, None if w is None else w[rows]), None)
-            else: p = model.m_step(stats_from_resp(model, X, initial_resp(X, K, self.init_params, rng, w), w), None)
-            weights, means, covs, U = p.weights, p.means, p.covariances, p.precisions_cholesky
-        if given[0]: weights = np.asarray(self.weights_init, np.float64)
-        if given[1]: means = np.asarray(self.means_init, np.float64) - model.center
-        if given[2]: covs, U = _precisions_to_params(np.asarray(self.precisions_init, np.float64), ct)
-        return GaussianParams(weights, means, covs, U)
+@patch
+def _init_state(self:GaussianMixtureEM, model, X, w, rng)->GaussianParams:
+    "Initial parameters: from initial responsibilities by one M-step, overridden by any *_init given."
+    K, D, ct = self.n_components, X.shape[1], covariance_form(self.covariance_type)
+    if self.missing == "marginalize": X = _fill_means(X, w)   # the start: from column-mean-imputed data
+    given = [v is not None for v in (self.weights_init, self.means_init, self.precisions_init)]
+    if all(given): weights, means, covs, U = None, None, None, None
+    else:
+        if self.init_params == "hc":   # mclust's start: hc classes of (a subset of) the rows, an M-step on those rows
+            rows, R = hc_start(X, K, rng, w)
+            p = model.m_step(stats_from_resp(model, X[rows], R, None if w is None else w[rows]), None)
+        else: p = model.m_step(stats_from_resp(model, X, initial_resp(X, K, self.init_params, rng, w), w), None)
+        weights, means, covs, U = p.weights, p.means, p.covariances, p.precisions_cholesky
+    if given[0]: weights = np.asarray(self.weights_init, np.float64)
+    if given[1]: means = np.asarray(self.means_init, np.float64) - model.center
+    if given[2]: covs, U = _precisions_to_params(np.asarray(self.precisions_init, np.float64), ct)
+    return GaussianParams(weights, means, covs, U)
 
-    def _state(self, model)->GaussianParams:
-        return GaussianParams(self.weights_, self.means_ - model.center, self.covariances_, self.precisions_cholesky_)
+@patch
+def _state(self:GaussianMixtureEM, model)->GaussianParams:
+    return GaussianParams(self.weights_, self.means_ - model.center, self.covariances_, self.precisions_cholesky_)
 
-    def _store(self, model, fit):
-        p, fz = fit.state, frozenset(self.frozen)
-        self.weights_, self.means_ = p.weights, p.means + model.center
-        self.covariances_, self.precisions_cholesky_ = p.covariances, p.precisions_cholesky
-        self.precisions_ = precisions_from_cholesky(p.precisions_cholesky, covariance_form(self.covariance_type))
-        # frozen blocks come back as given, bit for bit (the centred copy the model used was never changed)
-        if "means" in fz: self.means_ = np.array(self.means_init, dtype=np.float64)
-        if "covariances" in fz: self.precisions_ = np.array(self.precisions_init, dtype=np.float64)
+@patch
+def _store(self:GaussianMixtureEM, model, fit):
+    p, fz = fit.state, frozenset(self.frozen)
+    self.weights_, self.means_ = p.weights, p.means + model.center
+    self.covariances_, self.precisions_cholesky_ = p.covariances, p.precisions_cholesky
+    self.precisions_ = precisions_from_cholesky(p.precisions_cholesky, covariance_form(self.covariance_type))
+    # frozen blocks come back as given, bit for bit (the centred copy the model used was never changed)
+    if "means" in fz: self.means_ = np.array(self.means_init, dtype=np.float64)
+    if "covariances" in fz: self.precisions_ = np.array(self.precisions_init, dtype=np.float64)
 
-    def _n_parameters(self)->int:
-        "Free parameters of the fitted model, as mclust's nMclustParams (frozen blocks are not estimated, so they do not count)."
-        K, D, ct = self.n_components, self.n_features_in_, self.covariance_type
-        fz = frozenset(self.frozen)
-        held = dict(weights=K - 1, means=K * D, covariances=n_mclust_params(ct, K, D) - (K - 1) - K * D)
-        return n_mclust_params(ct, K, D) - sum(v for k, v in held.items() if k in fz)
+@patch
+def _n_parameters(self:GaussianMixtureEM)->int:
+    "Free parameters of the fitted model, as mclust's nMclustParams (frozen blocks are not estimated, so they do not count)."
+    K, D, ct = self.n_components, self.n_features_in_, self.covariance_type
+    fz = frozenset(self.frozen)
+    held = dict(weights=K - 1, means=K * D, covariances=n_mclust_params(ct, K, D) - (K - 1) - K * D)
+    return n_mclust_params(ct, K, D) - sum(v for k, v in held.items() if k in fz)
 
-    def sample(self, n_samples:int=1, # number of points to draw
-              )->tuple: # (X (n_samples, D), component labels (n_samples,))
-        "Draw (X, labels) from the fitted mixture."
-        self._check_fitted()
-        return sample_mixture(self.weights_, self.means_, self.covariances_, covariance_form(self.covariance_type), n_samples,
-                              as_generator(self.random_state))
+@patch
+def sample(self:GaussianMixtureEM, n_samples:int=1, # number of points to draw
+          )->tuple: # (X (n_samples, D), component labels (n_samples,))
+    "Draw (X, labels) from the fitted mixture."
+    self._check_fitted()
+    return sample_mixture(self.weights_, self.means_, self.covariances_, covariance_form(self.covariance_type), n_samples,
+                          as_generator(self.random_state))
 
 # %% ../nbs/105_em.ipynb #f4558dd1
 GaussianMixtureEM._attributes = dict(   # fitted attributes beyond the shell's (see `MixtureEstimator`)
