@@ -7,6 +7,7 @@ from __future__ import annotations
 import numbers
 from dataclasses import dataclass
 import numpy as np
+from fastcore.basics import patch
 from scipy.special import digamma, gammaln, multigammaln, logsumexp
 from .estimator import MixtureEstimator, Params
 from .core import MixtureModel, check_weights, coordinate_ascent, initial_resp, stats_from_resp, as_generator
@@ -287,45 +288,50 @@ class GaussianMixtureCAVI(MixtureEstimator):
         if self.resp_init is not None: _check_resp(self.resp_init, N, K)
         check_known_weights(self.frozen, self.weights_init, K)
 
-    def _make_model(self, X, w):
-        center = np.average(X, axis=0, weights=w)
-        m0 = center if self.mean_prior is None else np.asarray(self.mean_prior, dtype=np.float64)
-        if self.covariance_prior is None:
-            C = frequency_weighted_cov(X, w)
-            ev = np.linalg.eigvalsh(C)
-            if ev.min() <= 1e-12 * ev.max(): C = np.diag(np.diag(C))   # singular (n <= D or collinear): its diagonal, as mclust
-            if np.diag(C).min() <= 0:
-                raise ValueError("The data covariance (the default covariance_prior) has a zero variance: a feature is "
-                                 "constant. Drop it, or pass covariance_prior explicitly.")
-        else: C = np.asarray(self.covariance_prior, dtype=np.float64)
-        alpha0, beta0, nu0 = self._prior
-        return BayesianGaussianCAVI(center, alpha0, beta0, m0, nu0, C, self.reg_covar,
-                                    check_known_weights(self.frozen, self.weights_init, self.n_components))
+# %% ../nbs/109_cavi.ipynb #50fd1973
+@patch
+def _make_model(self:GaussianMixtureCAVI, X, w):
+    center = np.average(X, axis=0, weights=w)
+    m0 = center if self.mean_prior is None else np.asarray(self.mean_prior, dtype=np.float64)
+    if self.covariance_prior is None:
+        C = frequency_weighted_cov(X, w)
+        ev = np.linalg.eigvalsh(C)
+        if ev.min() <= 1e-12 * ev.max(): C = np.diag(np.diag(C))   # singular (n <= D or collinear): its diagonal, as mclust
+        if np.diag(C).min() <= 0:
+            raise ValueError("The data covariance (the default covariance_prior) has a zero variance: a feature is "
+                             "constant. Drop it, or pass covariance_prior explicitly.")
+    else: C = np.asarray(self.covariance_prior, dtype=np.float64)
+    alpha0, beta0, nu0 = self._prior
+    return BayesianGaussianCAVI(center, alpha0, beta0, m0, nu0, C, self.reg_covar,
+                                check_known_weights(self.frozen, self.weights_init, self.n_components))
 
-    def _init_state(self, model, X, w, rng)->VariationalParams:
-        "The factors from initial responsibilities (`resp_init`, or `init_params`) by one factor update."
-        R = (_check_resp(self.resp_init, *X.shape[:1], self.n_components) if self.resp_init is not None
-             else initial_resp(X, self.n_components, self.init_params, rng, w))
-        return model.m_step(stats_from_resp(model, X, R, w), None)
+@patch
+def _init_state(self:GaussianMixtureCAVI, model, X, w, rng)->VariationalParams:
+    "The factors from initial responsibilities (`resp_init`, or `init_params`) by one factor update."
+    R = (_check_resp(self.resp_init, *X.shape[:1], self.n_components) if self.resp_init is not None
+         else initial_resp(X, self.n_components, self.init_params, rng, w))
+    return model.m_step(stats_from_resp(model, X, R, w), None)
 
-    def _state(self, model)->VariationalParams:
-        if (self.weight_concentration_ is None) != (model.weights is not None):
-            raise ValueError("warm_start=True continues the last fit, but frozen has changed since (the weights were "
-                             f"{'known' if self.weight_concentration_ is None else 'fitted'}, now they are not). "
-                             "Set warm_start=False to start afresh.")
-        return VariationalParams(self.weight_concentration_, self.mean_precision_, self.means_ - model.center,
-                                 self.degrees_of_freedom_, self.covariances_, self.precisions_cholesky_)
+@patch
+def _state(self:GaussianMixtureCAVI, model)->VariationalParams:
+    if (self.weight_concentration_ is None) != (model.weights is not None):
+        raise ValueError("warm_start=True continues the last fit, but frozen has changed since (the weights were "
+                         f"{'known' if self.weight_concentration_ is None else 'fitted'}, now they are not). "
+                         "Set warm_start=False to start afresh.")
+    return VariationalParams(self.weight_concentration_, self.mean_precision_, self.means_ - model.center,
+                             self.degrees_of_freedom_, self.covariances_, self.precisions_cholesky_)
 
-    def _store(self, model, fit):
-        q = fit.state
-        self.weight_concentration_prior_, self.mean_precision_prior_ = model.alpha0, model.beta0
-        self.degrees_of_freedom_prior_, self.mean_prior_, self.covariance_prior_ = model.nu0, model.m0 + model.center, model.W0_inv
-        self.weight_concentration_, self.mean_precision_, self.degrees_of_freedom_ = q.alpha, q.beta, q.nu   # α: None if known
-        self.means_, self.covariances_, self.precisions_cholesky_ = q.means + model.center, q.covariances, q.precisions_cholesky
-        self.precisions_ = precisions_from_cholesky(q.precisions_cholesky, "full")
-        # known weights come back as given, bit for bit (the model's float64 copy was never changed)
-        self.weights_ = q.alpha / q.alpha.sum() if model.weights is None else model.weights.copy()
-        self.elbo_ = fit.objective
+@patch
+def _store(self:GaussianMixtureCAVI, model, fit):
+    q = fit.state
+    self.weight_concentration_prior_, self.mean_precision_prior_ = model.alpha0, model.beta0
+    self.degrees_of_freedom_prior_, self.mean_prior_, self.covariance_prior_ = model.nu0, model.m0 + model.center, model.W0_inv
+    self.weight_concentration_, self.mean_precision_, self.degrees_of_freedom_ = q.alpha, q.beta, q.nu   # α: None if known
+    self.means_, self.covariances_, self.precisions_cholesky_ = q.means + model.center, q.covariances, q.precisions_cholesky
+    self.precisions_ = precisions_from_cholesky(q.precisions_cholesky, "full")
+    # known weights come back as given, bit for bit (the model's float64 copy was never changed)
+    self.weights_ = q.alpha / q.alpha.sum() if model.weights is None else model.weights.copy()
+    self.elbo_ = fit.objective
 
 # %% ../nbs/109_cavi.ipynb #04db72b1
 GaussianMixtureCAVI._attributes = dict(   # the prior as used and the fitted factors q(π) q(μ_k, Λ_k)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import partial
 from importlib.resources import files
 import numpy as np
+from fastcore.basics import patch
 from scipy.special import gammaln, betaln, xlogy
 from .core import MixtureModel, initial_resp, stats_from_resp, as_generator
 from .estimator import MixtureEstimator, InformationCriteria
@@ -385,6 +386,7 @@ def _support_check(fam:ExpFamily, # the family whose support the rows must lie i
     "The summary pass's check of one block (module level, so that dask workers can unpickle it): a value outside the support names its block and row."
     fam.check(A, "X", index, offset)
 
+# %% ../nbs/110_expfam.ipynb #7152fc93
 class ExpFamilyMixtureEM(InformationCriteria, MixtureEstimator):
     "Mixture of one exponential family fitted by exact EM on the shared coordinate-ascent core."
     def __init__(self,
@@ -464,18 +466,21 @@ class ExpFamilyMixtureEM(InformationCriteria, MixtureEstimator):
         X = super()._check_X_new(X)
         return self.family_.check(X)
 
-    def _n_parameters(self)->int:
-        "Free parameters of the fitted model."
-        return self.n_components - 1 + self.n_components * self.family_.n_free(self.n_features_in_)
+# %% ../nbs/110_expfam.ipynb #ebbcc04f
+@patch
+def _n_parameters(self:ExpFamilyMixtureEM)->int:
+    "Free parameters of the fitted model."
+    return self.n_components - 1 + self.n_components * self.family_.n_free(self.n_features_in_)
 
-    def sample(self, n_samples:int=1, # number of points to draw
-              )->tuple: # (X (n_samples, n_features) sorted by component, labels (n_samples,))
-        "Draw (X, labels) from the fitted mixture."
-        self._check_fitted()
-        rng = as_generator(self.random_state)
-        labels = np.repeat(np.arange(self.n_components), rng.multinomial(n_samples, self.weights_ / self.weights_.sum()))
-        X = np.vstack([self.family_.sample(self.means_[k], int((labels == k).sum()), rng) for k in range(self.n_components)])
-        return X, labels
+@patch
+def sample(self:ExpFamilyMixtureEM, n_samples:int=1, # number of points to draw
+          )->tuple: # (X (n_samples, n_features) sorted by component, labels (n_samples,))
+    "Draw (X, labels) from the fitted mixture."
+    self._check_fitted()
+    rng = as_generator(self.random_state)
+    labels = np.repeat(np.arange(self.n_components), rng.multinomial(n_samples, self.weights_ / self.weights_.sum()))
+    X = np.vstack([self.family_.sample(self.means_[k], int((labels == k).sum()), rng) for k in range(self.n_components)])
+    return X, labels
 
 # %% ../nbs/110_expfam.ipynb #71c60ed1
 ExpFamilyMixtureEM._attributes = dict(   # fitted attributes beyond the shell's (see `MixtureEstimator`)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import numbers
 import numpy as np
+from fastcore.basics import patch
 from scipy.special import gammaln, digamma, polygamma
 from .core import MixtureModel, initial_resp, stats_from_resp, as_generator
 from .estimator import MixtureEstimator, InformationCriteria
@@ -220,6 +221,7 @@ def _positive_array(v, # the user's value
     if not (np.isfinite(a).all() and (a > 0).all()): raise ValueError(f"{name} must be positive finite numbers; got {v!r}.")
     return a
 
+# %% ../nbs/111_gem.ipynb #a9e52de0
 class GammaMixtureGEM(InformationCriteria, MixtureEstimator):
     "Mixture of products of Gammas fitted by generalized EM (or ECM, or exact EM) on the shared core."
     def __init__(self,
@@ -272,50 +274,58 @@ class GammaMixtureGEM(InformationCriteria, MixtureEstimator):
 
     def _check_X_new(self, X): return _check_positive(super()._check_X_new(X))
 
-    def _make_model(self, X, w):
-        return GammaGEM(self.n_steps) if self.m_step == "gem" else _M_STEPS[self.m_step]()
+# %% ../nbs/111_gem.ipynb #1dd36f1f
+@patch
+def _make_model(self:GammaMixtureGEM, X, w):
+    return GammaGEM(self.n_steps) if self.m_step == "gem" else _M_STEPS[self.m_step]()
 
-    def _init_state(self, model, X, w, rng)->GammaParams:
-        "Starting values: those given, the others from initial responsibilities (or the conditional maximiser given the others)."
-        given = [None if v is None else np.asarray(v, dtype=np.float64)
-                 for v in (self.weights_init, self.shapes_init, self.rates_init)]
-        if all(v is not None for v in given): return GammaParams(*given)
-        weights, a, b = given
-        p, mx, ml = self._data_start(model, X, w, rng)
-        if a is None and b is None: a, b = p.shapes, p.rates
-        elif b is None: b = a / mx                              # the best rates at the given shapes (ECM's first step)
-        elif a is None: a = inverse_digamma(ml + np.log(b))     # the best shapes at the given rates (ECM's second step)
-        return GammaParams(p.weights if weights is None else weights, a, b)
+@patch
+def _init_state(self:GammaMixtureGEM, model, X, w, rng)->GammaParams:
+    "Starting values: those given, the others from initial responsibilities (or the conditional maximiser given the others)."
+    given = [None if v is None else np.asarray(v, dtype=np.float64)
+             for v in (self.weights_init, self.shapes_init, self.rates_init)]
+    if all(v is not None for v in given): return GammaParams(*given)
+    weights, a, b = given
+    p, mx, ml = self._data_start(model, X, w, rng)
+    if a is None and b is None: a, b = p.shapes, p.rates
+    elif b is None: b = a / mx                              # the best rates at the given shapes (ECM's first step)
+    elif a is None: a = inverse_digamma(ml + np.log(b))     # the best shapes at the given rates (ECM's second step)
+    return GammaParams(p.weights if weights is None else weights, a, b)
 
-    def _data_start(self, model, X, w, rng)->tuple:
-        "The exact M-step of initial responsibilities (a component seeded by one point takes the pooled shape at its mean); (params, mean x, mean log x)."
-        st = stats_from_resp(model, X, initial_resp(X, self.n_components, self.init_params, rng, w), w)
-        p = model.m_step(st, None)
-        _, mx, ml = gamma_moments(st.T)
-        thin = np.log(mx) - ml < 1e-8          # (nearly) a single value: its shape would be infinite
-        if not thin.any(): return p, mx, ml
-        pooled = model.m_step(stats_from_resp(model, X, np.ones((len(X), 1)), w), None).shapes
-        a = np.where(thin, np.broadcast_to(pooled, p.shapes.shape), p.shapes)
-        return GammaParams(p.weights, a, a / mx), mx, ml
+@patch
+def _data_start(self:GammaMixtureGEM, model, X, w, rng)->tuple:
+    "The exact M-step of initial responsibilities (a component seeded by one point takes the pooled shape at its mean); (params, mean x, mean log x)."
+    st = stats_from_resp(model, X, initial_resp(X, self.n_components, self.init_params, rng, w), w)
+    p = model.m_step(st, None)
+    _, mx, ml = gamma_moments(st.T)
+    thin = np.log(mx) - ml < 1e-8          # (nearly) a single value: its shape would be infinite
+    if not thin.any(): return p, mx, ml
+    pooled = model.m_step(stats_from_resp(model, X, np.ones((len(X), 1)), w), None).shapes
+    a = np.where(thin, np.broadcast_to(pooled, p.shapes.shape), p.shapes)
+    return GammaParams(p.weights, a, a / mx), mx, ml
 
-    def _state(self, model)->GammaParams: return GammaParams(self.weights_, self.shapes_, self.rates_)
+@patch
+def _state(self:GammaMixtureGEM, model)->GammaParams: return GammaParams(self.weights_, self.shapes_, self.rates_)
 
-    def _store(self, model, fit):
-        p = fit.state
-        self.weights_, self.shapes_, self.rates_ = p.weights, p.shapes, p.rates
-        self.means_ = p.shapes / p.rates
+@patch
+def _store(self:GammaMixtureGEM, model, fit):
+    p = fit.state
+    self.weights_, self.shapes_, self.rates_ = p.weights, p.shapes, p.rates
+    self.means_ = p.shapes / p.rates
 
-    def _n_parameters(self)->int: return self.n_components * (2 * self.n_features_in_ + 1) - 1
+@patch
+def _n_parameters(self:GammaMixtureGEM)->int: return self.n_components * (2 * self.n_features_in_ + 1) - 1
 
-    def sample(self, n_samples:int=1, # number of points to draw
-              )->tuple: # (X (n_samples, n_features), labels (n_samples,))
-        "Draw (X, labels) from the fitted mixture."
-        self._check_fitted()
-        if not (isinstance(n_samples, numbers.Integral) and n_samples >= 1):
-            raise ValueError(f"n_samples must be an integer >= 1; got {n_samples!r}.")
-        rng = as_generator(self.random_state)
-        z = rng.choice(self.n_components, size=n_samples, p=self.weights_)
-        return rng.gamma(self.shapes_[z], 1 / self.rates_[z]), z
+@patch
+def sample(self:GammaMixtureGEM, n_samples:int=1, # number of points to draw
+          )->tuple: # (X (n_samples, n_features), labels (n_samples,))
+    "Draw (X, labels) from the fitted mixture."
+    self._check_fitted()
+    if not (isinstance(n_samples, numbers.Integral) and n_samples >= 1):
+        raise ValueError(f"n_samples must be an integer >= 1; got {n_samples!r}.")
+    rng = as_generator(self.random_state)
+    z = rng.choice(self.n_components, size=n_samples, p=self.weights_)
+    return rng.gamma(self.shapes_[z], 1 / self.rates_[z]), z
 
 # %% ../nbs/111_gem.ipynb #11754990
 GammaMixtureGEM._attributes = dict(   # fitted attributes beyond the shell's (see `MixtureEstimator`)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numbers, warnings
 from dataclasses import dataclass
 import numpy as np
+from fastcore.basics import patch
 from scipy.linalg import cho_factor, cho_solve, eigh
 from .estimator import Estimator, MixtureEstimator, Params
 from .blocks import _is_block_source, as_source, ArrayBlocks, DaskBlocks, summarise
@@ -224,6 +225,7 @@ class _LatentShell(Estimator):
         self._validate(A)
         return super()._check_common(A)
 
+# %% ../nbs/114_ppca.ipynb #15f07598
 class PPCA(_LatentShell):
     "Probabilistic PCA fitted by exact EM on the shared coordinate-ascent core, with a per-iteration certificate."
     def __init__(self,
@@ -284,30 +286,36 @@ class PPCA(_LatentShell):
         self.components_, self.explained_variance_ = (Wc / norms).T, norms**2 + fit.state.sigma2
         self.n_samples_ = float(fit.stats.n)
 
-    def _params(self): return PPCAParams(self.loadings_.T, self.noise_variance_)
+# %% ../nbs/114_ppca.ipynb #dcd260f8
+@patch
+def _params(self:PPCA): return PPCAParams(self.loadings_.T, self.noise_variance_)
 
-    def transform(self, X
-                 )->np.ndarray: # (n_samples, n_components) posterior means
-        "The posterior mean E[z | x] = M^-1 W^T (x - mean_) of each row, shape (n_samples, n_components)."
-        X = self._check_X_new(X)
-        return posterior(self._params(), X - self.mean_)[0]
+@patch
+def transform(self:PPCA, X
+             )->np.ndarray: # (n_samples, n_components) posterior means
+    "The posterior mean E[z | x] = M^-1 W^T (x - mean_) of each row, shape (n_samples, n_components)."
+    X = self._check_X_new(X)
+    return posterior(self._params(), X - self.mean_)[0]
 
-    def inverse_transform(self, Z, # (n_samples, q) latent rows
-                         )->np.ndarray: # (n_samples, n_features) decoded means
-        "The decoder's mean W z + mean_ for latent rows Z."
-        self._check_fitted()
-        return np.asarray(Z, dtype=np.float64) @ self.loadings_ + self.mean_
+@patch
+def inverse_transform(self:PPCA, Z, # (n_samples, q) latent rows
+                     )->np.ndarray: # (n_samples, n_features) decoded means
+    "The decoder's mean W z + mean_ for latent rows Z."
+    self._check_fitted()
+    return np.asarray(Z, dtype=np.float64) @ self.loadings_ + self.mean_
 
-    def get_covariance(self
-                      )->np.ndarray: # (n_features, n_features) W W^T + sigma^2 I
-        "The model's covariance W W^T + sigma^2 I."
-        self._check_fitted()
-        return self.loadings_.T @ self.loadings_ + self.noise_variance_ * np.eye(self.n_features_in_)
+@patch
+def get_covariance(self:PPCA
+                  )->np.ndarray: # (n_features, n_features) W W^T + sigma^2 I
+    "The model's covariance W W^T + sigma^2 I."
+    self._check_fitted()
+    return self.loadings_.T @ self.loadings_ + self.noise_variance_ * np.eye(self.n_features_in_)
 
-    def score_samples(self, X
-                     )->np.ndarray: # (n_samples,) log-likelihood of each sample, nats
-        "Log-likelihood of each sample under the fitted model."
-        return ppca_log_likelihood(self._check_X_new(X) - self.mean_, self._params())
+@patch
+def score_samples(self:PPCA, X
+                 )->np.ndarray: # (n_samples,) log-likelihood of each sample, nats
+    "Log-likelihood of each sample under the fitted model."
+    return ppca_log_likelihood(self._check_X_new(X) - self.mean_, self._params())
 
 # %% ../nbs/114_ppca.ipynb #af04e7a4
 PPCA._attributes = dict(   # fitted attributes
