@@ -6,6 +6,7 @@
 from __future__ import annotations
 import numbers, warnings
 import numpy as np
+from fastcore.basics import patch
 from .core import Stats, coordinate_ascent, check_weights, as_generator, ConvergenceWarning
 from .ppca import (PPCA, PPCAParams, _PPCAStats, PPCAModel, MeanFieldPPCA, LatentEstimator, LOG2PI, _check_latent_input,
                            posterior, posterior_precision, ppca_log_likelihood, ppca_mle, gaussian_kl)
@@ -252,32 +253,38 @@ class LinearVAE(LatentEstimator):
         self.n_features_in_ = D
         return self
 
-    def _params(self)->dict:
-        return dict(W=self.loadings_.T, log_sigma2=np.array(np.log(self.noise_variance_)), A=self.encoder_weights_,
-                    b=self.encoder_bias_, log_s=np.log(self.encoder_std_))
+# %% ../nbs/116_vae.ipynb #4966f3f7
+@patch
+def _params(self:LinearVAE)->dict:
+    return dict(W=self.loadings_.T, log_sigma2=np.array(np.log(self.noise_variance_)), A=self.encoder_weights_,
+                b=self.encoder_bias_, log_s=np.log(self.encoder_std_))
 
-    def elbo_terms(self, X
-                  )->tuple: # (reconstruction, KL to the prior): means per sample, nats
-        "(reconstruction, KL to the prior), exact means per sample on X."
-        X = self._check_X_new(X)
-        return exact_elbo_terms(X - self.mean_, self._params())
+@patch
+def elbo_terms(self:LinearVAE, X
+              )->tuple: # (reconstruction, KL to the prior): means per sample, nats
+    "(reconstruction, KL to the prior), exact means per sample on X."
+    X = self._check_X_new(X)
+    return exact_elbo_terms(X - self.mean_, self._params())
 
-    def elbo(self, X
-            )->float: # reconstruction − KL, nats per sample
-        "The exact mean ELBO per sample on X (closed-form expectations, no sampling)."
-        return float(np.subtract(*self.elbo_terms(X)))
+@patch
+def elbo(self:LinearVAE, X
+        )->float: # reconstruction − KL, nats per sample
+    "The exact mean ELBO per sample on X (closed-form expectations, no sampling)."
+    return float(np.subtract(*self.elbo_terms(X)))
 
-    def transform(self, X
-                 )->np.ndarray: # (n_samples, n_components) encoder means
-        "The encoder's mean A (x - mean_) + b of each row."
-        X = self._check_X_new(X)
-        return (X - self.mean_) @ self.encoder_weights_.T + self.encoder_bias_
+@patch
+def transform(self:LinearVAE, X
+             )->np.ndarray: # (n_samples, n_components) encoder means
+    "The encoder's mean A (x - mean_) + b of each row."
+    X = self._check_X_new(X)
+    return (X - self.mean_) @ self.encoder_weights_.T + self.encoder_bias_
 
-    def score_samples(self, X
-                     )->np.ndarray: # (n_samples,) log-likelihood of each sample, nats
-        "The decoder's log-likelihood log N(x | mean_, W W^T + sigma^2 I) of each sample."
-        X = self._check_X_new(X)
-        return ppca_log_likelihood(X - self.mean_, PPCAParams(self.loadings_.T, self.noise_variance_))
+@patch
+def score_samples(self:LinearVAE, X
+                 )->np.ndarray: # (n_samples,) log-likelihood of each sample, nats
+    "The decoder's log-likelihood log N(x | mean_, W W^T + sigma^2 I) of each sample."
+    X = self._check_X_new(X)
+    return ppca_log_likelihood(X - self.mean_, PPCAParams(self.loadings_.T, self.noise_variance_))
 
 # %% ../nbs/116_vae.ipynb #97694088
 LinearVAE._attributes = dict(   # fitted attributes: the decoder as pPCA's, and the encoder q(z | x)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 import numpy as np
+from fastcore.basics import patch
 from scipy.special import logsumexp, entr
 from scipy.linalg import solve_triangular
 from .core import Stats
@@ -182,21 +183,23 @@ class MissingValues:
             lse[pat.rows], R[pat.rows] = l, np.exp(logR)
         return lse, R
 
-    def impute(self, state, # the globals
-               X:np.ndarray, # (N, D) data with NaN for missing entries
-              )->tuple: # (X with E[x_m | x_o] filled in, the conditional variances (0 where observed))
-        "Conditional means and variances of the missing entries under the mixture: sum_k r_ik E[x_m | x_o, k] and its spread."
-        Xf, V = X.copy(), np.zeros_like(X)
-        for pat in missing_patterns(X, self.center):
-            if len(pat.mis) == 0: continue
-            _, logR, cmean, ccov, diag = self._pattern_posterior(state, pat)
-            R = np.exp(logR).T[:, :, None]                                 # (K, n, 1)
-            mean = (R * cmean).sum(0)
-            var_k = ccov if diag else np.einsum('kaa->ka', ccov)
-            second = (R * (cmean**2 + var_k[:, None, :])).sum(0)
-            Xf[np.ix_(pat.rows, pat.mis)] = mean + self.center[pat.mis]
-            V[np.ix_(pat.rows, pat.mis)] = np.maximum(second - mean**2, 0.)
-        return Xf, V
+# %% ../nbs/113_missing.ipynb #9bd01c19
+@patch
+def impute(self:MissingValues, state, # the globals
+           X:np.ndarray, # (N, D) data with NaN for missing entries
+          )->tuple: # (X with E[x_m | x_o] filled in, the conditional variances (0 where observed))
+    "Conditional means and variances of the missing entries under the mixture: sum_k r_ik E[x_m | x_o, k] and its spread."
+    Xf, V = X.copy(), np.zeros_like(X)
+    for pat in missing_patterns(X, self.center):
+        if len(pat.mis) == 0: continue
+        _, logR, cmean, ccov, diag = self._pattern_posterior(state, pat)
+        R = np.exp(logR).T[:, :, None]                                 # (K, n, 1)
+        mean = (R * cmean).sum(0)
+        var_k = ccov if diag else np.einsum('kaa->ka', ccov)
+        second = (R * (cmean**2 + var_k[:, None, :])).sum(0)
+        Xf[np.ix_(pat.rows, pat.mis)] = mean + self.center[pat.mis]
+        V[np.ix_(pat.rows, pat.mis)] = np.maximum(second - mean**2, 0.)
+    return Xf, V
 
 # %% ../nbs/113_missing.ipynb #982a4a9f
 MISSING = ("error", "marginalize")

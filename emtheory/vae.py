@@ -6,6 +6,7 @@
 from __future__ import annotations
 import numbers
 import numpy as np
+from fastcore.basics import patch
 from scipy.special import expit, logsumexp
 from .core import check_array, as_generator, not_fitted_error
 from .estimator import Params
@@ -272,50 +273,58 @@ class VAE(Params):
         _check_fitted(self)
         return encode(self.params_, _check_images(self, X), self.activation)[0]
 
-    def decode(self, Z, # (n, q) latent points
-              )->np.ndarray: # (n, D) pixel probabilities sigma(eta(z)) (Bernoulli) or means m(z) (Gaussian)
-        "The mean of p(x | z) at each z."
-        _check_fitted(self)
-        Z = check_array(Z, "Z")
-        if Z.shape[1] != self.n_components: raise ValueError(f"Z must have {self.n_components} columns (n_components); it has {Z.shape[1]}.")
-        out = decode(self.params_, Z, self.activation)[0]
-        return expit(out) if self.likelihood == "bernoulli" else out
+# %% ../nbs/117_nonlinear_vae.ipynb #66b75116
+@patch
+def decode(self:VAE, Z, # (n, q) latent points
+          )->np.ndarray: # (n, D) pixel probabilities sigma(eta(z)) (Bernoulli) or means m(z) (Gaussian)
+    "The mean of p(x | z) at each z."
+    _check_fitted(self)
+    Z = check_array(Z, "Z")
+    if Z.shape[1] != self.n_components: raise ValueError(f"Z must have {self.n_components} columns (n_components); it has {Z.shape[1]}.")
+    out = decode(self.params_, Z, self.activation)[0]
+    return expit(out) if self.likelihood == "bernoulli" else out
 
-    def sample(self, n_samples:int=1, # how many images
-               random_state=None, # the draws (None: from the estimator's random_state)
-              )->np.ndarray: # (n_samples, D) images x ~ p(x | z), z ~ p(z)
-        "New images: fix z from the prior, then sample x from the decoder."
-        _check_fitted(self)
-        rng = as_generator(self.random_state if random_state is None else random_state)
-        m = self.decode(rng.standard_normal((n_samples, self.n_components)))
-        if self.likelihood == "bernoulli": return (rng.random(m.shape) < m).astype(np.float64)
-        return m + np.exp(0.5 * self.params_["out_logvar"]) * rng.standard_normal(m.shape)
+@patch
+def sample(self:VAE, n_samples:int=1, # how many images
+           random_state=None, # the draws (None: from the estimator's random_state)
+          )->np.ndarray: # (n_samples, D) images x ~ p(x | z), z ~ p(z)
+    "New images: fix z from the prior, then sample x from the decoder."
+    _check_fitted(self)
+    rng = as_generator(self.random_state if random_state is None else random_state)
+    m = self.decode(rng.standard_normal((n_samples, self.n_components)))
+    if self.likelihood == "bernoulli": return (rng.random(m.shape) < m).astype(np.float64)
+    return m + np.exp(0.5 * self.params_["out_logvar"]) * rng.standard_normal(m.shape)
 
-    def score_samples(self, X, # (n_samples, n_features) images
-                     )->np.ndarray: # (n_samples,) the IWAE estimate of log p(x) per image, nats
-        "The importance-weighted bound with n_importance samples: an estimate of log p(x) from below."
-        return self._iwae(X)[0]
+@patch
+def score_samples(self:VAE, X, # (n_samples, n_features) images
+                 )->np.ndarray: # (n_samples,) the IWAE estimate of log p(x) per image, nats
+    "The importance-weighted bound with n_importance samples: an estimate of log p(x) from below."
+    return self._iwae(X)[0]
 
-    def score(self, X, # (n_samples, n_features) images
-              y=None, # ignored (scikit-learn convention)
-             )->float: # the mean IWAE estimate of log p(x) per image, nats
-        "Mean estimated log-likelihood per image."
-        return float(self.score_samples(X).mean())
+@patch
+def score(self:VAE, X, # (n_samples, n_features) images
+          y=None, # ignored (scikit-learn convention)
+         )->float: # the mean IWAE estimate of log p(x) per image, nats
+    "Mean estimated log-likelihood per image."
+    return float(self.score_samples(X).mean())
 
-    def elbo_terms(self, X, # (n_samples, n_features) images
-                  )->tuple: # (reconstruction E_q[log p(x|z)] (n_samples,), KL(q(z|x) || p(z)) (n_samples,)), nats
-        "The ELBO's two terms per image: Monte Carlo reconstruction (n_importance draws), closed-form KL."
-        return self._iwae(X)[1:]
+@patch
+def elbo_terms(self:VAE, X, # (n_samples, n_features) images
+              )->tuple: # (reconstruction E_q[log p(x|z)] (n_samples,), KL(q(z|x) || p(z)) (n_samples,)), nats
+    "The ELBO's two terms per image: Monte Carlo reconstruction (n_importance draws), closed-form KL."
+    return self._iwae(X)[1:]
 
-    def elbo(self, X, # (n_samples, n_features) images
-            )->float: # the mean ELBO per image, nats
-        "Mean ELBO per image (beta = 1, whatever beta was trained with)."
-        rec, kl = self.elbo_terms(X)
-        return float((rec - kl).mean())
+@patch
+def elbo(self:VAE, X, # (n_samples, n_features) images
+        )->float: # the mean ELBO per image, nats
+    "Mean ELBO per image (beta = 1, whatever beta was trained with)."
+    rec, kl = self.elbo_terms(X)
+    return float((rec - kl).mean())
 
-    def _iwae(self, X):
-        _check_fitted(self)
-        return iwae(self.params_, _check_images(self, X), self.n_importance, self.activation, as_generator(self.random_state))
+@patch
+def _iwae(self:VAE, X):
+    _check_fitted(self)
+    return iwae(self.params_, _check_images(self, X), self.n_importance, self.activation, as_generator(self.random_state))
 
 # %% ../nbs/117_nonlinear_vae.ipynb #ab65bff7
 VAE._attributes = dict(   # fitted attributes
