@@ -46,7 +46,13 @@ def main(argv=None):
     if not a.quick:
         with open(os.path.join(os.path.dirname(__file__), "RESULTS.md"), "w") as f:
             f.write("# Benchmark: emtheory against scikit-learn (written by `make bench`)\n\n" + HEAD + "\n"
-                    + "\n".join(lines) + "\n\n" + note + "\n")
+                    + "\n".join(lines) + "\n\n" + note + "\n" + _mclust_section())
     return 0
+
+def _mclust_section()->str:
+    "The model-selection table against R's mclust, as bench/bench_mclust.py last wrote it (it needs R, so it runs on its own)."
+    p = os.path.join(os.path.dirname(__file__), "RESULTS_mclust.md")
+    if not os.path.exists(p): return ""
+    return "\n## Against R's mclust: the fourteen-model table\n\n" + open(p).read().split("\n", 2)[2]
 
 if __name__ == "__main__": sys.exit(main())

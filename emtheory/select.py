@@ -401,6 +401,8 @@ def _inits(text:str)->tuple|None:
         raise UsageError(f"--init: {', '.join(bad) or 'empty'}: use {', '.join(GaussianMixtureEM._init_methods)}")
     return out
 
+
+# %% ../nbs/201_select.ipynb #a688cc1b
 def _json_value(v):
     return None if isinstance(v, float) and math.isnan(v) else v
 

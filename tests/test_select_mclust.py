@@ -59,7 +59,8 @@ def test_iris_and_diabetes_up_to_four():
 def test_iris_and_diabetes_every_cell(name):
     _check(name, 9)
 
-@pytest.mark.parametrize("name", ["faithful", "trees"])
+@pytest.mark.parametrize("name", ["faithful", "trees", pytest.param("iris", marks=pytest.mark.slow),
+                                  pytest.param("diabetes", marks=pytest.mark.slow)])
 def test_choice_equals_mclust(name):
     "The best model and K by BIC and by ICL are mclust's: from the hc start alone, and on Old Faithful from the default five starts."
     best = BEST.query("data == @name").set_index("criterion")
