@@ -10,7 +10,8 @@ import numpy as np
 from fastcore.basics import patch
 from scipy.special import digamma, gammaln, multigammaln, logsumexp
 from .estimator import MixtureEstimator, Params
-from .core import MixtureModel, check_weights, coordinate_ascent, initial_resp, stats_from_resp, as_generator
+from .core import MixtureModel, check_weights, coordinate_ascent, initial_resp, stats_from_resp, as_generator, INIT_PARAMS
+from .hc import hc_start
 from .gaussian import (GaussianModel, Quadratic, mahalanobis, gaussian_features, natural_params, moments, precision_cholesky,
                        precisions_from_cholesky, log_det_cholesky)
 
@@ -229,6 +230,7 @@ def check_known_weights(frozen, # () or ("weights",)
 # %% ../nbs/109_cavi.ipynb #ed4453a3
 class GaussianMixtureCAVI(MixtureEstimator):
     "Bayesian Gaussian mixture (full covariances) fitted by CAVI on the shared core; `elbo_` is the complete ELBO."
+    _init_methods = INIT_PARAMS + ("hc",)
     def __init__(self,
                  n_components:int=1, # K, the number of components (an upper bound: small α_0 empties the extra ones)
                  *,
@@ -241,7 +243,7 @@ class GaussianMixtureCAVI(MixtureEstimator):
                  reg_covar:float=0., # added to the diagonal of S_k (scikit-learn's default is 1e-6; the prior suffices)
                  max_iter:int=100, # most iterations
                  n_init:int=1, # starts; the best final ELBO is kept
-                 init_params:str="kmeans", # "kmeans", "k-means++", "random" or "random_from_data"
+                 init_params:str="kmeans", # "kmeans", "k-means++", "random", "random_from_data" or "hc" (mclust's hierarchical start, emtheory.hc)
                  resp_init=None, # (N, K) initial responsibilities; overrides init_params
                  random_state=None, # int, numpy Generator or RandomState
                  warm_start:bool=False, # continue from the last fit
@@ -308,6 +310,9 @@ def _make_model(self:GaussianMixtureCAVI, X, w):
 @patch
 def _init_state(self:GaussianMixtureCAVI, model, X, w, rng)->VariationalParams:
     "The factors from initial responsibilities (`resp_init`, or `init_params`) by one factor update."
+    if self.resp_init is None and self.init_params == "hc":   # mclust's start: hc classes of (a subset of) the rows
+        rows, R = hc_start(X, self.n_components, rng, w)
+        return model.m_step(stats_from_resp(model, X[rows], R, None if w is None else w[rows]), None)
     R = (_check_resp(self.resp_init, *X.shape[:1], self.n_components) if self.resp_init is not None
          else initial_resp(X, self.n_components, self.init_params, rng, w))
     return model.m_step(stats_from_resp(model, X, R, w), None)

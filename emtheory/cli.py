@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from .datasets import load_faithful, load_csv, UsageError, _OneLineParser
 from .gaussian import full_covariances
+from .covariance import MCLUST_MODELS, covariance_form
 from .blocks import BlockSource, csv_blocks, memmap_blocks, fit_blocks, row_keys
 from .core import DataError
 
@@ -48,7 +49,7 @@ def summarize(method:str, # the method name, one of METHODS
                 n_iter=int(est.n_iter_), converged=bool(est.converged_),
                 log_likelihood=float(est.score_samples(X).sum()), objective=float(h["objective"][-1]),
                 weights=est.weights_.tolist(), means=est.means_.tolist(),
-                covariances=full_covariances(est.covariances_, est.n_components, D, ct).tolist(),
+                covariances=full_covariances(est.covariances_, est.n_components, D, covariance_form(ct)).tolist(),
                 certificate_max_residual=float(np.abs(h["residual"]).max()) if len(h["residual"]) else 0.,
                 certificate_min_kl=float(h["kl"].min()) if len(h["kl"]) else 0.,
                 objective_trace=np.asarray(h["objective"]).tolist())
@@ -214,7 +215,7 @@ def _summarize_blocks(method:str, est, data, log_likelihood:float)->dict:
                 density="posterior predictive" if method == "cavi" else "plug-in (fitted parameters)",
                 n_iter=int(est.n_iter_), converged=bool(est.converged_), log_likelihood=log_likelihood,
                 objective=float(h["objective"][-1]), weights=est.weights_.tolist(), means=est.means_.tolist(),
-                covariances=full_covariances(est.covariances_, est.n_components, D, ct).tolist(),
+                covariances=full_covariances(est.covariances_, est.n_components, D, covariance_form(ct)).tolist(),
                 certificate_max_residual=float(np.abs(h["residual"]).max()) if len(h["residual"]) else 0.,
                 certificate_min_kl=float(h["kl"].min()) if len(h["kl"]) else 0.,
                 objective_trace=np.asarray(h["objective"]).tolist())
@@ -232,8 +233,9 @@ def _parser()->argparse.ArgumentParser:
                         "(default: Old Faithful)")
     f.add_argument("--method", default="all", choices=METHODS + ("all",), help="which method(s) (default: all)")
     f.add_argument("-k", "--components", type=int, default=2, dest="k", help="number of components K (default: 2)")
-    f.add_argument("--covariance-type", default="full", choices=("full", "tied", "diag", "spherical"),
-                   help="covariance family for EM and MAP-EM (CAVI: full only) (default: full)")
+    f.add_argument("--covariance-type", default="full", choices=("full", "tied", "diag", "spherical") + MCLUST_MODELS,
+                   metavar="TYPE", help="covariance model for EM and MAP-EM: full, tied, diag, spherical or one of "
+                   "mclust's fourteen, EII ... VVV (MAP-EM: not VEE, EVE, VVE, EVV; CAVI: full only) (default: full)")
     f.add_argument("--seed", type=int, default=0, help="random seed of the initialisation (default: 0)")
     f.add_argument("--tol", type=float, default=1e-6, help="convergence tolerance per sample (default: 1e-6)")
     f.add_argument("--max-iter", type=int, default=500, help="most iterations (default: 500)")

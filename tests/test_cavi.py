@@ -405,3 +405,16 @@ def test_failed_refit_leaves_the_prior_as_used():
     with pytest.raises(ValueError, match="covariance_prior must have shape"): est.fit(X)
     for k, v in before.items(): np.testing.assert_array_equal(getattr(est, k), v, err_msg=k)
     assert "elbo_after_globals" in est.history_ and "elbo" not in est.history_   # the model names its terms
+
+def test_hc_start_is_mclusts_classes():
+    "init_params='hc': the factors start from mclust's hierarchical classes, as resp_init = those one-hot classes does."
+    import warnings
+    from emtheory.hc import hc_resp
+    from emtheory.datasets import load_faithful
+    X, _ = load_faithful()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # tol=0, 3 sweeps: on purpose
+        a = GaussianMixtureCAVI(3, init_params="hc", tol=0, max_iter=3).fit(X)
+        b = GaussianMixtureCAVI(3, resp_init=hc_resp(X, 3), tol=0, max_iter=3).fit(X)
+    np.testing.assert_array_equal(a.means_, b.means_)
+    assert a.elbo_ == b.elbo_

@@ -156,3 +156,20 @@ def test_every_error_is_one_line_on_stderr(argv, msg, tmp_path, capsys):
     out, err = capsys.readouterr()
     assert out == "" and len(err.strip().splitlines()) == 1, (out, err)
     assert msg.replace("HDR", str(hdr)).replace("TXT", str(txt)) in err
+
+def test_fit_takes_mclusts_models(capsys):
+    "emtheory fit --covariance-type takes mclust's fourteen names; the JSON's covariances are the full matrices."
+    from emtheory.datasets import load_faithful
+    from emtheory.em import GaussianMixtureEM
+    assert main(["fit", "--json", "--method", "em", "--covariance-type", "VEV"]) == 0
+    res = json.loads(capsys.readouterr().out)["results"][0]
+    X, _ = load_faithful()
+    gm = GaussianMixtureEM(2, covariance_type="VEV", random_state=0, tol=1e-6, max_iter=500).fit(X)
+    np.testing.assert_allclose(res["covariances"], gm.covariances_, rtol=1e-12)
+    assert res["covariance_type"] == "VEV" and np.asarray(res["covariances"]).shape == (2, 2, 2)
+    assert main(["fit", "--json", "--method", "em", "--covariance-type", "EII"]) == 0
+    cov = np.asarray(json.loads(capsys.readouterr().out)["results"][0]["covariances"])
+    assert cov.shape == (2, 2, 2) and np.allclose(cov[0], cov[0, 0, 0] * np.eye(2)) and np.allclose(cov[0], cov[1])
+    assert main(["fit", "--method", "map", "--covariance-type", "VEE"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "no conjugate prior for covariance_type 'VEE'" in err
