@@ -371,6 +371,16 @@ def test_rule_long_export_cell(tmp_path):
     short = _nb(tmp_path/'short.ipynb', nbformat.v4.new_code_cell('#| export\n' + 'def f(x):\n' + '    x += 1\n' * 70))
     assert rules.problems(short) == []
 
+def test_rule_mixed_imports(tmp_path):
+    "nbdev's docs processor refuses an unexported cell with imports and other code: the rule finds it before the build."
+    import rules
+    code = nbformat.v4.new_code_cell
+    bad = _nb(tmp_path/'bad.ipynb', code('import numpy as np\nx = np.ones(3)'), code('def f():\n    import os\n    return 1\nf()'))
+    assert [r for _, r, _ in rules.problems(bad)] == ['mixed-imports', 'mixed-imports']
+    ok = _nb(tmp_path/'ok.ipynb', code('import numpy as np\nfrom pathlib import Path'), code('x = np.ones(3)'),
+             code('#| export\nimport os\nX = 1'))
+    assert rules.problems(ok) == []
+
 def test_rules_allowlist(tmp_path, capsys):
     "Listed offenders do not fail, a new one does; the allowlist's size and its stale lines are printed."
     import rules

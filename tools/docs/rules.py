@@ -9,11 +9,12 @@ In the markdown cells (code spans, code blocks and math left out):
     where its sentence says nothing random about it (random, fixed, integer, root, reproducible, explicit, sample,
     start, worker, rng, k-means++, Monte Carlo; or "seed 0", "seed=");
 in the code cells:
-  - export-length: an `#| export` cell longer than 80 lines.
+  - export-length: an `#| export` cell longer than 80 lines;
+  - mixed-imports: a cell (not exported) with imports and other code, which nbdev's docs processor refuses.
 Known offenders are listed in tools/docs/allow.txt (`notebook | rule | what`): they are reported but do not fail; a new
 one fails (exit 1). The allowlist's size is printed, and its entries that no longer occur.
 """
-import re, sys
+import ast, re, sys
 from pathlib import Path
 import nbformat
 
@@ -48,7 +49,17 @@ def cell_problems(cell)->list:
         if n > MAX_EXPORT:
             name = re.search(r'^(?:def|class)\s+(\w+)', cell.source, re.M)
             out.append(('export-length', f"the cell defining {name.group(1) if name else '?'}"))
+    elif cell.cell_type == 'code' and _mixes_imports(cell.source):
+        out.append(('mixed-imports', cell.source.strip().split('\n')[0][:60]))
     return out
+
+def _mixes_imports(src:str)->bool:
+    "nbdev's test (processors._do_eval): an import and an expression or assignment anywhere in one unexported cell."
+    if 'nbdev_export()' in src or re.search(r'^\s*#\|\s*(export|exporti|exports|exec_doc|eval:\s*false)', src, re.M): return False
+    try: tree = ast.parse('\n'.join(l for l in src.split('\n') if not l.lstrip().startswith(('%', '!'))))
+    except SyntaxError: return False
+    nodes = list(ast.walk(tree))
+    return any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in nodes) and any(isinstance(n, (ast.Expr, ast.Assign)) for n in nodes)
 
 def problems(nb_path:Path)->list:
     "[(notebook, rule, what)] of one notebook (notebook relative to the repository)."
