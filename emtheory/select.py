@@ -253,7 +253,8 @@ class Selection:
         top = ", ".join(f"{r['model']},{r['n_components']}" for r in self.top())
         alias = f" ({b['covariance_type']})" if b["covariance_type"] != b["model"] else ""
         return (f"{name} ({sign}):\n{self.table.matrix(c)}\n\nTop 3 by {name}: {top}\n"
-                f"{dropped} starts dropped (collapsed or not converged), {na} cells NA\n"
+                f"{dropped} start{'' if dropped == 1 else 's'} dropped (collapsed or not converged), "
+                f"{na} cell{'' if na == 1 else 's'} NA\n"
                 f"best by {name}: {b['model']}{alias}, K = {b['n_components']}, {c} = {b[c]:.3f}")
 
     def plot(self, ax=None, # matplotlib Axes (default: a new figure)
