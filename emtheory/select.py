@@ -344,7 +344,7 @@ def select_mixture(X, # (n_samples, n_features) data
     jobs = 1 if n_jobs is None else (os.cpu_count() or 1) if n_jobs == -1 else int(n_jobs)
     root = _root_seed(random_state)
     options = dict(tol=tol, max_iter=max_iter, reg_covar=reg_covar, stopping=stopping)
-    if "hc" in inits[:max(1, min(n_init, len(inits)))]: options["hc"] = _hc_partitions(X, Ks, root)
+    if "hc" in inits[:n_init]: options["hc"] = _hc_partitions(X, Ks, root)   # the kinds the starts use: inits[s % len(inits)]
     tasks = [(ct, K, s, _start_seed(root, ct, K, s), inits[s % len(inits)])
              for ct in cts for K in Ks for s in range(1 if K == 1 else n_init)]
     results = _run(tasks, X, options, min(jobs, len(tasks)), backend)
