@@ -9,6 +9,7 @@ from scipy.optimize import minimize
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 from emtheory.core import stats_from_resp, ConvergenceWarning
+from test_covariance_models import _free_sigma   # Sigma from free parameters, the one parametrisation both files maximise over
 from emtheory.covariance import covariance_form
 from emtheory.datasets import load_faithful
 from emtheory.em import GaussianParams
@@ -175,19 +176,6 @@ def test_eei_posterior_mode_beats_mclust():
 
 # ---------------------------------------------------------------- the M-step is the posterior mode
 
-def _free_sigma(model, theta, K, D):
-    "Sigma_k = lambda_k D_k diag(A_k) D_k^T from free parameters: log-volumes, centred log-shapes, skew generators (Cayley)."
-    cnt = lambda x: {"E": 1, "V": K, "I": 0}[x]
-    nv, ns, no, q = cnt(model[0]), cnt(model[1]), cnt(model[2]), D * (D - 1) // 2
-    lam = np.exp(theta[:nv]); A = theta[nv:nv + ns * D].reshape(ns, D); th = theta[nv + ns * D:]
-    A = np.exp(A - A.mean(1, keepdims=True)) if ns else np.ones((1, D))
-    iu, Ds = np.triu_indices(D, 1), []
-    for j in range(max(no, 1)):
-        Sk = np.zeros((D, D))
-        if no: Sk[iu] = th[j * q:(j + 1) * q]
-        Ds.append(np.linalg.solve(np.eye(D) - Sk + Sk.T, np.eye(D) + Sk - Sk.T))   # orthogonal, det 1
-    pick = lambda a, k: a[k] if len(a) > 1 else a[0]
-    return np.stack([pick(lam, k) * pick(Ds, k) @ np.diag(pick(A, k)) @ pick(Ds, k).T for k in range(K)])
 
 @pytest.mark.parametrize("model", PRIOR_MODELS)
 def test_mstep_maximises_q_plus_log_prior(model):
