@@ -371,17 +371,17 @@ def fit_blocks(est, # an estimator on the shell (`emtheory.estimator.MixtureEsti
 def partial_fit(est, # an estimator on the shell
                 X, # (B, D) a batch of rows
                 sample_weight=None, # (B,) weights
-                kappa:float=None, # step exponent, in (0.5, 1] (None: the estimator's `kappa`, else 0.6)
-                t0:float=None, # step delay, >= 0 (None: the estimator's `t0`, else 2)
+                kappa:float=None, # step exponent, in (0.5, 1] (None: the estimator's `kappa`)
+                t0:float=None, # step delay, >= 0 (None: the estimator's `t0`)
                )->object: # `est`, updated by this batch
     "The loop on one batch with the stepwise schedule (`emtheory.online.Stepwise`); the first call initialises from its batch, or continues a fit."
     _check_shell(est)
-    kappa = getattr(est, "kappa", 0.6) if kappa is None else kappa
-    t0 = getattr(est, "t0", 2.) if t0 is None else t0
-    average, burn_in = getattr(est, "average", True), getattr(est, "burn_in", 100)
+    kappa = est.kappa if kappa is None else kappa
+    t0 = est.t0 if t0 is None else t0
+    average, burn_in = est.average, est.burn_in   # every estimator on the shell has these parameters
     check_schedule(kappa, t0)
     online = est.__dict__.get("_online")
-    if online is not None and online["model"] is not getattr(est, "_model", None): online = None   # refitted since
+    if online is not None and online["model"] is not est._model: online = None   # refitted since
     names = feature_names(X)
     if online is None and not est._is_fitted():
         A = est._check_common(X)

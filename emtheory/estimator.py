@@ -41,7 +41,7 @@ class Params:
     def __repr__(self):
         sig = inspect.signature(type(self).__init__)
         args = [f"{k}={getattr(self, k)!r}" for k, p in sig.parameters.items()
-                if k != 'self' and p.default is not p.empty and getattr(self, k) is not p.default
+                if p.default is not p.empty and getattr(self, k) is not p.default
                 and not (isinstance(p.default, (int, float, str)) and getattr(self, k) == p.default)]
         return f"{type(self).__name__}({', '.join(args)})"
 

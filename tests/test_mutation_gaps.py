@@ -2,7 +2,7 @@
 certificate on a weighted fit, the decrease guard's tolerance at its limit, the collapse and empty-component thresholds
 at their limits, the step sizes partial_fit takes and its lower_bound_. Every expected value is computed here from
 the model's definition with scipy and numpy, never read from the code under test."""
-import os, warnings
+import os, re, warnings
 import numpy as np
 import pytest
 from scipy.special import gammaln, logsumexp
@@ -560,3 +560,158 @@ def test_kmeans_start_is_a_lloyd_fixed_point():
         labels = initial_resp(X, 8, "kmeans", np.random.default_rng(seed)).argmax(1)
         C = np.stack([Z[labels == k].mean(0) for k in range(8)])
         assert (((Z[:, None] - C[None])**2).sum(2).argmin(1) == labels).all(), seed
+
+# ---------------------------------------------------------------- the data layer: sources, summaries, the stand-in
+
+def _splitmix64_keys(seed, n):
+    "splitmix64's finaliser of (i + seed * golden) for rows i = 0..n-1 (Steele, Lea & Flood 2014), in Python integers."
+    M = 2**64
+    def mix(z):
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9 % M
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EB % M
+        return z ^ (z >> 31)
+    return np.array([mix((i + (seed % 2**63) * 0x9E3779B97F4A7C15) % M) for i in range(n)], dtype=np.uint64)
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_the_start_sees_the_rows_of_smallest_keys(seed, tmp_path, monkeypatch):
+    "A fit read in blocks starts from the `init_sample` rows of smallest splitmix64 keys, in row order, for its `sample_seed`."
+    from emtheory.blocks import fit_blocks
+    X = _three_clusters(3)
+    seen = []
+    orig = GaussianMixtureEM._init_state
+    def spy(self, model, Xs, ws, rng):
+        seen.append(np.array(Xs))
+        return orig(self, model, Xs, ws, rng)
+    monkeypatch.setattr(GaussianMixtureEM, "_init_state", spy)
+    np.save(tmp_path / "x.npy", X)
+    _quiet(fit_blocks, GaussianMixtureEM(3, max_iter=2, random_state=0), str(tmp_path / "x.npy"), block_rows=50,
+           init_sample=40, sample_seed=seed)
+    expected = X[np.sort(np.argsort(_splitmix64_keys(seed, len(X)), kind="stable")[:40])]
+    np.testing.assert_array_equal(seen[0], expected)
+
+def test_stand_in_rows_have_the_datas_mean_and_covariance():
+    """The stand-in's rows, with their weights, have exactly the given mean and the covariance with divisor (total
+    weight - 1), the diagonal one when N <= D (mclust's rule), and a total weight above 1 even for tiny weights."""
+    from emtheory.blocks import _stand_in
+    rng = np.random.default_rng(0)
+    for D in (1, 2, 3):
+        A = rng.normal(size=(D, D))
+        cov, mean = A @ A.T + np.eye(D), rng.normal(size=D)
+        for n_rows in (D, D + 1):
+            target = cov if n_rows > D else np.diag(np.diag(cov))
+            for weighted, unit in ((False, 1.), (True, 1.), (True, .05), (True, .3), (True, 2.5)):
+                P, w = _stand_in(mean, cov, n_rows, unit, weighted)
+                w = np.ones(len(P)) if w is None else w
+                if weighted: assert (w == unit).all()
+                T = w.sum()
+                m = w @ P / T
+                S = (P - m).T @ ((P - m) * w[:, None]) / (T - 1)
+                assert T > 1
+                np.testing.assert_allclose(m, mean, atol=1e-12)
+                np.testing.assert_allclose(S, target, rtol=1e-10, atol=1e-12)
+    P, w = _stand_in(mean, cov, 10, weighted=True)
+    assert (w == 1.).all()   # without a unit, each stand-in row weighs 1
+
+def test_resp_init_is_refused_by_partial_fit():
+    "partial_fit refuses N x K starting responsibilities (a stream has no N), with the remedy."
+    from emtheory.blocks import partial_fit
+    from emtheory.cavi import GaussianMixtureCAVI
+    X = _three_clusters(0)
+    R = np.full((len(X), 3), 1 / 3)
+    msg = "^" + re.escape("resp_init (N x K responsibilities) is not supported for data read in blocks: use init_params.") + "$"
+    with pytest.raises(ValueError, match=msg):
+        partial_fit(GaussianMixtureCAVI(3, resp_init=R), X)
+
+def test_memmap_source_reads_blocks_of_the_asked_size_and_names_its_file(tmp_path):
+    from emtheory.blocks import memmap_blocks
+    from emtheory.core import DataError
+    X = _three_clusters(0)
+    np.save(tmp_path / "x.npy", X)
+    src = memmap_blocks(tmp_path / "x.npy", 40)
+    assert [len(b) for b in src] == [40] * 4 + [20]
+    np.save(tmp_path / "empty.npy", np.zeros((0, 2)))
+    with pytest.raises(DataError, match="^" + re.escape(f"{tmp_path / 'empty.npy'} has no data rows: the data source is empty.")):
+        list(memmap_blocks(tmp_path / "empty.npy"))
+
+def test_a_plain_iterator_is_read_once_with_the_remedy():
+    from emtheory.blocks import IterBlocks
+    X = _three_clusters(0)
+    src = IterBlocks(iter([X[:90], X[90:]]))
+    assert sum(len(b) for b in src) == len(X)
+    with pytest.raises(ValueError, match="^This data source is a plain iterator, which can be read only once, and the fit "
+                       "needs a pass per iteration: pass a callable that returns a fresh iterator.$"):
+        list(src)
+
+def test_as_source_refuses_what_it_cannot_read():
+    from emtheory.blocks import as_source
+    with pytest.raises(ValueError, match="^Cannot read blocks from a float: pass an array, a .npy or .csv path, a dask "
+                       "array, or a callable returning an iterator of arrays.$"):
+        as_source(3.0)
+
+def test_dask_blocks_are_whole_rows_and_their_weights_are_sent_once():
+    da = pytest.importorskip("dask.array")
+    from emtheory.blocks import DaskBlocks, DaskTree, summarise, ArrayBlocks
+    X = _three_clusters(0)
+    src = DaskBlocks(da.from_array(X, chunks=(50, 1)))   # chunked by column too
+    assert src.X.numblocks == (4, 1) and src.X.chunks[1] == (2,)
+    tree = DaskTree(src)
+    w = np.linspace(.5, 2., len(X))
+    first = tree._weight_blocks(w)
+    assert tree._weight_blocks(w) is first             # the same weights: persisted once, not again at every iteration
+    assert tree._weight_blocks(w.copy()) is not first  # new weights: chunked and persisted anew
+    a, b = summarise(src, w, 40, 3), summarise(ArrayBlocks(X, 50), w, 40, 3)
+    assert len(a["sample"]) == 40
+    np.testing.assert_array_equal(a["sample"], b["sample"])
+    np.testing.assert_array_equal(a["sample_weight"], b["sample_weight"])
+    np.testing.assert_allclose(a["cov"], b["cov"], rtol=1e-12)
+
+def test_a_workers_support_check_names_the_row_of_the_data():
+    da = pytest.importorskip("dask.array")
+    from emtheory.expfam import ExpFamilyMixtureEM
+    X = np.random.default_rng(0).poisson(3., (120, 2)).astype(float)
+    X[77, 1] = -1
+    with pytest.raises(ValueError, match="^X has the value -1 in column 1 at row 77 of the data \\(block 1, its row 27\\)"):
+        ExpFamilyMixtureEM(2, family="poisson").fit(da.from_array(X, chunks=(50, 2)))
+
+def test_partial_fit_reports_the_polyak_ruppert_average_after_burn_in():
+    """With average=True and burn_in = 2, the running statistics are those of average=False (the next E-step reads them),
+    and the reported parameters are the M-step of the mean of the running statistics of steps 3..t. The running
+    statistics per unit weight are read off average=False's parameters (reg_covar = 0): n_k = pi_k,
+    s1_k = pi_k mu_k, s2_k = pi_k (Sigma_k + mu_k mu_k^T); the M-step is pi = n, mu = s1 / n, Sigma = s2 / n - mu mu^T."""
+    batches, _ = _batches(11)
+    kw = dict(random_state=0, kappa=0.7, t0=1., burn_in=2, reg_covar=0., covariance_type="full")
+    run, avg = GaussianMixtureEM(3, average=False, **kw), GaussianMixtureEM(3, average=True, **kw)
+    stats = []
+    for t, A in enumerate(batches[:6], start=1):
+        run.partial_fit(A), avg.partial_fit(A)
+        pi, mu, S = run.weights_, run.means_, run.covariances_
+        stats.append((pi, pi[:, None] * mu, pi[:, None, None] * (S + np.einsum("ki,kj->kij", mu, mu))))
+        if t <= 2:
+            np.testing.assert_allclose(avg.means_, run.means_, rtol=1e-12)   # before the burn-in ends: the running ones
+            continue
+        n, s1, s2 = (np.mean([s[j] for s in stats[2:]], axis=0) for j in range(3))
+        m = s1 / n[:, None]
+        np.testing.assert_allclose(avg.weights_, n / n.sum(), rtol=1e-10)
+        np.testing.assert_allclose(avg.means_, m, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(avg.covariances_, s2 / n[:, None, None] - np.einsum("ki,kj->kij", m, m), rtol=1e-8, atol=1e-10)
+    assert not np.allclose(avg.means_, run.means_, rtol=1e-6)   # the average differs from the last running value here
+
+def test_partial_fit_takes_fractional_weights_and_keeps_no_trace():
+    "A first batch whose weights are all below 1 starts the fit; after fit, partial_fit's history_ is empty, not fit's."
+    batches, _ = _batches(13)
+    est = GaussianMixtureEM(3, random_state=0).partial_fit(batches[0], sample_weight=np.full(len(batches[0]), .5))
+    np.testing.assert_allclose(est.means_, GaussianMixtureEM(3, random_state=0).partial_fit(batches[0]).means_, rtol=1e-10)
+    est = _quiet(GaussianMixtureEM(3, random_state=0, max_iter=3, tol=0).fit, np.vstack(batches))
+    assert len(est.history_["elbo"]) == 3
+    est.partial_fit(batches[0])
+    assert est.history_ == {}
+
+def test_n_parameters_is_scikit_learns_for_every_covariance_type():
+    "The free-parameter count behind BIC and AIC equals scikit-learn's GaussianMixture._n_parameters()."
+    from sklearn.mixture import GaussianMixture
+    from emtheory.gaussian import n_parameters
+    X = _three_clusters(0)
+    for ct in ("full", "tied", "diag", "spherical"):
+        for K in (1, 3):
+            gm = GaussianMixture(K, covariance_type=ct, max_iter=1).fit(np.hstack([X, X[::-1, :1]]))
+            assert n_parameters(K, 3, ct) == gm._n_parameters(), (ct, K)
