@@ -715,3 +715,32 @@ def test_n_parameters_is_scikit_learns_for_every_covariance_type():
         for K in (1, 3):
             gm = GaussianMixture(K, covariance_type=ct, max_iter=1).fit(np.hstack([X, X[::-1, :1]]))
             assert n_parameters(K, 3, ct) == gm._n_parameters(), (ct, K)
+
+def test_block_checks_name_the_block_and_what_is_wrong():
+    "1-D blocks of a one-column source are columns; a block of another shape, or an infinity where NaN is allowed, is named."
+    from emtheory.blocks import IterBlocks, _check_block
+    from emtheory.core import DataError
+    x = np.arange(10.)
+    assert [b.shape for b in IterBlocks(lambda: iter([x[:, None], x]))] == [(10, 1), (10, 1)]
+    with pytest.raises(DataError, match="^" + re.escape("Block 2 (rows from 40) has shape (2, 2, 2): blocks must be 2-D "
+                                                       "arrays (rows, features).") + "$"):
+        _check_block(np.zeros((2, 2, 2)), 2, 40)
+    A = np.array([[1., np.nan], [np.inf, 2.]])
+    with pytest.raises(DataError, match="^" + re.escape("Block 1 contains infinity at its row 1 (row 11 of the data), "
+                                                       "column 0. Remove or impute those values.") + "$"):
+        _check_block(A, 1, 10, allow_nan=True)
+    with pytest.raises(DataError, match="^" + re.escape("Block 1 contains NaN or infinity at its row 0 (row 10 of the data), column 1.")):
+        _check_block(A, 1, 10)
+
+def test_summary_of_blocks_of_one_row_is_numpys():
+    "Chan's merge with a block of weight exactly 1 (one row) or 0 (zero weights): numpy's mean and covariance of all rows."
+    from emtheory.blocks import IterBlocks, summarise
+    X = _three_clusters(2)
+    s = summarise(IterBlocks(lambda: iter([X[:1], X[1:50], X[50:51], X[51:]])))
+    np.testing.assert_allclose(s["mean"], X.mean(0), rtol=1e-13)
+    np.testing.assert_allclose(s["cov"], np.cov(X.T), rtol=1e-12)
+    w = np.where(np.arange(len(X)) < 50, 0., np.linspace(.5, 2, len(X)))
+    s = summarise(IterBlocks(lambda: iter([X[:50], X[50:]])), w)
+    np.testing.assert_allclose(s["mean"], w @ X / w.sum(), rtol=1e-13)
+    np.testing.assert_allclose(s["cov"], np.cov(X.T, aweights=w) * (1 - (w ** 2).sum() / w.sum() ** 2) * w.sum() / (w.sum() - 1),
+                               rtol=1e-12)
