@@ -313,7 +313,7 @@ def vech_stats(S:np.ndarray, # flat, from `stacked_stats`
 FORMS = ("features", "whitened")
 CHUNK_BYTES = 4 * 2**20   # working set of one row chunk of the E-step, whatever D and K are
 CACHE_RATIO = 16          # features are cached only if they take at most this many times the data's memory (M <= 16 D)
-# seconds per row of one E-step pass and unit of work, fitted to timings on this machine (see the table above)
+# seconds per row of one E-step pass and unit of work, fitted to timings on this machine (bench/RESULTS_crossover.md)
 FORM_COSTS = dict(softmax=1.18e-08, phi=2.54e-09, features=1.88e-10, rows=4.74e-09, whitened=5.01e-11)
 
 def form_costs(D:int, # data dimension
