@@ -92,3 +92,8 @@ def test_data_larger_than_the_sample():
         fit_blocks(GaussianMixtureEM(2, missing="marginalize"), Xn, init_sample=50)
     with pytest.raises(ValueError, match="^The data have total weight <= 1: too few samples for a mixture.$"):
         fit_blocks(GaussianMixtureEM(1), X[:3], sample_weight=np.full(3, .2), init_sample=2)
+
+def test_wrong_width_after_fit_is_scikit_learns_message():
+    est = GaussianMixtureEM(2, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="^" + re.escape("X has 3 features, but GaussianMixtureEM is expecting 2 features as input.") + "$"):
+        est.predict(np.hstack([X, X[:, :1]]))

@@ -744,3 +744,55 @@ def test_summary_of_blocks_of_one_row_is_numpys():
     np.testing.assert_allclose(s["mean"], w @ X / w.sum(), rtol=1e-13)
     np.testing.assert_allclose(s["cov"], np.cov(X.T, aweights=w) * (1 - (w ** 2).sum() / w.sum() ** 2) * w.sum() / (w.sum() - 1),
                                rtol=1e-12)
+
+@pytest.mark.parametrize("ct", ["full", "tied", "diag", "spherical"])
+def test_statistics_of_given_weighted_responsibilities_by_hand(ct):
+    """The M-step of stats_from_resp (several chunks, one component far from the centre) gives the weighted counts,
+    means and covariances computed here with numpy; sums about other references (in the centred coordinates) give the
+    same M-step (they re-centre exactly)."""
+    rng = np.random.default_rng(4)
+    X = np.vstack([_three_clusters(4), rng.normal(60., 1., (30, 2))])   # a fourth component far from the centre
+    R = rng.dirichlet(np.ones(4), len(X))
+    R[-30:] = [.01, .01, .01, .97]
+    w = rng.uniform(.2, 3., len(X))
+    model = GaussianEM(X.mean(0), ct)
+    p = model.m_step(stats_from_resp(model, X, R, w, chunk_size=64), None)
+    Rw = R * w[:, None]
+    nk = Rw.sum(0)
+    mu = Rw.T @ X / nk[:, None]
+    C = np.stack([(X - mu[k]).T @ ((X - mu[k]) * Rw[:, k:k + 1]) / nk[k] for k in range(4)])
+    np.testing.assert_allclose(p.weights, nk / nk.sum(), rtol=1e-12)
+    np.testing.assert_allclose(p.means + model.center, mu, rtol=1e-10, atol=1e-10)   # the model's means are centred
+    want = dict(full=C, tied=(C * nk[:, None, None]).sum(0) / nk.sum(), diag=np.diagonal(C, axis1=1, axis2=2),
+                spherical=np.trace(C, axis1=1, axis2=2) / 2)[ct]
+    np.testing.assert_allclose(p.covariances, want, rtol=1e-9)
+    J = np.array([1, 3])
+    q = model.m_step(model.statistics(X, R, w, 64, references=(J, mu[J] - model.center + 5.)), None)   # centred coordinates
+    for a in ("weights", "means", "covariances"):
+        np.testing.assert_allclose(getattr(q, a), getattr(p, a), rtol=1e-9, atol=1e-10, err_msg=a)
+
+def test_start_helpers_by_hand():
+    """The start's pieces on small cases worked out by hand: the weighted distinct rows; greedy k-means++ drawing one
+    uniform per candidate with scikit-learn's 2 + floor(log K) candidates per seed after the first; an empty cluster
+    refilled from a cluster of two points, never from a singleton; no point left to draw, named; fields summed only
+    when both blocks have them."""
+    from emtheory.core import _distinct, _kmeanspp, _refill, _draw, _add
+    X = np.array([[1., 0.], [0., 1.], [1., 0.], [0., 1.], [2., 2.]])
+    U, c, inv = _distinct(X, np.array([.5, 1., 2., 3., 4.]))
+    np.testing.assert_array_equal(U, [[0., 1.], [1., 0.], [2., 2.]])
+    np.testing.assert_array_equal(c, [4., 2.5, 4.])
+    np.testing.assert_array_equal(U[inv], X)
+    Z = np.random.default_rng(0).normal(size=(40, 2))
+    for K in (2, 3, 8):
+        rng, ref = np.random.default_rng(5), np.random.default_rng(5)
+        _kmeanspp(Z, np.ones(40), K, rng)
+        ref.uniform(size=1 + (K - 1) * (2 + int(np.log(K))))
+        assert rng.uniform() == ref.uniform(), K   # the same number of uniforms consumed
+    labels = np.array([0, 0, 1])           # cluster 0: two points; cluster 1: one point, the farthest; cluster 2: empty
+    np.testing.assert_array_equal(_refill(labels, np.array([1., 2., 9.]), 3), [0, 2, 1])
+    with pytest.raises(ValueError, match="^No point left to draw a start from: fewer distinct data points of positive "
+                                         "weight than components; lower n_components.$"):
+        _draw(np.zeros(3), .5)
+    assert _add(None, None) is None
+    with pytest.raises(TypeError):
+        _add(np.ones(2), None)
