@@ -796,3 +796,17 @@ def test_start_helpers_by_hand():
     assert _add(None, None) is None
     with pytest.raises(TypeError):
         _add(np.ones(2), None)
+
+def test_stacked_stats_accumulate_in_place_by_hand():
+    "Two blocks summed into one array in place equal numpy's sums over both: sum r x x^T (upper), sum r x, sum r; one component about a point."
+    from emtheory.gaussian import stacked_stats, vech_stats
+    rng = np.random.default_rng(8)
+    X, R = rng.normal(size=(50, 3)), rng.uniform(size=(2, 50))
+    ref = np.array([1., -2., .5])
+    out = stacked_stats(X[:20], R[:, :20], refs={1: ref})
+    assert stacked_stats(X[20:], R[:, 20:], out, refs={1: ref}) is out
+    iu = np.triu_indices(3)
+    for k, a in ((0, 0.), (1, ref)):
+        d = X - a
+        want = np.concatenate([((d.T * R[k]) @ d)[iu], R[k] @ d, [R[k].sum()]])
+        np.testing.assert_allclose(vech_stats(out, 3)[k], want, rtol=1e-12)
