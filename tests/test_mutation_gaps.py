@@ -810,3 +810,17 @@ def test_stacked_stats_accumulate_in_place_by_hand():
         d = X - a
         want = np.concatenate([((d.T * R[k]) @ d)[iu], R[k] @ d, [R[k].sum()]])
         np.testing.assert_allclose(vech_stats(out, 3)[k], want, rtol=1e-12)
+
+def test_defaults_of_small_helpers_are_what_their_docments_say():
+    """precisions_from_cholesky reads full factors by default (P = U U^T); form_costs counts building the features
+    unless told they are cached; an object with `chunks` that is not a dask array (h5py and zarr datasets have
+    `chunks`) is not sent to dask."""
+    import types
+    from emtheory.gaussian import precisions_from_cholesky, form_costs, n_features_phi, FORM_COSTS
+    from emtheory.blocks import _is_dask
+    U = np.triu(np.random.default_rng(0).normal(size=(2, 3, 3)))
+    np.testing.assert_allclose(precisions_from_cholesky(U), U @ U.transpose(0, 2, 1))
+    built, cached = form_costs(8, 4, "full")["features"], form_costs(8, 4, "full", cached=True)["features"]
+    assert built - cached == pytest.approx(FORM_COSTS["phi"] * n_features_phi(8, "full"), rel=1e-12)
+    assert not _is_dask(types.SimpleNamespace(chunks=(10, 2), shape=(20, 2)))
+    assert _is_dask(pytest.importorskip("dask.array").zeros((4, 2), chunks=2))
