@@ -141,7 +141,6 @@ def precision_cholesky(covariances:np.ndarray, # full (K,D,D), tied (D,D), diag 
     "Cholesky factors of the precisions, from the covariances; ValueError naming a non-positive-definite component."
     if covariance_type in ("full", "tied"):
         covs = covariances if covariance_type == "full" else covariances[None]
-        D = covs.shape[-1]
         U = np.empty_like(covs)
         for k, cov in enumerate(covs):
             try: C = np.linalg.cholesky(cov)

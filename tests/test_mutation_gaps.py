@@ -824,3 +824,13 @@ def test_defaults_of_small_helpers_are_what_their_docments_say():
     assert built - cached == pytest.approx(FORM_COSTS["phi"] * n_features_phi(8, "full"), rel=1e-12)
     assert not _is_dask(types.SimpleNamespace(chunks=(10, 2), shape=(20, 2)))
     assert _is_dask(pytest.importorskip("dask.array").zeros((4, 2), chunks=2))
+
+def test_digits_lost_by_its_formula():
+    "digits_lost as its docstring defines it, m = || |U_k|^T |mu_k| ||^2 computed here: log10(1 + m/(D + |c|)), whitened sqrt(D m)."
+    from emtheory.gaussian import Quadratic, digits_lost
+    U = np.stack([np.eye(2) * .5, np.array([[1., 0.], [.3, 2.]])])   # x^T U: columns are U's
+    mu, c = np.array([[1., -2.], [30., -40.]]), np.array([-3., -1000.])
+    q = Quadratic(c, mu, U, "full")
+    m = np.array([((np.abs(mu[k]) @ np.abs(U[k])) ** 2).sum() for k in range(2)])
+    np.testing.assert_allclose(digits_lost(q), np.log10(1 + m / (2 + np.abs(c))), rtol=1e-12)
+    np.testing.assert_allclose(digits_lost(q, "whitened"), np.log10(1 + np.sqrt(2 * m) / (2 + np.abs(c))), rtol=1e-12)
