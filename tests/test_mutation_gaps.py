@@ -834,3 +834,26 @@ def test_digits_lost_by_its_formula():
     m = np.array([((np.abs(mu[k]) @ np.abs(U[k])) ** 2).sum() for k in range(2)])
     np.testing.assert_allclose(digits_lost(q), np.log10(1 + m / (2 + np.abs(c))), rtol=1e-12)
     np.testing.assert_allclose(digits_lost(q, "whitened"), np.log10(1 + np.sqrt(2 * m) / (2 + np.abs(c))), rtol=1e-12)
+
+def test_not_positive_definite_names_the_component():
+    "precision_cholesky names the first component that is not positive definite (NaN included), or the tied covariance."
+    from emtheory.gaussian import precision_cholesky
+    tail = " is not positive definite: the component has collapsed onto too few distinct points"
+    full = np.stack([np.eye(2), np.eye(2), np.full((2, 2), np.nan)])
+    with pytest.raises(ValueError, match="^The covariance of component 2" + tail):
+        precision_cholesky(full, "full")
+    with pytest.raises(ValueError, match="^The tied covariance" + tail):
+        precision_cholesky(np.array([[1., 2.], [2., 1.]]), "tied")
+    for ct, cov in (("diag", np.array([[2., 1.], [.5, .5], [1., -1.]])), ("spherical", np.array([2., .5, 0.]))):
+        with pytest.raises(ValueError, match="^The covariance of component 2" + tail):
+            precision_cholesky(cov, ct)
+
+def test_per_globals_keys_callables_without_a_name():
+    "A callable without __name__ (a functools.partial) is cached by its identity: computed once per globals."
+    import functools
+    from emtheory.core import per_globals
+    calls = []
+    fn = functools.partial(lambda s, k: calls.append(s) or s * k, k=2)
+    model, state = GaussianEM(np.zeros(2)), 3.
+    assert per_globals(model, state, fn) == 6 and per_globals(model, state, fn) == 6
+    assert calls == [3.]
