@@ -244,7 +244,9 @@ class Selection:
         crit = criterion or self.criterion
         return sorted((r for r in self.table if not math.isnan(r[crit])), key=lambda r: r[crit])[:n]
 
-    def __repr__(self):
+    def summary(self, width:int=72, # characters per line of the criterion's matrix (`Table.matrix`)
+               )->str: # the criterion per K and model, the top three, the starts dropped and the best model
+        "The printout of the selection (its repr), as mclust's `summary()` of a BIC table."
         b, c = self.best_row_, self.criterion
         name = "ICL" if c == "icl" else c.upper()
         sign = "mclust's sign, higher is better" if c != "aic" else "lower is better"
@@ -252,10 +254,12 @@ class Selection:
         dropped = sum(r["failed_starts"] for r in self.table)
         top = ", ".join(f"{r['model']},{r['n_components']}" for r in self.top())
         alias = f" ({b['covariance_type']})" if b["covariance_type"] != b["model"] else ""
-        return (f"{name} ({sign}):\n{self.table.matrix(c)}\n\nTop 3 by {name}: {top}\n"
+        return (f"{name} ({sign}):\n{self.table.matrix(c, width=width)}\n\nTop 3 by {name}: {top}\n"
                 f"{dropped} start{'' if dropped == 1 else 's'} dropped (collapsed or not converged), "
                 f"{na} cell{'' if na == 1 else 's'} NA\n"
                 f"best by {name}: {b['model']}{alias}, K = {b['n_components']}, {c} = {b[c]:.3f}")
+
+    def __repr__(self): return self.summary()
 
     def plot(self, ax=None, # matplotlib Axes (default: a new figure)
              criterion:str=None, # "bic", "aic" or "icl" (default: the selection's)
