@@ -105,6 +105,7 @@ def test_decrease_guard_tolerance_is_1e9_of_the_objective(target):
     drops = -np.diff(np.r_[obj, fit.history["objective"]])   # as set, to 0.5% of the limit (the shift to 0.3 cancels ~12 digits)
     np.testing.assert_allclose(drops, 1.02 * limit, rtol=0, atol=5e-3 * limit)
     assert len(warned) == 1 and list(fit.history["decreased_at"]) == [1, 2, 3]
+    assert warned[0].category is RuntimeWarning
     fit, warned = _guard_warnings(PoissonMixture(0.98 * limit, offset), X, start)
     assert warned == [] and "decreased_at" not in fit.history
 
@@ -857,3 +858,68 @@ def test_per_globals_keys_callables_without_a_name():
     model, state = GaussianEM(np.zeros(2)), 3.
     assert per_globals(model, state, fn) == 6 and per_globals(model, state, fn) == 6
     assert calls == [3.]
+
+# ---------------------------------------------------------------- the loop's stopping rules, by hand from one trajectory
+
+def _em_trajectory():
+    "Exact EM on three clusters from fixed globals: the start's log-likelihood (scipy) and 80 iterations' objectives."
+    X = _three_clusters(5)
+    c = X.mean(0)
+    covs = np.stack([np.eye(2) * 2.] * 3)
+    means = np.array([[1., 1.], [3., 0.], [0., 4.]])
+    state0 = GaussianParams(np.full(3, 1 / 3), means - c, covs, precision_cholesky(covs, "full"))
+    obj0 = logsumexp(log_joint(X, np.full(3, 1 / 3), means, covs), axis=1).sum()
+    fit = _quiet(coordinate_ascent, GaussianEM(c, "full"), X, state0, tol=0, max_iter=80, n_threads=1)
+    return X, c, state0, np.r_[obj0, fit.history["objective"]]
+
+@pytest.mark.parametrize("rule, tol", [("change", 1e-4), ("relative", 1e-8), ("aitken", 1e-6)])
+def test_each_stopping_rule_stops_where_it_first_holds(rule, tol):
+    """The loop stops at the first iteration t at which the rule holds on the objectives L_0..L_t (L_0 from scipy):
+    change |L_t - L_t-1| / N < tol; relative (mclust) |L_t - L_t-1| < tol (1 + |L_t|); aitken the distance to Aitken's
+    limit (`aitken_gap`, checked by hand above) over N below tol, from t = 2."""
+    from emtheory.core import aitken_gap
+    X, c, state0, L = _em_trajectory()
+    N = len(X)
+    holds = dict(change=lambda t: abs(L[t] - L[t - 1]) / N < tol,
+                 relative=lambda t: abs(L[t] - L[t - 1]) < tol * (1 + abs(L[t])),
+                 aitken=lambda t: t >= 2 and abs(aitken_gap(L[:t + 1])) / N < tol)[rule]
+    want = next(t for t in range(1, len(L)) if holds(t))
+    assert 3 <= want < 60   # the rule is not met at once, and well before the trajectory ends
+    fit = coordinate_ascent(GaussianEM(c, "full"), X, state0, tol=tol, max_iter=100, n_threads=1, stopping=rule)
+    assert fit.converged and fit.n_iter == want
+
+def test_stopping_reads_the_change_per_unit_weight():
+    """Weights scaled by 1000 scale the objective and N alike: the change per unit weight, and so the stop, is the same;
+    the default tol is 1e-3, as documented."""
+    X, c, state0, _ = _em_trajectory()
+    runs = [coordinate_ascent(GaussianEM(c, "full"), X, state0, w, tol=1e-5, n_threads=1) for w in (None, np.full(len(X), 1e3))]
+    assert runs[0].n_iter == runs[1].n_iter and runs[0].converged
+    default = coordinate_ascent(GaussianEM(c, "full"), X, state0, n_threads=1)
+    assert default.n_iter == coordinate_ascent(GaussianEM(c, "full"), X, state0, tol=1e-3, n_threads=1).n_iter < runs[0].n_iter
+
+def test_verbose_prints_a_line_per_iteration(capsys):
+    X, c, state0, L = _em_trajectory()
+    fit = _quiet(coordinate_ascent, GaussianEM(c, "full"), X, state0, tol=0, max_iter=3, verbose=1, n_threads=1)
+    lines = capsys.readouterr().out.splitlines()
+    assert [l.split()[:2] for l in lines] == [["iter", "1"], ["iter", "2"], ["iter", "3"]]
+    assert float(lines[2].split()[3]) == pytest.approx(L[3], rel=1e-9)
+
+def test_residual_rule_records_the_stationarity_gap():
+    "The residual rule records the stationarity gap at every iteration; it stops at the first one below tol N."
+    X, c, state0, _ = _em_trajectory()
+    fit = coordinate_ascent(GaussianEM(c, "full"), X, state0, tol=1e-6, max_iter=100, n_threads=1, stopping="residual")
+    gap = fit.history["stationarity_gap"]
+    assert gap.dtype == float and len(gap) == fit.n_iter and fit.converged
+    assert gap[-1] / len(X) < 1e-6 <= gap[-2] / len(X)
+
+def test_history_names_the_prior_terms():
+    "A MAP model records its log prior by name; CAVI records each factor's term by name, and they sum to the objective's prior part."
+    from emtheory.map_em import GaussianMixtureMAP
+    from emtheory.cavi import GaussianMixtureCAVI
+    X = _three_clusters(1)
+    h = _quiet(GaussianMixtureMAP(3, random_state=0, max_iter=3, tol=0).fit, X).history_
+    assert np.isfinite(h["log_prior"]).all()
+    h = _quiet(GaussianMixtureCAVI(3, random_state=0, max_iter=3, tol=0).fit, X).history_
+    assert "log_prior" not in h
+    np.testing.assert_allclose(h["neg_kl_weights"] + h["neg_kl_means_precisions"], h["objective"] - h["local"], rtol=1e-12)
+    assert (h["neg_kl_weights"] < 0).all() and (h["neg_kl_means_precisions"] < 0).all()   # minus a KL between distinct distributions
