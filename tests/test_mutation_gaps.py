@@ -923,3 +923,12 @@ def test_history_names_the_prior_terms():
     assert "log_prior" not in h
     np.testing.assert_allclose(h["neg_kl_weights"] + h["neg_kl_means_precisions"], h["objective"] - h["local"], rtol=1e-12)
     assert (h["neg_kl_weights"] < 0).all() and (h["neg_kl_means_precisions"] < 0).all()   # minus a KL between distinct distributions
+
+def test_threads_name_short_weights():
+    "An in-memory array's executor checks the weights' length against its rows, naming both."
+    from emtheory.core import Threads
+    X = _three_clusters(0)
+    model = GaussianEM(X.mean(0), "full")
+    state = GaussianParams(np.full(3, 1 / 3), X[:3] - X.mean(0), np.stack([np.eye(2)] * 3), np.stack([np.eye(2)] * 3))
+    with pytest.raises(ValueError, match="^sample_weight has 100 entries but the data have 180 rows."):
+        Threads(X, 1, 64).e_step(model, state, np.ones(100))
