@@ -65,7 +65,7 @@ def _dense(X, name):
         na = np.asarray(X.isna())
         if na.any():
             r, c = np.argwhere(na.reshape(len(na), -1))[0]
-            col = X.columns[c] if hasattr(X, "columns") else c
+            col = X.columns[c] if hasattr(X, "columns") else int(c)   # a Series: the position
             raise ValueError(f"{name} has missing values (NaN or pd.NA; first at row {r}, column {col!r}). Missing data "
                              "are not modelled: drop those rows (X.dropna()) or impute them.")
         try: return X.to_numpy(dtype=np.float64)

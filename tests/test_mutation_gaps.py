@@ -932,3 +932,51 @@ def test_threads_name_short_weights():
     state = GaussianParams(np.full(3, 1 / 3), X[:3] - X.mean(0), np.stack([np.eye(2)] * 3), np.stack([np.eye(2)] * 3))
     with pytest.raises(ValueError, match="^sample_weight has 100 entries but the data have 180 rows."):
         Threads(X, 1, 64).e_step(model, state, np.ones(100))
+
+# ---------------------------------------------------------------- check_array and the data's keys, by their messages
+
+def test_check_array_messages_name_the_problem_and_the_remedy():
+    import pandas as pd
+    import scipy.sparse as sp
+    from emtheory.core import check_array
+    with pytest.raises(ValueError, match="^" + re.escape("X is a scipy sparse matrix (csr_matrix): sparse input is not supported")):
+        check_array(sp.csr_matrix(np.eye(3)))
+    df = pd.DataFrame({"a": [1., 2., 3.], "b": [1., None, 3.]})
+    with pytest.raises(ValueError, match="^" + re.escape("X has missing values (NaN or pd.NA; first at row 1, column 'b').")):
+        check_array(df)
+    with pytest.raises(ValueError, match="^" + re.escape("X has missing values (NaN or pd.NA; first at row 2, column 0).")):
+        check_array(pd.Series([1., 2., None]))
+    np.testing.assert_array_equal(check_array(pd.DataFrame({"a": [1, 2], "b": [True, False]})), [[1., 1.], [2., 0.]])
+    assert check_array(np.array([[True, False]])).dtype == np.float64   # booleans are numbers
+    with pytest.raises(ValueError, match="^X has 2 samples, fewer than the 3 required"):
+        check_array(np.ones((2, 5)), min_samples=3)
+    assert check_array(np.ones((5, 2)), min_samples=3).shape == (5, 2)
+    with pytest.raises(ValueError, match="^X contains NaN or infinity"):
+        check_array([[1., np.inf]])
+
+def test_row_keys_are_splitmix64_for_large_seeds_and_any_offset():
+    "The keys for a seed above 2^63 and an offset: splitmix64 by hand (the seed is taken modulo 2^63)."
+    from emtheory.blocks import row_keys
+    seed = 2**63 + 12345
+    np.testing.assert_array_equal(row_keys(seed, 0, 30), _splitmix64_keys(seed, 30))
+    np.testing.assert_array_equal(row_keys(seed, 10, 20), _splitmix64_keys(seed, 30)[10:])
+
+def test_a_block_of_zero_weight_summarises_to_nothing():
+    "A block whose weights are all 0 adds its rows to the count but nothing to the mean or scatter."
+    from emtheory.blocks import IterBlocks, summarise
+    X = _three_clusters(2)
+    w = np.r_[np.zeros(60), np.ones(len(X) - 60)]
+    s = summarise(IterBlocks(lambda: iter([X[:60], X[60:]])), w)
+    assert s["rows"] == len(X) and s["weight"] == len(X) - 60
+    np.testing.assert_allclose(s["mean"], X[60:].mean(0), rtol=1e-13)
+    np.testing.assert_allclose(s["cov"], np.cov(X[60:].T), rtol=1e-12)
+
+def test_array_blocks_refuse_other_shapes_and_dask_keeps_no_q_when_told():
+    da = pytest.importorskip("dask.array")
+    from emtheory.blocks import ArrayBlocks, fit_blocks
+    with pytest.raises(ValueError, match="^" + re.escape("X must be 2-D (n_samples, n_features); it has shape (5,).") + "$"):
+        ArrayBlocks(np.ones(5))
+    X = _three_clusters(0)
+    kept, none = (_quiet(fit_blocks, GaussianMixtureEM(3, random_state=0, max_iter=3, tol=0), da.from_array(X, chunks=(60, 2)),
+                         keep_resp=k) for k in ("memory", None))
+    assert kept.history_["kl_direct"].all() and not none.history_["kl_direct"].any()   # no memory of q: the KL is the difference
