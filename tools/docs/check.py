@@ -27,7 +27,7 @@ the checker reads it (playwright drives Debian's chromium). Per page it checks:
     re-exports from another public module (the same object) has one block, under its home module, and the
     re-exporting module only a pointer to it;
   - at each width no formula of the prose is scaled below 0.8 of its size to fit the column (MathJax 4 breaks a long
-    one into lines, conf.py; emtheory.js lets it scale only the formulas computed in cell outputs);
+    one into lines, conf.py; only a formula computed in a cell's output is scaled, by emtheory.js);
 It probes each page at 1400 and at 420 px wide (the viewport emulated at that width), photographs the whole page at
 each width into the shots folder (NAME.1400.png, NAME.420.png; a page taller than 12000 px in tiles of 12000 px,
 NAME.420.1.png, NAME.420.2.png, ..., the last one overlapping the one before; one browser per page and width, driven
@@ -103,7 +103,7 @@ PROBE = r"""<script>/* docs-check probe: added by tools/docs/check.py's server, 
   }
   function mathfit(){
     /* the formulas of the prose (not computed output) that MathJax scaled down to fit (its overflow "scale"; conf.py
-       has it break them into lines instead, and emtheory.js scales only the outputs), with their TeX */
+       has it break them into lines instead), with their TeX */
     var items = []; try { items = Array.from(MathJax.startup.document.math); } catch (e) {}
     return items.map(function(it){
       var c = it.typesetRoot;
