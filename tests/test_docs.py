@@ -6,9 +6,10 @@ cell's source showing, a dead internal link, a public name missing from the API 
 block that scrolls sideways at 1400 px and a paragraph too wide for 420 px, a figure without alt text, a class
 without one of its attributes, a function without one of its parameters, a parameter's or a return value's docment
 gone, and tracker wording ("issue") on a page; and on a copy whose stylesheet narrows the text column at 1400 px below
-1000 px; and on a copy with a display formula that cannot be set on several lines and would be scaled below 0.8 at
-420 px (while long formulas that can be broken, at relations, signs, `,\\quad` or inside aligned rows, pass) and an API
-reference documenting a re-exported name twice. Its code-only listing (`check.py --returns`) finds a public function
+1000 px; and on a copy with a display formula that has no place to break and spills over the column at 420 px (while
+long formulas that MathJax 4 breaks, at relations, signs, `,\\quad` or inside aligned rows, pass), the same formula
+scaled below 0.8 on a page set to scale formulas instead of breaking them, and an API reference documenting a
+re-exported name twice. Its code-only listing (`check.py --returns`) finds a public function
 that returns a value without a return docment.
 """
 import json, os, re, shutil, subprocess, sys
@@ -269,32 +270,39 @@ def test_a_sphinx_warning_fails_the_build(tmp_path):
     assert r.returncode == 0, r.stderr
 
 @needs_chromium
-def test_check_fails_on_small_math_and_a_double_entry(site, tmp_path):
-    """emtheory.js sets a long display formula on several lines (at relations, + and -, `,\\quad`, inside the rows of
-    an aligned block and inside \\big brackets) before it scales one down; one with no place to break is scaled below
-    0.8 at 420 px, and check.py says so. A re-exported name documented as a second full block fails too."""
+def test_check_fails_on_wide_or_small_math_and_a_double_entry(site, tmp_path):
+    """MathJax 4 breaks a long display formula into lines (at relations, + and -, `,\\quad`, inside the rows of an
+    aligned block); one with no place to break spills over the column at 420 px, and check.py says so; on a page whose
+    MathJax scales wide formulas instead, it is scaled below 0.8, and check.py says so. A re-exported name documented
+    as a second full block fails too."""
     broken = tmp_path/'broken'
     shutil.copytree(site, broken)
-    unbreakable = ''.join(f'x_{{{i}}}' for i in range(1, 41))
+    unbreakable = '\\mathrm{' + 'x' * 60 + '}'
     breakable = ('\\begin{aligned}a &= '
                  + ' + '.join(f'b_{{{i}}}' for i in range(1, 21)) + ',\\quad c = ' + ' - '.join(f'd_{{{i}}}' for i in range(1, 21))
                  + '\\\\ &= e\\end{aligned}')
-    idx = broken/'index.html'
-    idx.write_text(idx.read_text().replace('</article>',
-        f'<div class="math notranslate nohighlight">\\[{unbreakable}\\]</div>'
-        f'<div class="math notranslate nohighlight">\\[{breakable}\\]</div></article>', 1))
+    for page, overflow in (('index.html', 'linebreak'), ('cli.html', 'scale')):
+        f = broken/page
+        txt = f.read_text()
+        assert '"displayOverflow": "linebreak"' in txt
+        f.write_text(txt.replace('"displayOverflow": "linebreak"', f'"displayOverflow": "{overflow}"').replace('</article>',
+            f'<div class="math notranslate nohighlight">\\[{unbreakable}\\]</div>'
+            f'<div class="math notranslate nohighlight">\\[{breakable}\\]</div></article>', 1))
     api = broken/'api.html'
     txt = api.read_text()
     assert 'data-name="emtheory.latent.PPCA" data-kind="alias"' in txt
     txt = txt.replace('data-name="emtheory.latent.PPCA" data-kind="alias"', 'data-name="emtheory.latent.PPCA" data-kind="class"')
     txt = txt.replace('data-target="emtheory.ppca.ppca_mle"', 'data-target="emtheory.ppca.nowhere"')
     api.write_text(txt)
-    r = _check(broken, tmp_path/'shots', ['index.html', 'api.html'])
+    r = _check(broken, tmp_path/'shots', ['index.html', 'cli.html', 'api.html'])
     out = r.stdout
     assert r.returncode == 1, out
-    m = re.search(r'at 420 px a display formula is scaled to (0\.\d+) of its size \(at least 0\.8 wanted\): .x_\{1\}x_\{2\}', out)
+    index, cli = out.split('index.html', 1)[1].split('cli.html', 1)[0], out.split('cli.html', 1)[1].split('api.html', 1)[0]
+    assert re.findall(r'at 420 px a (?:div\.math|mjx-container\S*) spills over the text column .*xxxx', index), out
+    assert 'b₁' not in index and 'b_{1}' not in index and '𝑏1' not in index, out     # the breakable one fits
+    assert 'at 1400 px' not in index, out                                             # both fit a wide column
+    m = re.search(r'at 420 px a display formula is scaled to (0\.\d+) of its size \(at least 0\.8 wanted\): .\W*mathrm\{xxx', cli)
     assert m and float(m.group(1)) < 0.8, out
-    assert 'b_{1}' not in out and 'at 1400 px a display formula' not in out, out    # the breakable one fits, and both at 1400
     assert 'API reference documents emtheory.ppca.PPCA twice: emtheory.latent.PPCA re-exports it' in out
     assert "the re-export emtheory.latent.ppca_mle points to 'emtheory.ppca.nowhere', not to emtheory.ppca.ppca_mle" in out
 

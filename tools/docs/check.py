@@ -26,8 +26,8 @@ the checker reads it (playwright drives Debian's chromium). Per page it checks:
     value, or a `yield`, in its own body) says what it returns (its return docment, or `self`); a name a module
     re-exports from another public module (the same object) has one block, under its home module, and the
     re-exporting module only a pointer to it;
-  - at each width no display formula of the prose is scaled below 0.8 of its size to fit the column (emtheory.js
-    first sets a long formula on several lines, then scales what is still too wide);
+  - at each width no formula of the prose is scaled below 0.8 of its size to fit the column (MathJax 4 breaks a long
+    one into lines, conf.py; only a formula computed in a cell's output is scaled, by emtheory.js);
 It probes each page at 1400 and at 420 px wide (the viewport emulated at that width), photographs the whole page at
 each width into the shots folder (NAME.1400.png, NAME.420.png; a page taller than 12000 px in tiles of 12000 px,
 NAME.420.1.png, NAME.420.2.png, ..., the last one overlapping the one before; one browser per page and width, driven
@@ -102,14 +102,14 @@ PROBE = r"""<script>/* docs-check probe: added by tools/docs/check.py's server, 
     return out;
   }
   function mathfit(){
-    /* the formulas of the prose (not computed output) that emtheory.js had to scale down, with their TeX */
-    var tex = new Map();
-    try { Array.from(MathJax.startup.document.math).forEach(function(it){ tex.set(it.typesetRoot, it.math); }); } catch (e) {}
-    return [].map.call(document.querySelectorAll('mjx-container[data-fit]'), function(c){
-      if (c.closest('.cell_output, .output') || !visible(c)) return null;
-      var box = c.closest('div.math');
-      return {fit: +c.getAttribute('data-fit'), display: c.getAttribute('display') == 'true',
-              tex: ((box && box.getAttribute('data-tex0')) || tex.get(c) || c.textContent).replace(/\s+/g, ' ').trim().slice(0, 80)};
+    /* the formulas of the prose (not computed output) that MathJax scaled down to fit (its overflow "scale"; conf.py
+       has it break them into lines instead), with their TeX */
+    var items = []; try { items = Array.from(MathJax.startup.document.math); } catch (e) {}
+    return items.map(function(it){
+      var c = it.typesetRoot;
+      if (!c || !c.isConnected || c.getAttribute('overflow') != 'scale' || c.closest('.cell_output, .output') || !visible(c)) return null;
+      return {fit: parseFloat(c.style.fontSize || '100') / 100 / it.metrics.scale, display: it.display,
+              tex: it.math.replace(/\s+/g, ' ').trim().slice(0, 80)};
     }).filter(Boolean);
   }
   function column(){
@@ -172,7 +172,7 @@ PROBE = r"""<script>/* docs-check probe: added by tools/docs/check.py's server, 
   window.addEventListener('load', function(){
     setTimeout(function(){
       var mj = (window.MathJax && window.MathJax.startup && window.MathJax.startup.promise) || Promise.resolve();
-      mj = mj.then(function(){ return window.emtheoryMathReady; });   /* the site's own line breaking and scaling */
+      mj = mj.then(function(){ return window.emtheoryMathReady; });   /* the site's own table fitting */
       Promise.all([mj, images()]).then(function(){ setTimeout(function(){ report(null); }, 200); },
                                        function(e){ report('MathJax failed: ' + e); });
     }, 100);
@@ -181,7 +181,7 @@ PROBE = r"""<script>/* docs-check probe: added by tools/docs/check.py's server, 
 </script>"""
 
 WIDE, MIN_COLUMN = 1400, 1000  # at a window this wide the text column (and the widest code/output/math) gets this much
-MIN_MATH = 0.8   # a display formula of the prose may be scaled down to fit its column (emtheory.js), not below this
+MIN_MATH = 0.8   # a formula of the prose may be scaled down to fit its column, not below this (MathJax breaks it instead)
 
 # ---- the server ------------------------------------------------------------------------------------------------------
 class Handler(http.server.SimpleHTTPRequestHandler):

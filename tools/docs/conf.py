@@ -1,5 +1,5 @@
 # Sphinx configuration of the offline documentation site (tools/docs/build.sh passes -c tools/docs).
-# Sources: the converted notebooks in $DOCS_WORK/src; MathJax 3 from $DOCS_WORK/static/mathjax (npm, no CDN).
+# Sources: the converted notebooks in $DOCS_WORK/src; MathJax 4 from $DOCS_WORK/static/mathjax (npm, no CDN).
 import os
 from configparser import ConfigParser
 from pathlib import Path
@@ -30,8 +30,12 @@ myst_heading_anchors = 4
 # show_doc renders every name as an h3 right under the page's h1 (as nbdev's Quarto site does)
 suppress_warnings = ['myst.header']
 
-# MathJax 3 served from _static: no network at view time
+# MathJax 4 served from _static (no network at view time), its font beside it. A formula wider than its column is
+# broken into lines (inline ones too, MathJax's default); the lines are measured a little narrower than the column, as
+# MathJax's own estimate of a line's width runs a few pixels short of the drawn one at 420 px (check.py measures).
 mathjax_path = 'mathjax/tex-chtml.js'
+mathjax4_config = {'loader': {'paths': {'fonts': '[mathjax]/fonts'}},
+                   'output': {'displayOverflow': 'linebreak', 'linebreaks': {'width': '96%'}}}
 
 html_theme = 'sphinx_book_theme'
 html_title = project

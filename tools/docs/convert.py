@@ -103,7 +103,6 @@ def clean_show_doc(md:str)->str:
     lines = md.strip().split('\n')
     while lines and lines[0].strip() in ('---', ''): lines.pop(0)
     while lines and lines[-1].strip() in ('---', ''): lines.pop()
-    src = [l for l in lines if l.startswith('[source](')]
     lines = [l for l in lines if not l.startswith('[source](')]
     return '\n'.join(lines).strip()   # no source link: the repository it would point to is not published
 

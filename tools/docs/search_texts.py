@@ -15,7 +15,6 @@ class _Text(HTMLParser):
     def __init__(self):
         super().__init__(); self.depth, self.skip, self.out = 0, 0, []
     def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
         if tag == 'article': self.depth += 1
         if tag in ('script', 'style'): self.skip += 1
     def handle_endtag(self, tag):
