@@ -306,7 +306,6 @@ def summarise(source:BlockSource, # the data
         if weights is not None and len(weights) != source.n_rows:
             raise ValueError(f"sample_weight has {len(weights)} entries but the data have {source.n_rows} rows.")
         off = source.offsets
-        nb = len(off) - 1
         blocks = list(source.X.to_delayed().ravel())
         parts = [dask.delayed(_checked_summary, pure=True)(xb, None if weights is None else weights[off[b]:off[b + 1]],
                                                            seed, sample_size, b, int(off[b]), source.allow_nan, check)

@@ -980,3 +980,15 @@ def test_array_blocks_refuse_other_shapes_and_dask_keeps_no_q_when_told():
     kept, none = (_quiet(fit_blocks, GaussianMixtureEM(3, random_state=0, max_iter=3, tol=0), da.from_array(X, chunks=(60, 2)),
                          keep_resp=k) for k in ("memory", None))
     assert kept.history_["kl_direct"].all() and not none.history_["kl_direct"].any()   # no memory of q: the KL is the difference
+
+def test_summary_checks_rows_and_weights_on_every_path():
+    "The model's row check runs on blocks read in the client too (naming the row of the data); a dask array's weights of the wrong length are named."
+    da = pytest.importorskip("dask.array")
+    from emtheory.expfam import ExpFamilyMixtureEM
+    from emtheory.blocks import DaskBlocks, summarise
+    X = np.random.default_rng(0).poisson(3., (120, 2)).astype(float)
+    X[77, 1] = -1
+    with pytest.raises(ValueError, match="^X has the value -1 in column 1 at row 77 of the data \\(block 1, its row 27\\)"):
+        ExpFamilyMixtureEM(2, family="poisson").fit(lambda: iter([X[:50], X[50:]]))
+    with pytest.raises(ValueError, match="^sample_weight has 100 entries but the data have 120 rows.$"):
+        summarise(DaskBlocks(da.from_array(X, chunks=(50, 2))), np.ones(100))
