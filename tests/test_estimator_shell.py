@@ -97,3 +97,28 @@ def test_wrong_width_after_fit_is_scikit_learns_message():
     est = GaussianMixtureEM(2, random_state=0).fit(X)
     with pytest.raises(ValueError, match="^" + re.escape("X has 3 features, but GaussianMixtureEM is expecting 2 features as input.") + "$"):
         est.predict(np.hstack([X, X[:, :1]]))
+
+@pytest.mark.parametrize("kw, msg", [
+    (dict(n_components=True), "n_components must be an integer >= 1; got True."),
+    (dict(n_components=0), "n_components must be an integer >= 1; got 0."),
+    (dict(n_components=2.), "n_components must be an integer >= 1; got 2.0."),
+    (dict(max_iter=0), "max_iter must be an integer >= 1; got 0."),
+    (dict(n_init=0), "n_init must be an integer >= 1; got 0."),
+    (dict(n_init=1.5), "n_init must be an integer >= 1; got 1.5."),
+    (dict(tol=-1e-3), "tol must be >= 0; got -0.001."),
+    (dict(tol="0.1"), "tol must be >= 0; got '0.1'."),
+    (dict(init_params="bogus"), "init_params must be one of ("),
+])
+def test_shell_parameters_are_checked_with_one_line(kw, msg):
+    est = GaussianMixtureEM(**{"n_components": 2, **kw})
+    with pytest.raises(ValueError, match="^" + re.escape(msg)):
+        est.fit(X)
+    assert not hasattr(est, "converged_")   # a failed call leaves the estimator unfitted
+
+def test_an_estimator_without_restarts_or_start_methods_fits():
+    "pPCA has no n_init and no init_params: the shell's checks pass it, and its max_iter is still checked."
+    from emtheory.ppca import PPCA
+    assert not hasattr(PPCA(1), "n_init") and not hasattr(PPCA(1), "init_params")
+    PPCA(1).fit(X)
+    with pytest.raises(ValueError, match="^max_iter must be an integer >= 1; got 0.$"):
+        PPCA(1, max_iter=0).fit(X)

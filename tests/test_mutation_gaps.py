@@ -739,6 +739,7 @@ def test_summary_of_blocks_of_one_row_is_numpys():
     X = _three_clusters(2)
     s = summarise(IterBlocks(lambda: iter([X[:1], X[1:50], X[50:51], X[51:]])))
     np.testing.assert_allclose(s["mean"], X.mean(0), rtol=1e-13)
+    np.testing.assert_array_equal(s["min"], X.min(0)); np.testing.assert_array_equal(s["max"], X.max(0))
     np.testing.assert_allclose(s["cov"], np.cov(X.T), rtol=1e-12)
     w = np.where(np.arange(len(X)) < 50, 0., np.linspace(.5, 2, len(X)))
     s = summarise(IterBlocks(lambda: iter([X[:50], X[50:]])), w)
