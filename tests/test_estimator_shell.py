@@ -122,3 +122,10 @@ def test_an_estimator_without_restarts_or_start_methods_fits():
     PPCA(1).fit(X)
     with pytest.raises(ValueError, match="^max_iter must be an integer >= 1; got 0.$"):
         PPCA(1, max_iter=0).fit(X)
+
+def test_as_many_samples_as_components_fit_and_fewer_are_refused():
+    two = np.array([[0., 0.], [1., 1.]])
+    GaussianMixtureEM(2, reg_covar=1e-3, random_state=0).fit(two)
+    with pytest.raises(ValueError, match="^" + re.escape("X has n_samples = 2, fewer than n_components = 3: a mixture needs "
+                                                       "at least as many samples as components. Decrease n_components.") + "$"):
+        GaussianMixtureEM(3).fit(two)
