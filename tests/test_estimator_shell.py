@@ -107,7 +107,8 @@ def test_wrong_width_after_fit_is_scikit_learns_message():
     (dict(n_init=1.5), "n_init must be an integer >= 1; got 1.5."),
     (dict(tol=-1e-3), "tol must be >= 0; got -0.001."),
     (dict(tol="0.1"), "tol must be >= 0; got '0.1'."),
-    (dict(init_params="bogus"), "init_params must be one of ("),
+    (dict(init_params="bogus"), "init_params must be one of ('kmeans', 'k-means++', 'random', 'random_from_data', 'hc'); "
+                                "got 'bogus'."),   # the estimator's own list: mclust's start too
 ])
 def test_shell_parameters_are_checked_with_one_line(kw, msg):
     est = GaussianMixtureEM(**{"n_components": 2, **kw})

@@ -993,3 +993,29 @@ def test_summary_checks_rows_and_weights_on_every_path():
         ExpFamilyMixtureEM(2, family="poisson").fit(lambda: iter([X[:50], X[50:]]))
     with pytest.raises(ValueError, match="^sample_weight has 100 entries but the data have 120 rows.$"):
         summarise(DaskBlocks(da.from_array(X, chunks=(50, 2))), np.ones(100))
+
+def test_monte_carlo_draws_are_keyed_by_the_rows_of_the_data():
+    """MCEM's draws are keyed by each row's global index: an array read whole, the same rows read in blocks, and a dask
+    array whose blocks are drawn on their workers give the same fit."""
+    da = pytest.importorskip("dask.array")
+    from emtheory.mcem import GaussianMixtureMCEM
+    from emtheory.blocks import IterBlocks
+    X = _three_clusters(6)
+    kw = dict(random_state=0, max_iter=4, tol=0)
+    a = _quiet(GaussianMixtureMCEM(3, **kw).fit, X)
+    b = _quiet(GaussianMixtureMCEM(3, **kw).fit, IterBlocks(lambda: iter([X[:70], X[70:]])))
+    np.testing.assert_allclose(a.means_, b.means_, rtol=1e-10)
+    b = _quiet(GaussianMixtureMCEM(3, **kw).fit, da.from_array(X, chunks=(70, 2)))
+    np.testing.assert_allclose(a.means_, b.means_, rtol=1e-10)
+    np.testing.assert_allclose(a.history_["objective"], b.history_["objective"], rtol=1e-10)
+
+def test_partial_fit_reads_the_first_batch_summary():
+    "A family fitted by partial_fit takes its support from the first batch's summary, as fit does."
+    from emtheory.expfam import ExpFamilyMixtureEM
+    X = np.random.default_rng(0).poisson([2., 9.], (200, 2)).astype(float)
+    a = ExpFamilyMixtureEM(2, family="poisson", random_state=0).partial_fit(X)
+    b = _quiet(ExpFamilyMixtureEM(2, family="poisson", random_state=0, max_iter=1, tol=0).fit, X)
+    np.testing.assert_allclose(a.means_, b.means_, rtol=1e-12)
+    X[17, 0] = -1
+    with pytest.raises(ValueError, match="^X has the value -1 in column 0 at row 17 of the data"):
+        ExpFamilyMixtureEM(2, family="poisson").partial_fit(X)   # the first batch's rows are checked as fit checks them
