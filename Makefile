@@ -19,7 +19,8 @@
 #                    model, the data layer, the estimator shell and the stepwise schedule, each run against the fast
 #                    tests that reach it; MODULES="online core" runs only those modules' mutants; results in mutants/
 #                    (`mutmut results`, `mutmut show NAME`), the score per module printed last (killed / all; a
-#                    timeout counts as killed). Every module at once takes hours on 2 cores: run a few at a time
+#                    timeout counts as killed), then without the equivalent mutants listed with their reasons in
+#                    tools/mutation_equivalent.txt. Every module at once takes hours on 2 cores: run a few at a time
 #
 # The development environment is pinned: `make setup` installs with `-c constraints.txt`, so a clean clone tests
 # against exactly what CI tested. The package's own requirements (settings.ini) stay ranges.
