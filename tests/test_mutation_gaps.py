@@ -1019,3 +1019,25 @@ def test_partial_fit_reads_the_first_batch_summary():
     X[17, 0] = -1
     with pytest.raises(ValueError, match="^X has the value -1 in column 0 at row 17 of the data"):
         ExpFamilyMixtureEM(2, family="poisson").partial_fit(X)   # the first batch's rows are checked as fit checks them
+
+def test_form_costs_by_their_formula_and_more_block_messages():
+    """form_costs as its docstring writes it, from FORM_COSTS; a dask array of unknown chunk sizes and a row with every
+    value missing get their whole messages."""
+    da = pytest.importorskip("dask.array")
+    from emtheory.gaussian import form_costs, n_features_phi, FORM_COSTS as f
+    from emtheory.blocks import DaskBlocks, _check_block
+    from emtheory.core import DataError
+    for D, K, ct in ((3, 4, "full"), (8, 2, "tied"), (5, 3, "diag")):
+        M, c = n_features_phi(D, ct), form_costs(D, K, ct)
+        assert c["features"] == pytest.approx(f["softmax"] * K + f["phi"] * M + f["features"] * K * M, rel=1e-12)
+        if ct != "diag":
+            assert c["whitened"] == pytest.approx(f["softmax"] * K + f["rows"] * K * D + f["whitened"] * K * D * D, rel=1e-12)
+    x = da.from_array(np.arange(20.).reshape(10, 2), chunks=(5, 2))
+    with pytest.raises(ValueError, match="^" + re.escape("The dask array has unknown chunk sizes (NaN in X.chunks), as after "
+                       "boolean indexing or from a dataframe: call X.compute_chunk_sizes() (or "
+                       "df.to_dask_array(lengths=True)) first.") + "$"):
+        DaskBlocks(x[x[:, 0] > 3])
+    A = np.array([[1., 2.], [3., np.nan], [np.nan, np.nan]])
+    with pytest.raises(DataError, match="^" + re.escape("Block 1 has a row with every value missing, its row 2 (row 12 of "
+                                                       "the data): such a row carries no information; drop it.") + "$"):
+        _check_block(A, 1, 10, allow_nan=True)
