@@ -1041,3 +1041,10 @@ def test_form_costs_by_their_formula_and_more_block_messages():
     with pytest.raises(DataError, match="^" + re.escape("Block 1 has a row with every value missing, its row 2 (row 12 of "
                                                        "the data): such a row carries no information; drop it.") + "$"):
         _check_block(A, 1, 10, allow_nan=True)
+
+def test_feature_cache_fits_its_byte_budget_exactly():
+    "N rows of M float64 features (M = 6 for full covariances in 2-D) are cached exactly when 8 N M bytes fit the budget."
+    from emtheory.gaussian import cache_features, precision_cholesky
+    assert cache_features(1000, 2, "full", 1000 * 6 * 8) and not cache_features(1000, 2, "full", 1000 * 6 * 8 - 1)
+    covs = np.stack([np.eye(2) * 4., np.diag([1., 9.])])
+    np.testing.assert_allclose(precision_cholesky(covs), [np.eye(2) / 2, np.diag([1., 1 / 3])])   # full by default
