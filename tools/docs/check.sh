@@ -1,10 +1,7 @@
 #!/usr/bin/env bash
-# Check the notebooks' sources (tools/docs/rules.py: hand-typed chapter numbers, workshop words, long export cells,
-# beyond the allowlist tools/docs/allow.txt), build the documentation site (tools/docs/build.sh), then check every page
-# in headless Chromium (tools/docs/check.py: typeset math, no raw TeX, images, internal links, no hidden cells, sidebar
-# order, previous/next links in the landing page's reading order, API reference complete) and save a screenshot of
-# each page into _docs_check/. Exits non-zero when any check fails.
-# Installs Debian's chromium (root, or sudo) when it is missing; playwright (the dev extra) drives it.
+# make docs-check: the notebooks' sources (rules.py), the site built (build.sh), then every page checked in headless
+# Chromium by playwright (check.py), with a screenshot of each page in _docs_check/. Exits non-zero when a check fails.
+# Installs Debian's chromium (as root, or with sudo) when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 status=0
@@ -13,8 +10,7 @@ tools/docs/build.sh
 if [ ! -x /usr/bin/chromium ]; then
   echo "docs-check: installing Debian's chromium"
   SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 .venv/bin/python tools/docs/check.py "${DOCS_OUT:-_docs}" --shots "${DOCS_SHOTS:-_docs_check}" || status=1
 exit $status

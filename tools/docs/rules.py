@@ -1,88 +1,55 @@
-"""Rules on the notebooks' sources, run by make docs-check before the site is built.
+"""Rules on the notebooks' sources, run by make docs-check before the site is built (exit 1 on any offence).
 
     python tools/docs/rules.py [NOTEBOOK ...]      (default: every notebook in nbs/)
 
-In the markdown cells (code spans, code blocks and math left out):
-  - chapter-number: a hand-typed "chapter N"; prose refers to a chapter by a link to its page ([the KL
-    decomposition](kl_decomposition.html)), whose number the site derives from the reading order;
-  - workshop-word: words from the workshop rather than the subject: "issue", "the bar" (not a bar chart), and "seed"
-    where its sentence says nothing random about it (random, fixed, integer, root, reproducible, explicit, sample,
-    start, worker, rng, k-means++, Monte Carlo; or "seed 0", "seed=");
-in the code cells:
-  - export-length: an `#| export` cell longer than 80 lines;
-  - mixed-imports: a cell (not exported) with imports and other code, which nbdev's docs processor refuses.
-Known offenders are listed in tools/docs/allow.txt (`notebook | rule | what`): they are reported but do not fail; a new
-one fails (exit 1). The allowlist's size is printed, and its entries that no longer occur.
+In markdown cells (code and math left out): chapter-number, a hand-typed "chapter N" (prose links to the chapter's
+page; the site numbers chapters from the reading order); workshop-word, "issue", "the bar" (not a bar chart), and
+"seed" in a sentence that says nothing random about it. In code cells: export-length, an `#| export` cell over 80
+lines; mixed-imports, an unexported cell with imports and other code (nbdev's docs processor refuses it).
 """
 import ast, re, sys
 from pathlib import Path
 import nbformat
 
-ROOT = Path(__file__).resolve().parents[2]
-ALLOW = Path(__file__).with_name('allow.txt')
-MAX_EXPORT = 80
+ROOT, MAX_EXPORT = Path(__file__).resolve().parents[2], 80
 _code = re.compile(r'^(`{3,}|~{3,}).*?^\1[ \t]*$|`+[^`]*?`+|\$\$.*?\$\$|(?<![\\$])\$(?:[^$\\]|\\.)+?\$', re.S | re.M)
 CHAPTER = re.compile(r'\bchapters?\s+\d+\w*', re.I)
-WORKSHOP = re.compile(r'\bissues?\b|\bthe bar\b(?!\s+(?:chart|plot|graph))', re.I)   # a bar chart is fine
-SEED = re.compile(r'\bseeds?\b', re.I)
-RANDOM = re.compile(r'random|fixed|integer|root|reproduc|explicit|sampl|start|worker|\brng\b|means\+\+|monte carlo'
-                    r'|seeds?\s*(?:=|\d)', re.I)
-EXPORT = re.compile(r'^\s*#\|\s*export\s*$', re.M)
+WORKSHOP = re.compile(r'\bissues?\b|\bthe bar\b(?!\s+(?:chart|plot|graph))', re.I)
+SEED, RANDOM = re.compile(r'\bseeds?\b', re.I), re.compile(r'random|fixed|integer|root|reproduc|explicit|sampl|start|'
+                                                          r'worker|\brng\b|means\+\+|monte carlo|seeds?\s*(?:=|\d)', re.I)
 
-def prose(md:str)->str:
-    "Markdown without code and math (each replaced by a space-padded placeholder, so sentences stay whole)."
-    return _code.sub(lambda m: ' `code` ' if m.group(0).startswith(('`', '~')) else ' $math$ ', md)
-
-def sentences(text:str)->list:
+def sentences(md:str)->list:
+    "The sentences of markdown prose, code and math replaced by placeholders."
+    text = _code.sub(lambda m: ' `code` ' if m.group(0).startswith(('`', '~')) else ' $math$ ', md)
     return [' '.join(s.split()) for s in re.split(r'(?<=[.:;!?])\s+|\n\s*\n|^#+ ', text, flags=re.M) if s.strip()]
+
+def mixes_imports(src:str)->bool:
+    "nbdev's test (processors._do_eval): an import and an expression or assignment in one unexported cell."
+    if 'nbdev_export()' in src or re.search(r'^\s*#\|\s*(export|exporti|exports|exec_doc|eval:\s*false)', src, re.M): return False
+    try: nodes = list(ast.walk(ast.parse('\n'.join(l for l in src.split('\n') if not l.lstrip().startswith(('%', '!'))))))
+    except SyntaxError: return False
+    return any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in nodes) and any(isinstance(n, (ast.Expr, ast.Assign)) for n in nodes)
 
 def cell_problems(cell)->list:
     "[(rule, what)] of one cell."
-    out = []
     if cell.cell_type == 'markdown':
-        for s in sentences(prose(cell.source)):
-            out += [('chapter-number', m.group(0)) for m in CHAPTER.finditer(s)]
-            out += [('workshop-word', m.group(0)) for m in WORKSHOP.finditer(s)]
-            if SEED.search(s) and not RANDOM.search(s): out.append(('workshop-word', s[:60].rstrip()))
-    elif cell.cell_type == 'code' and EXPORT.search(cell.source):
-        n = len(cell.source.rstrip('\n').split('\n'))
-        if n > MAX_EXPORT:
-            name = re.search(r'^(?:def|class)\s+(\w+)', cell.source, re.M)
-            out.append(('export-length', f"the cell defining {name.group(1) if name else '?'}"))
-    elif cell.cell_type == 'code' and _mixes_imports(cell.source):
-        out.append(('mixed-imports', cell.source.strip().split('\n')[0][:60]))
-    return out
-
-def _mixes_imports(src:str)->bool:
-    "nbdev's test (processors._do_eval): an import and an expression or assignment anywhere in one unexported cell."
-    if 'nbdev_export()' in src or re.search(r'^\s*#\|\s*(export|exporti|exports|exec_doc|eval:\s*false)', src, re.M): return False
-    try: tree = ast.parse('\n'.join(l for l in src.split('\n') if not l.lstrip().startswith(('%', '!'))))
-    except SyntaxError: return False
-    nodes = list(ast.walk(tree))
-    return any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in nodes) and any(isinstance(n, (ast.Expr, ast.Assign)) for n in nodes)
+        return [(r, m.group(0)) for s in sentences(cell.source) for r, rx in (('chapter-number', CHAPTER), ('workshop-word', WORKSHOP))
+                for m in rx.finditer(s)] + [('workshop-word', s[:60].rstrip()) for s in sentences(cell.source)
+                                            if SEED.search(s) and not RANDOM.search(s)]
+    if re.search(r'^\s*#\|\s*export\s*$', cell.source, re.M) and len(cell.source.rstrip('\n').split('\n')) > MAX_EXPORT:
+        return [('export-length', 'the cell defining ' + (re.findall(r'^(?:def|class)\s+(\w+)', cell.source, re.M) or ['?'])[0])]
+    return [('mixed-imports', cell.source.strip().split('\n')[0][:60])] if mixes_imports(cell.source) else []
 
 def problems(nb_path:Path)->list:
-    "[(notebook, rule, what)] of one notebook (notebook relative to the repository)."
-    rel = str(Path(nb_path).resolve().relative_to(ROOT)) if Path(nb_path).resolve().is_relative_to(ROOT) else str(nb_path)
+    "[(notebook, rule, what)] of one notebook."
     nb = nbformat.read(nb_path, as_version=4)
-    return list(dict.fromkeys((rel, r, w) for c in nb.cells for r, w in cell_problems(c)))
+    return list(dict.fromkeys((str(nb_path), r, w) for c in nb.cells for r, w in cell_problems(c)))
 
-def read_allow(path:Path=ALLOW)->set:
-    if not path.is_file(): return set()
-    rows = [l for l in path.read_text().splitlines() if l.strip() and not l.startswith('#')]
-    return {tuple(x.strip() for x in l.split(' | ', 2)) for l in rows}
-
-def main(paths:list, allow_path:Path=ALLOW)->int:
-    allow = read_allow(allow_path)
+def main(paths:list)->int:
     found = [p for f in paths for p in problems(f)]
-    new = [p for p in found if p not in allow]
-    for p in found: print(f"{'allowed' if p in allow else 'FAIL   '} {' | '.join(p)}")
-    stale = sorted(allow - set(found))
-    for p in stale: print(f"gone    {' | '.join(p)} (remove it from {allow_path.name})")
-    print(f'docs rules: {len(paths)} notebooks, {len(new)} new problems; allowlist {allow_path.name}: {len(allow)} '
-          f'entries ({len(stale)} no longer occur)')
-    return 1 if new else 0
+    for p in found: print('FAIL ' + ' | '.join(p))
+    print(f'docs rules: {len(paths)} notebooks, {len(found)} problems')
+    return 1 if found else 0
 
 if __name__ == '__main__':
-    args = sys.argv[1:] or sorted(str(p) for p in (ROOT/'nbs').glob('*.ipynb') if not p.name.startswith('_'))
-    sys.exit(main([Path(a) for a in args]))
+    sys.exit(main(sys.argv[1:] or sorted(str(p) for p in (ROOT/'nbs').glob('*.ipynb') if not p.name.startswith('_'))))

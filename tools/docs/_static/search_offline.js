@@ -1,6 +1,6 @@
 /* emtheory docs: search excerpts on a site opened from disk. Sphinx's search fetches each result's page for its
    excerpt; browsers refuse fetch() on file:// URLs, so a failed fetch of one of the site's pages is answered from
-   search_texts.js (written by tools/docs/search_texts.py). */
+   search_texts.js (written by tools/docs/conf.py). */
 (function(){
   var orig = window.fetch;
   if (!orig) return;
