@@ -166,7 +166,7 @@ def as_source(X, # an array, np.memmap, .npy or .csv path, dask array, callable 
         if p.endswith(".npy"): return memmap_blocks(p, block_rows)
         return csv_blocks(p, block_rows)
     if isinstance(X, np.ndarray): return ArrayBlocks(X, block_rows)
-    if callable(X) or hasattr(X, "__iter__") or hasattr(X, "__next__"): return IterBlocks(X)
+    if callable(X) or hasattr(X, "__iter__"): return IterBlocks(X)   # an iterator has __iter__ (Python's protocol)
     raise ValueError(f"Cannot read blocks from a {type(X).__name__}: pass an array, a .npy or .csv path, a dask array, "
                      "or a callable returning an iterator of arrays.")
 
