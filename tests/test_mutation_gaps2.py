@@ -1,0 +1,235 @@
+"""Tests for what the full mutmut run over core, gaussian, blocks, estimator and online left alive (issue 25, second
+pass): the Gaussian model's natural parameters, sampling, parameter counts and distances; the data layer's reprs,
+messages and defaults; the loop's guard and stopping rules at their edges. Every expected value is computed here from
+the definition with numpy and scipy, never read from the code under test."""
+import re, warnings
+import numpy as np
+import pytest
+from scipy.spatial.distance import cdist
+from scipy.special import gammaln, logsumexp
+from scipy.stats import multivariate_normal
+from emtheory.core import MixtureModel, coordinate_ascent, ConvergenceWarning, DataError
+from emtheory.em import GaussianMixtureEM, GaussianEM, GaussianParams
+
+def _quiet(fn, *a, **k):
+    "Run a fit whose ConvergenceWarning is expected (tol=0 or max_iter=1: a fixed number of iterations)."
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return fn(*a, **k)
+
+def _exact(msg):
+    "A pytest `match` pattern for exactly this whole message."
+    return "^" + re.escape(msg) + "$"
+
+def _three_clusters(seed, n=60):
+    rng = np.random.default_rng(seed)
+    return np.vstack([rng.normal(c, s, (n, 2)) for c, s in (((0., 0.), 1.), ((4., 1.), .7), ((1., 5.), 1.3))])
+
+def _full_covs(covs, ct, K, D):
+    "Covariances as a (K, D, D) stack, written out from each type's meaning (not the package's helper)."
+    covs = np.asarray(covs, float)
+    if ct == "full": return covs
+    if ct == "tied": return np.stack([covs] * K)
+    if ct == "diag": return np.stack([np.diag(c) for c in covs])
+    return np.stack([c * np.eye(D) for c in covs])
+
+# ---------------------------------------------------------------- the Gaussian model's natural parameters and statistics
+
+@pytest.mark.parametrize("ct", ["full", "tied", "diag", "spherical"])
+def test_model_natural_params_give_the_log_joint(ct):
+    """GaussianModel.natural_params(state): Theta_k . phi(x - center) = log pi_k + log N(x | mu_k, Sigma_k) for every
+    covariance type, with the fitted parameters and scipy's density."""
+    X = _three_clusters(2)
+    est = _quiet(GaussianMixtureEM(3, covariance_type=ct, max_iter=3, tol=0, random_state=0).fit, X)
+    model = est._model
+    Theta = model.natural_params(est._state(model))
+    covs = _full_covs(est.covariances_, ct, 3, 2)
+    want = np.column_stack([np.log(w) + multivariate_normal(m, c).logpdf(X) for w, m, c in zip(est.weights_, est.means_, covs)])
+    np.testing.assert_allclose(model.features(X) @ Theta.T, want, rtol=1e-9, atol=1e-9)
+
+def test_statistics_of_given_responsibilities_have_no_log_normaliser():
+    "statistics(X, R) (an initial E-step) returns NaN, not None, for the log-normaliser and the entropy, as its docments say."
+    X = _three_clusters(1)
+    R = np.random.default_rng(0).dirichlet(np.ones(3), len(X))
+    for refs in (None, (np.array([], int), np.zeros((0, 2)))):
+        st = GaussianEM(X.mean(0), "full").statistics(X, R, references=refs)
+        assert isinstance(st.log_norm, float) and np.isnan(st.log_norm)
+        assert isinstance(st.entropy, float) and np.isnan(st.entropy)
+        np.testing.assert_allclose(st.T[:, -1], R.sum(0), rtol=1e-12)
+
+# ---------------------------------------------------------------- distances, thresholds, parameter counts
+
+def test_local_components_start_strictly_above_the_precision_ratio():
+    """local_components: the components with mu^T P mu > PRECISION_RATIO = 1e4, strictly: a component exactly 100
+    standard deviations from the centre is summed about the centre, one a little farther about its own mean."""
+    from emtheory.gaussian import Quadratic, local_components
+    for dist, want in ((100., []), (100.01, [0]), (99.99, [])):
+        q = Quadratic(np.zeros(2), np.array([[dist, 0.], [1., 1.]]), np.ones(2), "spherical")
+        assert local_components(q).tolist() == want
+
+def test_mahalanobis_ignores_the_constants():
+    "mahalanobis(X, q, center): ||U_k^T (x - m_k)||^2 whatever the terms' constants are, as scipy's Mahalanobis distance."
+    from emtheory.gaussian import Quadratic, mahalanobis
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 3))
+    center = np.array([.5, -1., 2.])
+    mus = rng.normal(size=(2, 3))
+    covs = []
+    for _ in range(2):
+        A = rng.normal(size=(3, 3)); covs.append(A @ A.T + np.eye(3))
+    P = [np.linalg.inv(c) for c in covs]
+    U = np.stack([np.linalg.cholesky(p) for p in P])   # U U^T = P
+    q = Quadratic(np.array([-3., 7.5]), mus - center, U, "full")
+    want = np.column_stack([cdist(X, mus[k:k + 1], "mahalanobis", VI=P[k])[:, 0] ** 2 for k in range(2)])
+    np.testing.assert_allclose(mahalanobis(X, q, center), want, rtol=1e-10)
+
+def test_n_parameters_is_an_integer():
+    "n_parameters returns an int (its annotation; BIC reads it), for full and tied too: D (D + 1) / 2 in integer arithmetic."
+    from emtheory.gaussian import n_parameters
+    for ct, want in (("full", 3 * 6 + 3 * 3 + 2), ("tied", 6 + 3 * 3 + 2), ("diag", 9 + 9 + 2), ("spherical", 3 + 9 + 2)):
+        got = n_parameters(3, 3, ct)
+        assert type(got) is int and got == want
+
+# ---------------------------------------------------------------- sample_mixture: counts, draws, its check
+
+@pytest.mark.parametrize("ct", ["full", "tied", "diag", "spherical"])
+def test_sample_mixture_draws_as_numpy_defines_them(ct):
+    """sample_mixture: counts from one multinomial draw with the weights normalised (given unnormalised), then each
+    component's rows mean + z L^T with z standard normal and L the Cholesky factor of its covariance, component by
+    component; labels in that order."""
+    from emtheory.gaussian import sample_mixture
+    K, D, n = 3, 2, 40
+    weights = np.array([2., 1., 5.])
+    means = np.array([[0., 0.], [5., 5.], [-4., 3.]])
+    covs = dict(full=np.array([[[2., .5], [.5, 1.]], [[1., -.3], [-.3, .5]], [[3., 0.], [0., .2]]]),
+                tied=np.array([[2., .5], [.5, 1.]]), diag=np.array([[2., 1.], [.5, .3], [1., 4.]]),
+                spherical=np.array([2., .5, 1.5]))[ct]
+    X, labels = sample_mixture(weights, means, covs, ct, n, np.random.default_rng(5))
+    rng = np.random.default_rng(5)
+    counts = rng.multinomial(n, weights / weights.sum())
+    full = _full_covs(covs, ct, K, D)
+    want = np.vstack([means[k] + rng.standard_normal((c, D)) @ np.linalg.cholesky(full[k]).T for k, c in enumerate(counts)])
+    np.testing.assert_array_equal(labels, np.repeat(np.arange(K), counts))
+    np.testing.assert_allclose(X, want, rtol=1e-12, atol=1e-12)
+
+def test_sample_mixture_takes_any_positive_integer_count():
+    "n_samples = 1 (and a numpy integer) is drawn; 0 or a float is refused with the whole message."
+    from emtheory.gaussian import sample_mixture
+    args = (np.array([.5, .5]), np.zeros((2, 2)), np.array([1., 1.]), "spherical")
+    X, labels = sample_mixture(*args, 1, np.random.default_rng(0))
+    assert X.shape == (1, 2) and labels.shape == (1,)
+    assert sample_mixture(*args, np.int64(2), np.random.default_rng(0))[0].shape == (2, 2)
+    for bad in (0, 2.5, -3):
+        with pytest.raises(ValueError, match=_exact(f"n_samples must be an integer >= 1; got {bad!r}.")):
+            sample_mixture(*args, bad, np.random.default_rng(0))
+
+# ---------------------------------------------------------------- the data layer: reprs, messages, defaults
+
+def test_block_sources_name_themselves():
+    """The reprs that error messages print: an array source names its type, shape and block size; a re-readable source
+    its callable, a one-shot one says `iterator`; a dask source its shape and number of row blocks."""
+    from emtheory.blocks import ArrayBlocks, IterBlocks
+    assert repr(ArrayBlocks(np.zeros((10, 3)), 4)) == "ArrayBlocks(ndarray (10, 3), block_rows=4)"
+    f = lambda: iter([np.zeros((2, 2))])
+    assert repr(IterBlocks(f)) == f"IterBlocks({f!r})"
+    assert repr(IterBlocks([np.zeros((2, 2))])) == "IterBlocks(iterator)"
+    with pytest.raises(DataError, match=_exact("IterBlocks(iterator) has no data rows: the data source is empty.")):
+        list(IterBlocks(iter([np.zeros((0, 2))])))
+
+def test_dask_blocks_count_row_blocks_and_refuse_iteration():
+    "DaskBlocks' repr counts its row blocks (4 here, columns merged into one block); iterating it in the client is refused."
+    da = pytest.importorskip("dask.array")
+    from emtheory.blocks import DaskBlocks
+    src = DaskBlocks(da.from_array(np.arange(40.).reshape(20, 2), chunks=(5, 1)))
+    assert repr(src) == "DaskBlocks((20, 2), 4 blocks)"
+    with pytest.raises(TypeError, match=_exact("DaskBlocks are not iterated in the client: its executor, `DaskTree`, "
+                                                "sends the work to them.")):
+        iter(src)
+
+def test_checked_array_blocks_know_their_rows_at_once():
+    """ArrayBlocks of validated rows know n_rows before any pass (an unchecked one learns it on its first pass), so that
+    weights of the wrong length are refused up front with the row count."""
+    from emtheory.blocks import ArrayBlocks
+    from emtheory.core import Threads
+    X = _three_clusters(0, 10)
+    assert ArrayBlocks(X, 4, checked=True).n_rows == 30
+    src = ArrayBlocks(X, 4)
+    assert src.n_rows is None
+    list(src)
+    assert src.n_rows == 30
+    c = X.mean(0)
+    state = GaussianParams(np.full(3, 1 / 3), np.zeros((3, 2)), np.stack([np.eye(2)] * 3), np.stack([np.eye(2)] * 3))
+    with pytest.raises(ValueError, match=_exact("sample_weight has 29 entries but the data have 30 rows.")):
+        Threads(ArrayBlocks(X, 4, checked=True), 1).e_step(GaussianEM(c, "full"), state, np.ones(29))
+
+def test_stand_in_keeps_small_variances():
+    """The stand-in's rows have the covariance given also when its eigenvalues are far below 1 (no floor on them), and a
+    zero eigenvalue (a singular covariance) stays zero."""
+    from emtheory.blocks import _stand_in
+    rng = np.random.default_rng(1)
+    V = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+    mean = np.array([1., -2., 3.])
+    for ev in ([1e-4, .01, .3], [0., .02, .5]):
+        cov = V @ np.diag(ev) @ V.T
+        for unit, weighted in ((1., False), (.2, True)):
+            P, w = _stand_in(mean, cov, 1000, unit, weighted)
+            w = np.ones(len(P)) if w is None else w
+            m = w @ P / w.sum()
+            S = (P - m).T @ ((P - m) * w[:, None]) / (w.sum() - 1)
+            np.testing.assert_allclose(m, mean, atol=1e-12)
+            np.testing.assert_allclose(S, cov, rtol=1e-9, atol=1e-12)
+
+def test_fit_blocks_cuts_an_array_into_blocks_of_the_asked_size():
+    "fit_blocks on an array reads it in blocks of `block_rows`: a NaN is reported in its block and at its row there."
+    from emtheory.blocks import fit_blocks
+    X = _three_clusters(0, 10)
+    X[10, 1] = np.nan
+    with pytest.raises(DataError, match=_exact("Block 2 contains NaN or infinity at its row 2 (row 10 of the data), column 1. "
+                                               "Remove or impute those values.")):
+        fit_blocks(GaussianMixtureEM(2), X, block_rows=4)
+
+def test_fit_blocks_default_sample_is_100000_rows():
+    """With missing values, data of 100001 rows are more than the default start's sample of 100000 rows: refused with
+    the whole message (data of the sample's size would be fitted)."""
+    from emtheory.blocks import fit_blocks
+    X = np.random.default_rng(0).normal(size=(100001, 2))
+    X[5, 0] = np.nan
+    with pytest.raises(ValueError, match=_exact("Data with missing values and more rows (100001) than the start's sample "
+                       "(100000) are not supported yet: the model's centre needs every row. Fit an in-memory array, or "
+                       "pass fit_blocks(..., init_sample=N) with N at least the number of rows.")):
+        fit_blocks(GaussianMixtureEM(1, missing="marginalize", max_iter=1), X)
+
+def _splitmix64_keys(seed, n):
+    "splitmix64's finaliser of (i + seed * golden) for rows i = 0..n-1 (Steele, Lea & Flood 2014), in Python integers."
+    M = 2**64
+    def mix(z):
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9 % M
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EB % M
+        return z ^ (z >> 31)
+    return np.array([mix((i + (seed % 2**63) * 0x9E3779B97F4A7C15) % M) for i in range(n)], dtype=np.uint64)
+
+def test_fit_blocks_default_sample_seed_is_0(monkeypatch):
+    "Without sample_seed, fit_blocks starts from the init_sample rows of smallest splitmix64 keys of seed 0, in row order."
+    from emtheory.blocks import fit_blocks
+    X = _three_clusters(3)
+    seen = []
+    orig = GaussianMixtureEM._init_state
+    def spy(self, model, Xs, ws, rng):
+        seen.append(np.array(Xs))
+        return orig(self, model, Xs, ws, rng)
+    monkeypatch.setattr(GaussianMixtureEM, "_init_state", spy)
+    _quiet(fit_blocks, GaussianMixtureEM(3, max_iter=1, random_state=0), X, block_rows=50, init_sample=40)
+    np.testing.assert_array_equal(seen[0], X[np.sort(np.argsort(_splitmix64_keys(0, len(X)), kind="stable")[:40])])
+
+def test_first_partial_fit_reads_the_weighted_variance():
+    """Factor analysis scales its uniquenesses by each feature's variance from the first batch's summary: with sample
+    weights, the weighted variance (divisor the total weight), so noise_variance_ / uniquenesses_ is exactly that."""
+    from emtheory.factor import FactorAnalysisEM
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3)) @ np.array([[1., .5, 0.], [0., 1., .3], [0., 0., 2.]])
+    w = rng.uniform(0.1, 5., len(X))
+    est = FactorAnalysisEM(1, random_state=0).partial_fit(X, sample_weight=w)
+    m = np.average(X, axis=0, weights=w)
+    var = np.average((X - m) ** 2, axis=0, weights=w)
+    assert np.abs(var - X.var(0)).max() > 1e-2 * var.max()   # the weights matter here
+    np.testing.assert_allclose(est.noise_variance_ / est.uniquenesses_, var, rtol=1e-10)
