@@ -233,3 +233,93 @@ def test_first_partial_fit_reads_the_weighted_variance():
     var = np.average((X - m) ** 2, axis=0, weights=w)
     assert np.abs(var - X.var(0)).max() > 1e-2 * var.max()   # the weights matter here
     np.testing.assert_allclose(est.noise_variance_ / est.uniquenesses_, var, rtol=1e-10)
+
+# ---------------------------------------------------------------- the loop: its guard for any model, the relative rule
+
+def _poisson_data():
+    rng = np.random.default_rng(1)
+    return np.vstack([rng.poisson([2., 9.], size=(300, 2)), rng.poisson([12., 1.], size=(200, 2))]).astype(float)
+
+class DuckPoisson:
+    """A Poisson mixture that is not a MixtureModel (the loop takes any object with its methods), so it has no `monotone`
+    attribute; its update keeps weights and rates and counts steps, and its log prior falls by `drop` per step."""
+    prepare, plan, e_step = MixtureModel.prepare, MixtureModel.plan, MixtureModel.e_step
+    n_components, expected_log_joint = MixtureModel.n_components, MixtureModel.expected_log_joint
+    def __init__(self, drop): self.drop = drop
+    def features(self, X): return np.hstack([X, np.ones((len(X), 1)), -gammaln(X + 1).sum(1, keepdims=True)])
+    def natural_params(self, s):
+        w, lam, _ = s
+        return np.hstack([np.log(lam), (np.log(w) - lam.sum(1))[:, None], np.ones((len(w), 1))])
+    def m_step(self, st, s): return s[0], s[1], s[2] + 1
+    def log_prior(self, s): return -self.drop * s[2]
+
+def test_decrease_guard_holds_for_a_model_that_does_not_say_it_is_monotone():
+    """The guard's default: a model without a `monotone` attribute is held to coordinate ascent, so a fall of the
+    objective (here by 10 nats a step, from scipy's log-likelihood at the start) warns once and is recorded each time."""
+    X = _poisson_data()
+    w, lam = np.array([.6, .4]), np.array([[2., 9.], [12., 1.]])
+    model = DuckPoisson(10.)
+    assert not hasattr(model, "monotone")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = coordinate_ascent(model, X, (w, lam, 0), tol=0, max_iter=3, n_threads=1)
+    loglik = logsumexp(np.log(w) + (X[:, None, :] * np.log(lam) - lam - gammaln(X[:, None, :] + 1)).sum(2), axis=1).sum()
+    np.testing.assert_allclose(fit.history["objective"], loglik - 10. * np.arange(1, 4), rtol=1e-12)
+    warned = [c for c in caught if "objective decreased" in str(c.message)]
+    assert len(warned) == 1 and warned[0].category is RuntimeWarning
+    assert str(warned[0].message).startswith("The objective decreased at iteration 1, from ")
+    assert list(fit.history["decreased_at"]) == [1, 2, 3]
+
+def _em_trajectory():
+    "Exact EM on three clusters from fixed globals: the start's log-likelihood (scipy) and 80 iterations' objectives."
+    from emtheory.gaussian import precision_cholesky
+    X = _three_clusters(5)
+    c = X.mean(0)
+    covs = np.stack([np.eye(2) * 2.] * 3)
+    means = np.array([[1., 1.], [3., 0.], [0., 4.]])
+    state0 = GaussianParams(np.full(3, 1 / 3), means - c, covs, precision_cholesky(covs, "full"))
+    obj0 = sum(logsumexp(np.column_stack([np.log(1 / 3) + multivariate_normal(m, cv).logpdf(X) for m, cv in zip(means, covs)]),
+                         axis=1))
+    fit = _quiet(coordinate_ascent, GaussianEM(c, "full"), X, state0, tol=0, max_iter=80, n_threads=1)
+    return X, c, state0, np.r_[obj0, fit.history["objective"]]
+
+def test_relative_rule_scales_tol_by_the_new_objective():
+    """mclust's rule stops when |L_t - L_t-1| < tol (1 + |L_t|), the objective just reached: with tol between that
+    threshold's value and the one with |L_t-1| at an early step, the loop goes on there (EM's L_t rises towards 0, so
+    the old value's threshold would be met first)."""
+    X, c, state0, L = _em_trajectory()
+    d = np.abs(np.diff(L))
+    new, old = d / (1 + np.abs(L[1:])), d / (1 + np.abs(L[:-1]))   # the rule holds at t iff new[t - 1] < tol
+    t = next(t for t in range(2, 20) if new[t - 1] > old[t - 1] * (1 + 1e-6) and old[:t - 1].min() > new[t - 1])
+    tol = np.sqrt(new[t - 1] * old[t - 1])   # between the two: met by the old value's threshold, not by the new one's
+    want = next(s for s in range(1, len(L)) if new[s - 1] < tol)
+    assert want > t
+    fit = coordinate_ascent(GaussianEM(c, "full"), X, state0, tol=tol, max_iter=100, n_threads=1, stopping="relative")
+    assert fit.converged and fit.n_iter == want
+
+def test_aitken_gap_of_a_ratio_that_underflows_is_zero():
+    """aitken_gap: a = d2 / d1 that underflows to 0 (a step of 1e-30 after one of 1e300) is linear convergence with
+    a = 0, whose distance to the limit d2 a / (1 - a) is 0, not `inf` (which means no estimate)."""
+    from emtheory.core import aitken_gap
+    assert 1e-30 / 1e300 == 0.
+    assert aitken_gap([-1e300, 0., 1e-30]) == 0.
+    assert aitken_gap([0., 1., 1.5]) == pytest.approx(0.5)   # a = 1/2: d2 / (1 - a) - d2
+
+# ---------------------------------------------------------------- the k-means start: at most 50 Lloyd steps
+
+def test_lloyd_stops_after_50_assignment_steps():
+    """_lloyd runs at most 50 assignment steps by default (as the kmeans2 start did): on 2000 uniform points with 8
+    centres, where Lloyd needs more than 51 steps to settle, it returns the 50th assignment (by hand with numpy)."""
+    from emtheory.core import _lloyd
+    rng = np.random.default_rng(7)
+    Z = rng.uniform(size=(2000, 2))
+    C0 = Z[rng.choice(2000, 8, replace=False)]
+    c = np.ones(len(Z))
+    C, steps = C0.copy(), []
+    for _ in range(52):
+        labels = cdist(Z, C, "sqeuclidean").argmin(1)
+        assert np.bincount(labels, minlength=8).min() > 0   # no empty cluster: the repair never runs
+        steps.append(labels)
+        C = np.stack([Z[labels == k].mean(0) for k in range(8)])
+    assert (steps[49] != steps[50]).any() and (steps[50] != steps[51]).any()   # not settled by step 51
+    np.testing.assert_array_equal(_lloyd(Z, c, C0), steps[49])
