@@ -323,3 +323,150 @@ def test_lloyd_stops_after_50_assignment_steps():
         C = np.stack([Z[labels == k].mean(0) for k in range(8)])
     assert (steps[49] != steps[50]).any() and (steps[50] != steps[51]).any()   # not settled by step 51
     np.testing.assert_array_equal(_lloyd(Z, c, C0), steps[49])
+
+# ---------------------------------------------------------------- memory-mapped files, covariance type names, the stacked log joint
+
+def test_memmap_blocks_map_the_file_and_name_what_is_wrong(tmp_path):
+    """memmap_blocks maps a .npy file read-only (np.memmap, not loaded: not `in_memory`), in blocks of 65536 rows by
+    default; a file without a .npy header gets the whole message with its remedy."""
+    from emtheory.blocks import memmap_blocks
+    X = np.arange(12.).reshape(6, 2)
+    np.save(tmp_path / "x.npy", X)
+    src = memmap_blocks(tmp_path / "x.npy")
+    assert isinstance(src.X, np.memmap) and src.X.mode == "r" and not src.in_memory
+    assert src.block_rows == 65536
+    assert repr(src) == "ArrayBlocks(memmap (6, 2), block_rows=65536)"
+    np.testing.assert_array_equal(np.vstack(list(src)), X)
+    (tmp_path / "raw.bin").write_bytes(b"not an npy file at all")
+    with pytest.raises(DataError, match=_exact(f"{tmp_path / 'raw.bin'} is not a NumPy .npy file (it has no .npy header): "
+                                               "write it with numpy.save, or pass a CSV file.")):
+        memmap_blocks(tmp_path / "raw.bin")
+
+def test_check_covariance_type_message():
+    "An unknown covariance type is refused with the whole message, naming the four choices."
+    from emtheory.gaussian import check_covariance_type
+    assert check_covariance_type("tied") == "tied"
+    with pytest.raises(ValueError, match=_exact("covariance_type must be one of ('full', 'tied', 'diag', 'spherical'); "
+                                                "got 'VVV'.")):
+        check_covariance_type("VVV")
+
+@pytest.mark.parametrize("ct", ["full", "tied"])
+def test_stacked_log_joint_with_as_many_components_as_dimensions(ct):
+    """stacked_log_joint (one GEMM for all components) is log pi_k + log N(x | mu_k, Sigma_k) by scipy, also when K = D
+    (where a tied U gives one whitened row per point that the K means are subtracted from)."""
+    from emtheory.gaussian import Quadratic, stacked_factors, stacked_log_joint
+    rng = np.random.default_rng(3)
+    K = D = 2
+    X = rng.normal(size=(15, D))
+    center = np.array([.3, -.2])
+    mus = np.array([[1., 0.], [-1., 2.]])
+    A = rng.normal(size=(K, D, D))
+    covs = np.einsum("kab,kcb->kac", A, A) + np.eye(D)
+    if ct == "tied": covs = np.stack([covs[0]] * K)
+    U = np.stack([np.linalg.cholesky(np.linalg.inv(c)) for c in covs])   # U U^T = P
+    logw = np.log([.3, .7])
+    const = logw + np.log(np.abs(np.linalg.det(U))) - 0.5 * D * np.log(2 * np.pi)
+    q = Quadratic(const, mus - center, U if ct == "full" else U[0], ct)
+    Ucat, b = stacked_factors(q)
+    want = np.stack([logw[k] + multivariate_normal(mus[k], covs[k]).logpdf(X) for k in range(K)])
+    np.testing.assert_allclose(stacked_log_joint(X - center, q, Ucat, b), want, rtol=1e-10)
+
+# ---------------------------------------------------------------- partial_fit: its arguments, checks and what it reports
+
+def test_partial_fit_t0_argument_overrides_the_estimators():
+    "blocks.partial_fit(est, X, t0=5) steps as an estimator whose t0 is 5, not with the estimator's own t0 (2 here)."
+    from emtheory.blocks import partial_fit
+    X = _three_clusters(4, 60)
+    X = X[np.random.default_rng(0).permutation(len(X))]
+    a, b, c = (GaussianMixtureEM(3, random_state=0, t0=t0) for t0 in (2., 5., 2.))
+    for A in (X[:90], X[90:]):
+        partial_fit(a, A, t0=5.); b.partial_fit(A); c.partial_fit(A)
+    np.testing.assert_allclose(a.means_, b.means_, rtol=1e-12)
+    assert not np.allclose(a.means_, c.means_, rtol=1e-6)   # t0 matters here
+
+def test_partial_fit_first_batch_weight_count():
+    """The first batch needs at least n_components rows of positive weight: exactly K is enough; fewer is refused with
+    the whole message, counting only the positive weights."""
+    X = _three_clusters(0, 10)
+    w = np.zeros(len(X)); w[[0, 15]] = .5
+    est = GaussianMixtureEM(2, random_state=0).partial_fit(X, sample_weight=w)
+    assert est.n_iter_ == 1
+    w = np.zeros(len(X)); w[3] = .5
+    with pytest.raises(ValueError, match=_exact("Only 1 samples of the first batch have positive weight, fewer than "
+                                                "n_components = 2: the first batch starts the fit. Decrease n_components.")):
+        GaussianMixtureEM(2).partial_fit(X, sample_weight=w)
+
+def test_partial_fit_is_never_converged():
+    "A partial_fit step is one step of a stream: converged_ is False and n_iter_ counts the batches."
+    X = _three_clusters(0, 20)
+    est = GaussianMixtureEM(3, random_state=0).partial_fit(X[:30]).partial_fit(X[30:])
+    assert est.converged_ is False and est.n_iter_ == 2
+
+def test_partial_fit_checks_a_large_first_batch_as_one_block():
+    """The first batch's summary reads it as one block: a value outside the family's support at row 70000 of a batch
+    of 70001 rows is named as row 70000 of block 0."""
+    from emtheory.expfam import ExpFamilyMixtureEM
+    X = np.random.default_rng(0).poisson(3., (70001, 1)).astype(float)
+    X[70000, 0] = -1
+    with pytest.raises(ValueError, match="^" + re.escape("X has the value -1 in column 0 at row 70000 of the data (block 0, "
+                                                         "its row 70000), the first row outside the ")):
+        ExpFamilyMixtureEM(2, family="poisson").partial_fit(X)
+
+def test_first_partial_fit_with_missing_values_is_one_em_step():
+    """With missing="marginalize", a first batch with NaN entries starts the stream (its summary does not refuse the
+    NaN the model integrates out) and equals fit(max_iter=1), one EM step from the same start."""
+    X = _three_clusters(1, 20)
+    X[[3, 17, 40], [1, 0, 1]] = np.nan
+    a = GaussianMixtureEM(2, missing="marginalize", random_state=0).partial_fit(X)
+    b = _quiet(GaussianMixtureEM(2, missing="marginalize", random_state=0, max_iter=1, tol=0).fit, X)
+    for attr in ("weights_", "means_", "covariances_"):
+        np.testing.assert_allclose(getattr(a, attr), getattr(b, attr), rtol=1e-12, atol=1e-14, err_msg=attr)
+
+def test_first_partial_fit_of_gem_is_one_gem_step():
+    """GEM's M-step climbs from the previous parameters: the first partial_fit reports the running parameters, one GEM
+    step from the start, equal to fit(max_iter=1) (not a second step from them)."""
+    from emtheory.gem import GammaMixtureGEM
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.gamma(2., 1., (60, 2)), rng.gamma(9., .5, (60, 2))])
+    a = GammaMixtureGEM(2, random_state=0).partial_fit(X)
+    b = _quiet(GammaMixtureGEM(2, random_state=0, max_iter=1, tol=0).fit, X)
+    c = _quiet(GammaMixtureGEM(2, random_state=0, max_iter=2, tol=0).fit, X)
+    for attr in ("weights_", "shapes_", "rates_"):
+        np.testing.assert_allclose(getattr(a, attr), getattr(b, attr), rtol=1e-12, err_msg=attr)
+    assert not np.allclose(b.shapes_, c.shapes_, rtol=1e-6)   # a second step would move them
+
+def test_averaged_partial_fit_keeps_frozen_means():
+    """With averaging on from the first step (burn_in = 0), the reported parameters are the M-step of the average
+    from the running parameters, so frozen means stay frozen in it too: the covariances are the scatter about them,
+    sum_i r_ik (x_i - mu_k)(x_i - mu_k)^T / N_k with scipy's responsibilities at the given start (reg_covar = 0)."""
+    X = _three_clusters(2, 30)
+    w0, M = np.array([.2, .3, .5]), np.array([[0., 0.], [4., 1.], [1., 5.]])
+    covs0 = np.stack([np.eye(2), np.diag([2., .5]), np.array([[1., .3], [.3, 2.]])])
+    est = GaussianMixtureEM(3, weights_init=w0, means_init=M, precisions_init=np.linalg.inv(covs0), frozen=("means",),
+                            burn_in=0, reg_covar=0., random_state=0).partial_fit(X)
+    lj = np.column_stack([np.log(w) + multivariate_normal(m, c).logpdf(X) for w, m, c in zip(w0, M, covs0)])
+    R = np.exp(lj - logsumexp(lj, axis=1, keepdims=True))
+    Nk = R.sum(0)
+    want = np.stack([((X - M[k]).T * R[:, k]) @ (X - M[k]) / Nk[k] for k in range(3)])
+    np.testing.assert_array_equal(est.means_, M)
+    np.testing.assert_allclose(est.weights_, Nk / len(X), rtol=1e-10)
+    np.testing.assert_allclose(est.covariances_, want, rtol=1e-9)
+
+def test_partial_fit_after_fit_averages_from_the_estimators_burn_in():
+    """partial_fit after fit (5 iterations) with burn_in = 2 < 5 averages at once: the reported statistics per unit
+    weight are the mean of the fit's last E-step (scipy's responsibilities at the fitted parameters) and the new running
+    ones (read off the running parameters of average=False, reg_covar = 0): pi = n, mu = s1 / n."""
+    X = _three_clusters(6, 40)
+    B = _three_clusters(7, 30) + np.array([.5, -.3])
+    kw = dict(random_state=0, reg_covar=0., burn_in=2, max_iter=5, tol=0)
+    avg, run = (_quiet(GaussianMixtureEM(3, average=a, **kw).fit, X) for a in (True, False))
+    lj = np.column_stack([np.log(w) + multivariate_normal(m, c).logpdf(X)
+                          for w, m, c in zip(avg.weights_, avg.means_, avg.covariances_)])
+    R = np.exp(lj - logsumexp(lj, axis=1, keepdims=True))
+    n_fit, s1_fit = R.mean(0), R.T @ X / len(X)
+    avg.partial_fit(B); run.partial_fit(B)
+    n_run, s1_run = run.weights_, run.weights_[:, None] * run.means_
+    n, s1 = (n_fit + n_run) / 2, (s1_fit + s1_run) / 2
+    np.testing.assert_allclose(avg.weights_, n / n.sum(), rtol=1e-9)
+    np.testing.assert_allclose(avg.means_, s1 / n[:, None], rtol=1e-9)
+    assert not np.allclose(avg.means_, run.means_, rtol=1e-4)   # the average differs from the running value here
