@@ -470,3 +470,83 @@ def test_partial_fit_after_fit_averages_from_the_estimators_burn_in():
     np.testing.assert_allclose(avg.weights_, n / n.sum(), rtol=1e-9)
     np.testing.assert_allclose(avg.means_, s1 / n[:, None], rtol=1e-9)
     assert not np.allclose(avg.means_, run.means_, rtol=1e-4)   # the average differs from the running value here
+
+# ---------------------------------------------------------------- CSV and .npz sources; dask blocks with missing values
+
+def test_csv_blocks_read_the_asked_rows_and_holes_when_allowed(tmp_path):
+    """csv_blocks: blocks of chunk_rows rows, named by the file's path; an empty field is refused by default (with the
+    file, line and column) and read as NaN when the fit integrates missing values out (allow_nan)."""
+    from emtheory.blocks import csv_blocks
+    from emtheory.datasets import UsageError
+    p = tmp_path / "d.csv"
+    p.write_text("a,b\n1,2\n3,4\n5,\n7,8\n9,10\n")
+    src = csv_blocks(p, 2)
+    assert src.name == str(p) and src.columns == ["a", "b"] and src.block_rows == 2
+    with pytest.raises(UsageError, match=_exact(f"{p}, line 4, column 'b': a hole (missing value); remove or impute it")):
+        list(src)
+    src = csv_blocks(p, 2)
+    src.allow_nan = True
+    blocks = list(src)
+    assert [len(b) for b in blocks] == [2, 2, 1]
+    np.testing.assert_array_equal(np.vstack(blocks), [[1, 2], [3, 4], [5, np.nan], [7, 8], [9, 10]])
+    q = tmp_path / "empty.csv"
+    q.write_text("a,b\n")
+    with pytest.raises(DataError, match=_exact(f"{q} has no data rows: the data source is empty.")):
+        list(csv_blocks(q, 2))
+
+def test_memmap_blocks_refuse_an_archive_of_arrays(tmp_path):
+    "A .npz archive (several arrays) is not one array: refused naming the file and what it holds."
+    from emtheory.blocks import memmap_blocks
+    np.savez(tmp_path / "x.npz", a=np.zeros(3), b=np.ones(2))
+    with pytest.raises(DataError, match=_exact(f"{tmp_path / 'x.npz'} holds NpzFile, not one array: pass a .npy file.")):
+        memmap_blocks(tmp_path / "x.npz")
+
+def test_dask_summary_keeps_missing_values_when_allowed():
+    """The summary pass over a dask array validates each block on its worker: NaN is refused naming the block and row,
+    unless the source allows missing values, when the column ranges skip them (numpy's nanmin, nanmax)."""
+    da = pytest.importorskip("dask.array")
+    from emtheory.blocks import DaskBlocks, summarise
+    X = np.arange(20.).reshape(10, 2)
+    X[7, 1] = np.nan
+    src = DaskBlocks(da.from_array(X, chunks=(5, 2)))
+    with pytest.raises(DataError, match=_exact("Block 1 contains NaN or infinity at its row 2 (row 7 of the data), column 1. "
+                                               "Remove or impute those values.")):
+        summarise(src)
+    src.allow_nan = True
+    s = summarise(src)
+    assert s["rows"] == 10
+    np.testing.assert_array_equal(s["min"], np.nanmin(X, 0))
+    np.testing.assert_array_equal(s["max"], np.nanmax(X, 0))
+
+def test_dask_tree_e_step_without_memory_is_the_threads_one():
+    """DaskTree.e_step without a memory of q (its default: no KL) gives the statistics, log-normaliser and entropy of
+    the threads executor on the same rows, and a NaN KL."""
+    da = pytest.importorskip("dask.array")
+    from emtheory.blocks import DaskBlocks, DaskTree
+    from emtheory.core import Threads
+    from emtheory.gaussian import precision_cholesky
+    X = _three_clusters(4, 10)
+    covs = np.stack([np.eye(2), 2 * np.eye(2), np.diag([1., 3.])])
+    state = GaussianParams(np.array([.3, .3, .4]), np.array([[0., 0.], [4., 1.], [1., 5.]]) - X.mean(0), covs,
+                           precision_cholesky(covs, "full"))
+    model = GaussianEM(X.mean(0), "full")
+    got = DaskTree(DaskBlocks(da.from_array(X, chunks=(7, 2)))).e_step(model, state)
+    want = Threads(X, 1).e_step(model, state)
+    np.testing.assert_allclose(got.T, want.T, rtol=1e-12)
+    assert got.log_norm == pytest.approx(want.log_norm, rel=1e-12) and got.entropy == pytest.approx(want.entropy, rel=1e-12)
+    assert np.isnan(got.kl)
+
+def test_dask_tree_holds_the_persisted_chunks_on_a_distributed_client():
+    """On a dask.distributed client (one in-process worker), the executor keeps a reference to the persisted array: the
+    chunks stay on the worker across the passes, and the fit equals the in-memory one."""
+    pytest.importorskip("dask.array")
+    distributed = pytest.importorskip("distributed")
+    import dask.array as da
+    from emtheory.blocks import DaskBlocks
+    X = _three_clusters(8, 40)
+    want = _quiet(GaussianMixtureEM(3, random_state=0, max_iter=3, tol=0).fit, X)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cl, \
+         distributed.Client(cl):
+        got = _quiet(GaussianMixtureEM(3, random_state=0, max_iter=3, tol=0).fit, DaskBlocks(da.from_array(X, chunks=(40, 2))))
+    np.testing.assert_allclose(got.means_, want.means_, rtol=1e-10)
+    np.testing.assert_allclose(got.history_["objective"], want.history_["objective"], rtol=1e-12)
