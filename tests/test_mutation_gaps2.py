@@ -550,3 +550,61 @@ def test_dask_tree_holds_the_persisted_chunks_on_a_distributed_client():
         got = _quiet(GaussianMixtureEM(3, random_state=0, max_iter=3, tol=0).fit, DaskBlocks(da.from_array(X, chunks=(40, 2))))
     np.testing.assert_allclose(got.means_, want.means_, rtol=1e-10)
     np.testing.assert_allclose(got.history_["objective"], want.history_["objective"], rtol=1e-12)
+
+# ---------------------------------------------------------------- a dask block's E-step on its worker
+
+def _start3(X):
+    from emtheory.gaussian import precision_cholesky
+    covs = np.stack([np.eye(2), 2 * np.eye(2), np.diag([1., 3.])])
+    means = np.array([[0., 0.], [4., 1.], [1., 5.]])
+    return means, covs, GaussianParams(np.array([.3, .3, .4]), means - X.mean(0), covs, precision_cholesky(covs, "full"))
+
+def test_block_stats_never_write_the_persisted_memory():
+    """On a worker, a block's E-step reads its memory of q from the last pass without writing it (a persisted or received
+    buffer may be read-only): with that memory frozen read-only, the second pass runs, leaves it as it was, and its KL is
+    sum_i KL(q_0(z_i) || q_1(z_i)) with scipy's responsibilities at the two globals."""
+    from emtheory.blocks import _block_stats
+    X = _three_clusters(4, 10)
+    means, covs, s0 = _start3(X)
+    model = GaussianEM(X.mean(0), "full")
+    _, mem = _block_stats(model, s0, X, None, None, 0, 7, True)
+    s1 = model.m_step(_block_stats(model, s0, X, None, None, 0, 7, False)[0], s0)
+    bufs = [v for mb in mem.values() for v in mb.values() if isinstance(v, np.ndarray)]
+    assert bufs
+    before = [b.copy() for b in bufs]
+    for b in bufs: b.setflags(write=False)
+    st, _ = _block_stats(model, s1, X, None, mem, 0, 7, True)
+    for b, c in zip(bufs, before): np.testing.assert_array_equal(b, c)
+    lq = []
+    for w, m, cv in ((s.weights, s.means + X.mean(0), s.covariances) for s in (s0, s1)):
+        lj = np.column_stack([np.log(wk) + multivariate_normal(mk, ck).logpdf(X) for wk, mk, ck in zip(w, m, cv)])
+        lq.append(lj - logsumexp(lj, axis=1, keepdims=True))
+    assert st.kl == pytest.approx((np.exp(lq[0]) * (lq[0] - lq[1])).sum(), rel=1e-9)
+
+def test_dask_fit_with_missing_values_equals_the_in_memory_fit():
+    """Missing values integrated out on dask blocks: the blocks' memory of q (per-chunk lists, not arrays) is carried
+    from pass to pass, and the fit equals the in-memory one, its direct KL included."""
+    da = pytest.importorskip("dask.array")
+    from emtheory.blocks import DaskBlocks
+    X = _three_clusters(9, 40)
+    X[[5, 50, 100], [0, 1, 0]] = np.nan
+    kw = dict(random_state=0, max_iter=3, tol=0, missing="marginalize")
+    a = _quiet(GaussianMixtureEM(3, **kw).fit, X)
+    b = _quiet(GaussianMixtureEM(3, **kw).fit, DaskBlocks(da.from_array(X, chunks=(40, 2))))
+    np.testing.assert_allclose(b.means_, a.means_, rtol=1e-10)
+    np.testing.assert_allclose(b.history_["kl"], a.history_["kl"], rtol=1e-8, atol=1e-12)
+    assert b.history_["kl_direct"].all()
+
+def test_dask_blocks_of_float32_are_read_in_float64():
+    """A float32 dask array is converted to float64 on the workers before the features: a Gamma mixture (whose features
+    take log x) fitted on it equals the fit on the same values in float64 in memory, to far below float32's precision."""
+    da = pytest.importorskip("dask.array")
+    from emtheory.blocks import DaskBlocks
+    from emtheory.gem import GammaMixtureGEM
+    rng = np.random.default_rng(0)
+    X32 = np.vstack([rng.gamma(2., 1., (60, 2)), rng.gamma(9., .5, (60, 2))]).astype(np.float32)
+    kw = dict(random_state=0, max_iter=3, tol=0)
+    a = _quiet(GammaMixtureGEM(2, **kw).fit, X32.astype(np.float64))
+    b = _quiet(GammaMixtureGEM(2, **kw).fit, DaskBlocks(da.from_array(X32, chunks=(40, 2))))
+    np.testing.assert_allclose(b.history_["objective"], a.history_["objective"], rtol=1e-12)
+    np.testing.assert_allclose(b.shapes_, a.shapes_, rtol=1e-10)
