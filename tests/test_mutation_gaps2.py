@@ -642,3 +642,33 @@ def test_as_source_refuses_an_object_it_cannot_iterate_with_its_message():
     with pytest.raises(ValueError, match=_exact("Cannot read blocks from a _OnlyNext: pass an array, a .npy or .csv path, "
                                                 "a dask array, or a callable returning an iterator of arrays.")):
         as_source(_OnlyNext())
+
+# ---------------------------------------------------------------- the summary pass: a last block of zero weight; small checks
+
+def test_a_last_block_of_zero_weight_summarises_to_nothing():
+    """A block of zero total weight after weighted ones adds its rows to the count, nothing to the weighted mean or to
+    the covariance (divisor total weight - 1), both by hand with numpy."""
+    from emtheory.blocks import IterBlocks, summarise
+    X = _three_clusters(2)
+    w = np.r_[np.random.default_rng(0).uniform(.5, 2., 120), np.zeros(len(X) - 120)]
+    s = summarise(IterBlocks(lambda: iter([X[:60], X[60:120], X[120:]])), w)
+    W = w.sum()
+    m = w @ X / W
+    assert s["rows"] == len(X) and s["weight"] == pytest.approx(W, rel=1e-14)
+    np.testing.assert_allclose(s["mean"], m, rtol=1e-13)
+    np.testing.assert_allclose(s["cov"], ((X - m).T * w) @ (X - m) / (W - 1), rtol=1e-12)
+
+def test_dask_blocks_refuse_arrays_that_are_not_2d():
+    "A dask array that is not 2-D is refused with the whole message, naming its shape."
+    da = pytest.importorskip("dask.array")
+    from emtheory.blocks import DaskBlocks
+    with pytest.raises(ValueError, match=_exact("The dask array must be 2-D (n_samples, n_features); it has shape (6,).")):
+        DaskBlocks(da.from_array(np.arange(6.), chunks=3))
+
+def test_a_one_shot_source_records_that_it_was_read():
+    "IterBlocks over a plain iterator: `used` is False until its one pass, then True."
+    from emtheory.blocks import IterBlocks
+    src = IterBlocks(iter([np.ones((2, 2))]))
+    assert src.used is False
+    list(src)
+    assert src.used is True
