@@ -672,3 +672,47 @@ def test_a_one_shot_source_records_that_it_was_read():
     assert src.used is False
     list(src)
     assert src.used is True
+
+# ---------------------------------------------------------------- block checks: kinds of numbers, widths, passes
+
+def test_block_check_takes_real_numbers_as_float64_and_refuses_the_rest():
+    """_check_block: integer and boolean blocks are read as float64 (a C-contiguous copy); complex numbers and text are
+    refused with the whole message naming the block, its first row and the dtype; a block of 0 columns too."""
+    from emtheory.blocks import _check_block
+    for A in (np.array([[1, 2], [3, 4]]), np.array([[True, False], [False, True]]), np.array([[1., 2.], [3., 4.]], np.float32)):
+        B = _check_block(A, 0, 0)
+        assert B.dtype == np.float64 and B.flags.c_contiguous
+        np.testing.assert_array_equal(B, A.astype(np.float64))
+    for A, dt in ((np.array([[1 + 2j, 0], [1, 1]]), "complex128"), (np.array([["1", "2"], ["3", "4"]]), "<U1")):
+        with pytest.raises(DataError, match=_exact(f"Block 3 (rows from 12) has dtype {dt}: blocks must be real numbers.")):
+            _check_block(A, 3, 12)
+    with pytest.raises(DataError, match=_exact("Block 4 has 0 features; at least 1 is required.")):
+        _check_block(np.zeros((3, 0)), 4, 20)
+
+def test_one_column_blocks_stay_columns():
+    """A source of one column: (n, 1) blocks after the first stay (n, 1) and a 1-D block after it is a column; a 1-D
+    first block (its width unknown) is refused naming its shape."""
+    from emtheory.blocks import IterBlocks
+    x = np.arange(6.)
+    assert [b.shape for b in IterBlocks(lambda: iter([x[:, None], x[:3, None], x[:2]]))] == [(6, 1), (3, 1), (2, 1)]
+    with pytest.raises(DataError, match=_exact("Block 0 (rows from 0) has shape (6,): blocks must be 2-D arrays (rows, "
+                                               "features).")):
+        list(IterBlocks(lambda: iter([x])))
+
+def test_empty_blocks_are_skipped_not_the_end():
+    "An empty block in the middle of a source is skipped; the blocks after it are read, and the row count includes them."
+    from emtheory.blocks import IterBlocks
+    A, B = np.ones((2, 2)), np.zeros((3, 2))
+    src = IterBlocks(lambda: iter([A, np.zeros((0, 2)), B]))
+    np.testing.assert_array_equal(np.vstack(list(src)), np.vstack([A, B]))
+    assert src.n_rows == 5
+
+def test_a_source_must_give_the_same_rows_on_every_pass():
+    "A re-readable source whose second pass gives other rows is refused with the whole message and the remedy."
+    from emtheory.blocks import IterBlocks
+    sizes = iter([5, 4])
+    src = IterBlocks(lambda: iter([np.ones((next(sizes), 2))]))
+    list(src)
+    with pytest.raises(DataError, match=_exact(f"{src!r} yielded 4 rows, but 5 on the first pass: a source must give the "
+                                               "same rows on every pass (pass a callable that re-opens the data).")):
+        list(src)
