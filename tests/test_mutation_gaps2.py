@@ -716,3 +716,20 @@ def test_a_source_must_give_the_same_rows_on_every_pass():
     with pytest.raises(DataError, match=_exact(f"{src!r} yielded 4 rows, but 5 on the first pass: a source must give the "
                                                "same rows on every pass (pass a callable that re-opens the data).")):
         list(src)
+
+# ---------------------------------------------------------------- predict reads its data once
+
+def test_score_samples_keeps_no_feature_cache():
+    """score_samples prepares its rows with no cache (a block read once): the peak memory of the call stays well below
+    the (N, M) features of the rows (M = 66 for full covariances in 10-D), which a cached pass would hold at once."""
+    import tracemalloc
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(size=(200, 10)), rng.normal(size=(200, 10)) + 3.])
+    est = _quiet(GaussianMixtureEM(2, random_state=0, max_iter=5, tol=0).fit, X)
+    Y = rng.normal(size=(40000, 10))
+    est.score_samples(Y[:10])   # warm up the lazily created helpers
+    tracemalloc.start()
+    est.score_samples(Y)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 0.5 * len(Y) * 66 * 8, peak
