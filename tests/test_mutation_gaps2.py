@@ -733,3 +733,59 @@ def test_score_samples_keeps_no_feature_cache():
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 0.5 * len(Y) * 66 * 8, peak
+
+# ---------------------------------------------------------------- the start's draws: inverse CDF, greedy k-means++
+
+def test_draw_is_the_inverse_cdf_and_never_a_point_of_mass_zero():
+    """_draw(mass, u): the first index whose cumulative mass exceeds u times the total (so u = 0 skips leading points of
+    mass 0); a total that overflows to infinity (squared distances of data near 1e200) draws the last point of
+    positive mass, never an index out of range or a point of mass 0."""
+    from emtheory.core import _draw
+    m = np.array([1., 1., 1., 1.])
+    for u, want in ((0., 0), (.2, 0), (.25, 1), (.9, 3), (np.nextafter(1., 0.), 3)):
+        assert _draw(m, u) == want
+    assert _draw(np.array([0., 0., 2., 1.]), 0.) == 2
+    assert _draw(np.array([np.inf, .5, 2., 0.]), .5) == 2
+    assert _draw(np.array([np.inf, .5, 0.]), .5) == 1
+
+def test_kmeanspp_start_on_data_whose_squared_distances_overflow():
+    "k-means++ seeds on data near 1e200 (squared distances overflow to inf): K distinct one-hot seed rows, no error."
+    from emtheory.core import initial_resp
+    X = np.array([[0.], [1e200], [2e200], [3e200]])
+    R = initial_resp(X, 2, "k-means++", np.random.default_rng(0))
+    assert R.sum() == 2 and (R.sum(0) == 1).all() and ((R == 0) | (R == 1)).all()
+
+def test_kmeanspp_keeps_the_candidate_of_least_potential():
+    """Greedy k-means++ (scikit-learn's): the first seed by inverse CDF on the weights, then for each seed `trials`
+    candidates by inverse CDF on weight times D^2, keeping the one that leaves the least weighted potential sum_i c_i
+    min_j ||z_i - z_j||^2 (ties: the first). Re-derived here with the same uniforms; the best candidate is not always
+    the first one drawn."""
+    from emtheory.core import _kmeanspp
+    rng = np.random.default_rng(3)
+    Z = rng.normal(size=(60, 2)) * np.array([3., 1.])
+    c = rng.uniform(.5, 2., 60)
+    K, trials = 5, 4
+    got = _kmeanspp(Z, c, K, np.random.default_rng(11), trials)
+    u = np.random.default_rng(11)
+    inv = lambda mass, x: int(np.searchsorted(np.cumsum(mass), x * mass.sum(), side="right"))
+    seeds = [inv(c, u.uniform())]
+    d2 = ((Z - Z[seeds[0]]) ** 2).sum(1)
+    not_first = 0
+    for _ in range(1, K):
+        cand = [inv(c * d2, x) for x in u.uniform(size=trials)]
+        pots = [(c * np.minimum(d2, ((Z - Z[j]) ** 2).sum(1))).sum() for j in cand]
+        best = int(np.argmin(pots))
+        not_first += best != 0
+        seeds.append(cand[best]); d2 = np.minimum(d2, ((Z - Z[cand[best]]) ** 2).sum(1))
+    assert not_first >= 1
+    assert got.tolist() == seeds
+
+def test_weighted_statistics_count_the_weight():
+    "statistics(X, R, w): n is the total weight sum_i w_i (not the row count), T's counts sum_i w_i r_ik."
+    X = _three_clusters(1)
+    R = np.random.default_rng(0).dirichlet(np.ones(3), len(X))
+    w = np.random.default_rng(1).uniform(.2, 3., len(X))
+    for ct in ("full", "diag"):
+        st = GaussianEM(X.mean(0), ct).statistics(X, R, w)
+        assert st.n == pytest.approx(w.sum(), rel=1e-14)
+        np.testing.assert_allclose(st.T[:, -1], w @ R, rtol=1e-12)
