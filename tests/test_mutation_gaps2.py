@@ -789,3 +789,62 @@ def test_weighted_statistics_count_the_weight():
         st = GaussianEM(X.mean(0), ct).statistics(X, R, w)
         assert st.n == pytest.approx(w.sum(), rel=1e-14)
         np.testing.assert_allclose(st.T[:, -1], w @ R, rtol=1e-12)
+
+# ---------------------------------------------------------------- defaults of the feature map, starts by hand, no threadpoolctl
+
+def test_gaussian_features_and_natural_params_default_to_full():
+    """gaussian_features(X, center) and natural_params(const, means, P) take full covariances by default:
+    phi(x) = [x_a x_b (a <= b, row by row), x, 1] of x - center, and Theta . phi(x) = c_k - (x - mu_k)^T P_k (x - mu_k) / 2."""
+    from emtheory.gaussian import gaussian_features, natural_params
+    rng = np.random.default_rng(0)
+    X, center = rng.normal(size=(7, 3)), np.array([.5, -1., 2.])
+    Xc = X - center
+    want = np.column_stack([Xc[:, a] * Xc[:, b] for a in range(3) for b in range(a, 3)] + [Xc, np.ones(7)])
+    np.testing.assert_allclose(gaussian_features(X, center), want, rtol=1e-14)
+    A = rng.normal(size=(2, 3, 3))
+    P = np.einsum("kab,kcb->kac", A, A) + np.eye(3)
+    const, mus = np.array([.3, -1.2]), rng.normal(size=(2, 3))
+    Theta = natural_params(const, mus, P)
+    d = Xc[:, None, :] - mus[None]
+    np.testing.assert_allclose(want @ Theta.T, const - 0.5 * np.einsum("nka,kab,nkb->nk", d, P, d), rtol=1e-10)
+
+def _draws_without_replacement(c, K, rng):
+    "K indices, each by inverse CDF on the weights of the points not drawn yet, one uniform per draw."
+    c, idx = np.array(c, float), []
+    for _ in range(K):
+        i = int(np.searchsorted(np.cumsum(c), rng.uniform() * c.sum(), side="right")); idx.append(i); c[i] = 0.
+    return idx
+
+def test_random_from_data_draws_distinct_points_by_their_weights():
+    """random_from_data seeds: K distinct data points drawn without replacement by inverse CDF on their total weights,
+    the points taken in lexicographic order (np.unique); every copy of a seed point gets its component. With exactly K
+    distinct points, the distinct points (not the rows) are drawn from."""
+    from emtheory.core import initial_resp
+    rng = np.random.default_rng(2)
+    X = rng.integers(0, 4, size=(40, 2)).astype(float)
+    w = rng.uniform(.1, 3., 40)
+    for weights, K in ((w, 3), (None, 3)):
+        U, inv = np.unique(X, axis=0, return_inverse=True)
+        c = np.bincount(inv.ravel(), weights=np.ones(40) if weights is None else weights)
+        seeds = _draws_without_replacement(c, K, np.random.default_rng(3))
+        if weights is not None:   # these uniforms draw other points by the weights than by the counts
+            assert seeds != _draws_without_replacement(np.bincount(inv.ravel()), K, np.random.default_rng(3))
+        R = initial_resp(X, K, "random_from_data", np.random.default_rng(3), weights)
+        want = np.zeros((40, K))
+        for k, j in enumerate(seeds): want[inv.ravel() == j, k] = 1.
+        np.testing.assert_array_equal(R, want)
+    X2 = np.repeat([[0., 0.], [1., 1.]], [7, 3], axis=0)   # exactly K = 2 distinct points
+    seeds = _draws_without_replacement([7., 3.], 2, np.random.default_rng(1))
+    R = initial_resp(X2, 2, "random_from_data", np.random.default_rng(1))
+    inv2 = (np.arange(10) >= 7).astype(int)
+    np.testing.assert_array_equal(R, np.column_stack([(inv2 == j).astype(float) for j in seeds]))   # all copies of a seed
+
+def test_no_blas_limit_without_threadpoolctl(monkeypatch):
+    "Without threadpoolctl the chunks run under a null context: threadpoolctl's controller is never asked for."
+    from contextlib import nullcontext
+    import emtheory.core as core
+    def absent(): raise AssertionError("threadpoolctl is not installed")
+    monkeypatch.setattr(core, "threadpool_limits", None)
+    monkeypatch.setattr(core, "_threadpools", absent)
+    assert isinstance(core._blas_one_thread(), nullcontext)
+    assert core.default_threads() == 1
