@@ -2,7 +2,7 @@
 pass): the Gaussian model's natural parameters, sampling, parameter counts and distances; the data layer's reprs,
 messages and defaults; the loop's guard and stopping rules at their edges. Every expected value is computed here from
 the definition with numpy and scipy, never read from the code under test."""
-import re, warnings
+import os, re, warnings
 import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
@@ -848,3 +848,16 @@ def test_no_blas_limit_without_threadpoolctl(monkeypatch):
     monkeypatch.setattr(core, "_threadpools", absent)
     assert isinstance(core._blas_one_thread(), nullcontext)
     assert core.default_threads() == 1
+
+def test_default_threads_and_the_blas_limit_with_threadpoolctl():
+    """With threadpoolctl: one E-step thread per core (os.cpu_count()); blas_single_thread(n) holds every BLAS library
+    to one thread inside it when n > 1 Python threads share the chunks, and is a null context for one thread."""
+    from contextlib import nullcontext
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from emtheory.core import default_threads, blas_single_thread
+    assert default_threads() == (os.cpu_count() or 1)
+    assert isinstance(blas_single_thread(1), nullcontext)
+    limiter = blas_single_thread(2)
+    assert not isinstance(limiter, nullcontext)
+    with limiter:
+        assert all(i["num_threads"] == 1 for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
