@@ -861,3 +861,73 @@ def test_default_threads_and_the_blas_limit_with_threadpoolctl():
     assert not isinstance(limiter, nullcontext)
     with limiter:
         assert all(i["num_threads"] == 1 for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
+
+# ---------------------------------------------------------------- data checks by their whole messages; seeds; the form's choice
+
+def test_check_array_messages_for_frames_complex_text_and_width():
+    """check_array's messages, whole: a DataFrame's missing value (row and column named), a non-numeric column, complex
+    data, text in an object array, 0 features, and an object that cannot become an array."""
+    import pandas as pd
+    from emtheory.core import check_array, DataTypeError
+    df = pd.DataFrame({"a": [1., 2., 3.], "b": [4., np.nan, 6.]})
+    with pytest.raises(ValueError, match=_exact("X has missing values (NaN or pd.NA; first at row 1, column 'b'). Missing "
+                                                "data are not modelled: drop those rows (X.dropna()) or impute them.")):
+        check_array(df)
+    with pytest.raises(DataTypeError, match=_exact("X must be numeric: could not convert string to float: 'u'. Convert or "
+                                                   "drop non-numeric columns.")):
+        check_array(pd.DataFrame({"a": [1., 2.], "b": ["u", "v"]}))
+    with pytest.raises(ValueError, match=_exact("Complex data not supported: X must be real; it is complex.")):
+        check_array(np.array([[1 + 1j, 2.]]))
+    with pytest.raises(DataTypeError, match=_exact("X must be numeric; it has dtype object (could not convert string to "
+                                                   "float: 'u'). Convert or drop non-numeric columns.")):
+        check_array(np.array([[1., "u"]], dtype=object))
+    with pytest.raises(ValueError, match=_exact("X is empty: 0 feature(s) (shape=(3, 0)) while a minimum of 1 is required.")):
+        check_array(np.zeros((3, 0)))
+    class Broken:
+        def __array__(self, *a, **k): raise RuntimeError("no")
+    with pytest.raises(ValueError, match=_exact("X could not be converted to an array (no).")):
+        check_array(Broken())
+    np.testing.assert_array_equal(check_array(np.array([[1, 2]], dtype=object)), [[1., 2.]])
+
+def test_only_sparse_matrices_and_frames_take_their_own_paths():
+    """Only an object with both `toarray` and `nnz` is refused as a sparse matrix, and only one with both `dtypes` and
+    `isna` is read as a pandas frame: an array-like with just one of them is read as an array."""
+    from emtheory.core import check_array
+    class Dense:
+        def __init__(self, A): self.A = A
+        def __array__(self, *a, **k): return self.A
+    class WithToarray(Dense):
+        def toarray(self): return self.A
+    class WithDtypes(Dense):
+        dtypes = "float64"
+    A = np.array([[1., 2.], [3., 4.]])
+    for X in (WithToarray(A), WithDtypes(A)):
+        np.testing.assert_array_equal(check_array(X), A)
+
+def test_feature_names_only_of_frames_with_string_columns():
+    "feature_names: the column names of a DataFrame whose names are all strings; None for other names or for non-frames."
+    import pandas as pd
+    from emtheory.core import feature_names
+    assert feature_names(pd.DataFrame({"a": [1.], "b": [2.]})).tolist() == ["a", "b"]
+    assert feature_names(pd.DataFrame(np.zeros((2, 2)))) is None          # integer column names
+    assert feature_names(pd.DataFrame({"a": [1.], 3: [2.]})) is None      # mixed
+    class Cols:
+        columns = ["a", "b"]
+    assert feature_names(Cols()) is None   # names but no dtypes: not a frame
+
+def test_a_random_state_is_read_as_a_seed():
+    "as_generator(RandomState): numpy's Generator seeded with the RandomState's randint(2**31), so it is reproducible."
+    from emtheory.core import as_generator
+    seed = np.random.RandomState(0).randint(2**31)
+    want = np.random.default_rng(seed).uniform(size=4)
+    np.testing.assert_array_equal(as_generator(np.random.RandomState(0)).uniform(size=4), want)
+
+def test_choose_form_by_the_cost_model_cached_or_not():
+    """choose_form takes the cheaper form of form_costs' formula (FORM_COSTS, by hand): in 10-D with 2 full components
+    the whitened form unless the features are cached (uncached by default), then the features form."""
+    from emtheory.gaussian import choose_form, FORM_COSTS as f
+    D, K, M = 10, 2, 66
+    feat = lambda cached: f["softmax"] * K + (0. if cached else f["phi"] * M) + f["features"] * K * M
+    white = f["softmax"] * K + f["rows"] * K * D + f["whitened"] * K * D * D
+    assert feat(False) > white > feat(True)
+    assert choose_form(D, K, "full") == "whitened" and choose_form(D, K, "full", cached=True) == "features"
