@@ -931,3 +931,16 @@ def test_choose_form_by_the_cost_model_cached_or_not():
     white = f["softmax"] * K + f["rows"] * K * D + f["whitened"] * K * D * D
     assert feat(False) > white > feat(True)
     assert choose_form(D, K, "full") == "whitened" and choose_form(D, K, "full", cached=True) == "features"
+
+def test_check_array_messages_for_rows():
+    "check_array's messages about rows, whole: no rows (a minimum of 1 by default), a NaN named by row and column, too few rows."
+    from emtheory.core import check_array
+    with pytest.raises(ValueError, match=_exact("X is empty: 0 sample(s) (shape=(0, 2)) while a minimum of 1 is required.")):
+        check_array(np.zeros((0, 2)))
+    X = np.ones((4, 3)); X[2, 1] = np.inf
+    with pytest.raises(ValueError, match=_exact("X contains NaN or infinity (first at row 2, column 1). Remove or impute "
+                                                "those values.")):
+        check_array(X)
+    with pytest.raises(ValueError, match=_exact("X has 3 samples, fewer than the 5 required (a mixture needs at least as "
+                                                "many samples as components).")):
+        check_array(np.ones((3, 2)), min_samples=5)
