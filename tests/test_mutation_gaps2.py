@@ -944,3 +944,22 @@ def test_check_array_messages_for_rows():
     with pytest.raises(ValueError, match=_exact("X has 3 samples, fewer than the 5 required (a mixture needs at least as "
                                                 "many samples as components).")):
         check_array(np.ones((3, 2)), min_samples=5)
+
+def test_array_blocks_defaults():
+    "ArrayBlocks: 65536 rows per block by default, and the number of features known at once."
+    from emtheory.blocks import ArrayBlocks
+    src = ArrayBlocks(np.zeros((5, 3)))
+    assert src.block_rows == 65536 and src.n_features == 3
+
+def test_the_e_step_form_follows_the_cost_model_for_cached_and_read_data(tmp_path):
+    """The form a fit's E-step takes is the cost model's for its data: 10-D, 2 full components, rows in memory (features
+    cached): the features form; the same rows memory-mapped (read at each pass, not cached): the whitened form."""
+    from emtheory.gaussian import choose_form
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(size=(150, 10)), rng.normal(size=(150, 10)) + 4.])
+    np.save(tmp_path / "x.npy", X)
+    a = _quiet(GaussianMixtureEM(2, random_state=0, max_iter=2, tol=0).fit, X)
+    b = _quiet(GaussianMixtureEM(2, random_state=0, max_iter=2, tol=0).fit, str(tmp_path / "x.npy"))
+    assert (choose_form(10, 2, "full", True), choose_form(10, 2, "full", False)) == ("features", "whitened")
+    assert a._model.form_ == "features" and b._model.form_ == "whitened"
+    np.testing.assert_allclose(b.means_, a.means_, rtol=1e-10)
