@@ -635,9 +635,8 @@ class _OnlyNext:
     "An object with __next__ but no __iter__: not an iterator by Python's protocol, and not callable."
     def __next__(self): raise StopIteration
 
-@pytest.mark.xfail(strict=True, reason="package wart: as_source takes any object with __next__ as a block source, and "
-                   "IterBlocks then fails on iter() with Python's TypeError instead of as_source's own ValueError")
 def test_as_source_refuses_an_object_it_cannot_iterate_with_its_message():
+    "An object with __next__ but no __iter__ is not an iterator: refused with as_source's own message (it once reached iter())."
     from emtheory.blocks import as_source
     with pytest.raises(ValueError, match=_exact("Cannot read blocks from a _OnlyNext: pass an array, a .npy or .csv path, "
                                                 "a dask array, or a callable returning an iterator of arrays.")):
