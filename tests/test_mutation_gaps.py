@@ -573,9 +573,9 @@ def _splitmix64_keys(seed, n):
         return z ^ (z >> 31)
     return np.array([mix((i + (seed % 2**63) * 0x9E3779B97F4A7C15) % M) for i in range(n)], dtype=np.uint64)
 
-@pytest.mark.parametrize("seed", [0, 7])
+@pytest.mark.parametrize("seed", [None, 0, 7])
 def test_the_start_sees_the_rows_of_smallest_keys(seed, tmp_path, monkeypatch):
-    "A fit read in blocks starts from the `init_sample` rows of smallest splitmix64 keys, in row order, for its `sample_seed`."
+    "A fit read in blocks starts from the `init_sample` rows of smallest splitmix64 keys, in row order, for its `sample_seed` (0 by default)."
     from emtheory.blocks import fit_blocks
     X = _three_clusters(3)
     seen = []
@@ -586,8 +586,8 @@ def test_the_start_sees_the_rows_of_smallest_keys(seed, tmp_path, monkeypatch):
     monkeypatch.setattr(GaussianMixtureEM, "_init_state", spy)
     np.save(tmp_path / "x.npy", X)
     _quiet(fit_blocks, GaussianMixtureEM(3, max_iter=2, random_state=0), str(tmp_path / "x.npy"), block_rows=50,
-           init_sample=40, sample_seed=seed)
-    expected = X[np.sort(np.argsort(_splitmix64_keys(seed, len(X)), kind="stable")[:40])]
+           init_sample=40, **({} if seed is None else dict(sample_seed=seed)))
+    expected = X[np.sort(np.argsort(_splitmix64_keys(seed or 0, len(X)), kind="stable")[:40])]
     np.testing.assert_array_equal(seen[0], expected)
 
 def test_stand_in_rows_have_the_datas_mean_and_covariance():

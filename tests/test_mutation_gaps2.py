@@ -199,28 +199,6 @@ def test_fit_blocks_default_sample_is_100000_rows():
                        "pass fit_blocks(..., init_sample=N) with N at least the number of rows.")):
         fit_blocks(GaussianMixtureEM(1, missing="marginalize", max_iter=1), X)
 
-def _splitmix64_keys(seed, n):
-    "splitmix64's finaliser of (i + seed * golden) for rows i = 0..n-1 (Steele, Lea & Flood 2014), in Python integers."
-    M = 2**64
-    def mix(z):
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9 % M
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EB % M
-        return z ^ (z >> 31)
-    return np.array([mix((i + (seed % 2**63) * 0x9E3779B97F4A7C15) % M) for i in range(n)], dtype=np.uint64)
-
-def test_fit_blocks_default_sample_seed_is_0(monkeypatch):
-    "Without sample_seed, fit_blocks starts from the init_sample rows of smallest splitmix64 keys of seed 0, in row order."
-    from emtheory.blocks import fit_blocks
-    X = _three_clusters(3)
-    seen = []
-    orig = GaussianMixtureEM._init_state
-    def spy(self, model, Xs, ws, rng):
-        seen.append(np.array(Xs))
-        return orig(self, model, Xs, ws, rng)
-    monkeypatch.setattr(GaussianMixtureEM, "_init_state", spy)
-    _quiet(fit_blocks, GaussianMixtureEM(3, max_iter=1, random_state=0), X, block_rows=50, init_sample=40)
-    np.testing.assert_array_equal(seen[0], X[np.sort(np.argsort(_splitmix64_keys(0, len(X)), kind="stable")[:40])])
-
 def test_first_partial_fit_reads_the_weighted_variance():
     """Factor analysis scales its uniquenesses by each feature's variance from the first batch's summary: with sample
     weights, the weighted variance (divisor the total weight), so noise_variance_ / uniquenesses_ is exactly that."""
