@@ -248,18 +248,7 @@ def test_decrease_guard_holds_for_a_model_that_does_not_say_it_is_monotone():
     assert str(warned[0].message).startswith("The objective decreased at iteration 1, from ")
     assert list(fit.history["decreased_at"]) == [1, 2, 3]
 
-def _em_trajectory():
-    "Exact EM on three clusters from fixed globals: the start's log-likelihood (scipy) and 80 iterations' objectives."
-    from emtheory.gaussian import precision_cholesky
-    X = _three_clusters(5)
-    c = X.mean(0)
-    covs = np.stack([np.eye(2) * 2.] * 3)
-    means = np.array([[1., 1.], [3., 0.], [0., 4.]])
-    state0 = GaussianParams(np.full(3, 1 / 3), means - c, covs, precision_cholesky(covs, "full"))
-    obj0 = sum(logsumexp(np.column_stack([np.log(1 / 3) + multivariate_normal(m, cv).logpdf(X) for m, cv in zip(means, covs)]),
-                         axis=1))
-    fit = _quiet(coordinate_ascent, GaussianEM(c, "full"), X, state0, tol=0, max_iter=80, n_threads=1)
-    return X, c, state0, np.r_[obj0, fit.history["objective"]]
+from test_mutation_gaps import _em_trajectory   # one EM trajectory, its start by scipy (shared with the first pass)
 
 def test_relative_rule_scales_tol_by_the_new_objective():
     """mclust's rule stops when |L_t - L_t-1| < tol (1 + |L_t|), the objective just reached: with tol between that
