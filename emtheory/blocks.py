@@ -73,11 +73,12 @@ class BlockSource:
 class ArrayBlocks(BlockSource):
     "Blocks of an in-memory or memory-mapped array (rows are read a block at a time: a memmap is never loaded whole)."
     random_access = True
-    def __init__(self, X, # (N, D) array or np.memmap
+    def __init__(self, X, # (N, D) array or np.memmap (a nested list or other array-like is converted)
                  block_rows:int=65536, # rows per block
                  checked:bool=False, # X was validated already (float64, finite unless NaN marks a missing value): blocks are views, not checked again
                 ):
-        if getattr(X, "ndim", 2) != 2: raise ValueError(f"X must be 2-D (n_samples, n_features); it has shape {np.shape(X)}.")
+        X = X if isinstance(X, np.ndarray) else np.asarray(X, float)   # a memmap stays mapped; a list becomes an array
+        if X.ndim != 2: raise ValueError(f"X must be 2-D (n_samples, n_features); it has shape {X.shape}.")
         self.X, self.block_rows, self.checked = X, max(1, int(block_rows)), checked
         self.n_features = X.shape[1]
         if checked: self.n_rows = len(X)

@@ -929,3 +929,51 @@ def test_the_e_step_form_follows_the_cost_model_for_cached_and_read_data(tmp_pat
     assert (choose_form(10, 2, "full", True), choose_form(10, 2, "full", False)) == ("features", "whitened")
     assert a._model.form_ == "features" and b._model.form_ == "whitened"
     np.testing.assert_allclose(b.means_, a.means_, rtol=1e-10)
+
+# ---------------------------------------------------------------- third pass: the feature cache, offsets, messages
+
+@pytest.mark.parametrize("ct, M", [("full", 10), ("tied", 10), ("diag", 7), ("spherical", 5)])
+def test_feature_cache_kept_when_it_fits_and_fixed_once_K_is_known(ct, M):
+    """prepare(X, cache_bytes) keeps the (N, M) features phi(x - c) when N M 8 bytes fit (M = D(D+1)/2 + D + 1 for full
+    and tied, 2D + 1 for diag, D + 2 for spherical; D = 3 here), and computes them per pass when one byte less is
+    allowed; the chunks are built once for a K and reused (the same list)."""
+    X = np.random.default_rng(3).normal(size=(50, 3))
+    model = GaussianEM(X.mean(0), ct)
+    model.form = "features"
+    fits = model.prepare(X, 50 * M * 8)
+    parts = fits.parts(2)
+    assert [p.shape for _, p in parts] == [(sl.stop - sl.start, M) for sl, _ in parts]
+    assert sum(sl.stop - sl.start for sl, _ in parts) == 50
+    assert fits.parts(2) is parts
+    assert all(p is None for _, p in model.prepare(X, 50 * M * 8 - 1).parts(2))
+
+def test_array_blocks_take_array_likes_and_refuse_other_shapes():
+    "ArrayBlocks converts a nested list to a float array (one block holds its rows) and names the shape it refuses."
+    from emtheory.blocks import ArrayBlocks
+    blocks = list(ArrayBlocks([[1, 2], [3, 4], [5, 6]], 2))
+    np.testing.assert_array_equal(np.vstack(blocks), [[1., 2.], [3., 4.], [5., 6.]])
+    assert [len(b) for b in blocks] == [2, 1]
+    for bad, shape in (([1., 2., 3.], "(3,)"), (7., "()"), (np.zeros((2, 2, 2)), "(2, 2, 2)")):
+        with pytest.raises(ValueError, match=_exact(f"X must be 2-D (n_samples, n_features); it has shape {shape}.")):
+            ArrayBlocks(bad)
+
+@pytest.mark.parametrize("ct", ["diag", "spherical"])
+def test_offset_size_is_each_components_squared_standardised_distance(ct):
+    "offset_size: m_k = sum_a mu_ka^2 / sigma_ka^2 for each k separately (diag and spherical; sigma from U = 1/sigma)."
+    from emtheory.gaussian import Quadratic, offset_size
+    mus = np.array([[3., -4.], [0.5, 2.], [-1., 0.]])
+    sd = np.array([[1., 2.], [.5, .25], [4., 1.]]) if ct == "diag" else np.array([2., .5, 1.])
+    q = Quadratic(np.zeros(3), mus, 1. / sd, ct)
+    want = ((mus / (sd if ct == "diag" else sd[:, None]))**2).sum(1)
+    np.testing.assert_allclose(offset_size(q), want, rtol=1e-14)
+
+def test_singular_tied_covariance_is_named_as_tied():
+    """precision_cholesky names a singular tied covariance as such, and a full one by its component; a NaN, which LAPACK's
+    Cholesky passes through without an error, is refused by the diagonal check with the same names."""
+    from emtheory.gaussian import precision_cholesky
+    assert np.isnan(np.linalg.cholesky(np.array([[np.nan, 0.], [0., 1.]]))).any()   # no LinAlgError: the check below is needed
+    for bad in (np.ones((2, 2)), np.array([[np.nan, 0.], [0., 1.]])):
+        with pytest.raises(ValueError, match="^The tied covariance is not positive definite"):
+            precision_cholesky(bad, "tied")
+    with pytest.raises(ValueError, match="^The covariance of component 1 is not positive definite"):
+        precision_cholesky(np.stack([np.eye(2), np.ones((2, 2))]), "full")
