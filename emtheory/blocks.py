@@ -4,7 +4,7 @@
 
 # %% ../nbs/120_scale.ipynb #11649b66
 from __future__ import annotations
-import numbers, os, tempfile, warnings
+import functools, numbers, os, tempfile, warnings
 from dataclasses import replace
 import numpy as np
 from .datasets import read_csv
@@ -109,11 +109,13 @@ def memmap_blocks(path, # a .npy file
     return src
 
 class IterBlocks(BlockSource):
-    "Blocks from a callable that returns a fresh iterator of arrays (re-readable), or from one iterator (read once)."
-    def __init__(self, blocks, # a callable () -> iterator of (B, D) arrays, or an iterable
+    "Blocks from a callable returning a fresh iterator of arrays or from an iterable that `iter` restarts (re-readable), or from one iterator (read once)."
+    def __init__(self, blocks, # a callable () -> iterator of (B, D) arrays, or an iterable of them
                 ):
-        self.factory = blocks if callable(blocks) else None
-        self.once = None if callable(blocks) else iter(blocks)
+        restarts = not callable(blocks) and iter(blocks) is not blocks   # a list of blocks, a dataset class: a pass per iter()
+        self.factory = blocks if callable(blocks) else functools.partial(iter, blocks) if restarts else None
+        self.once = None if self.factory else iter(blocks)
+        self.what = repr(blocks) if callable(blocks) else type(blocks).__name__ if restarts else "iterator"   # for messages
         self.used = False
     def _raw(self):
         if self.factory is not None: return iter(self.factory())
@@ -121,7 +123,7 @@ class IterBlocks(BlockSource):
                                        "needs a pass per iteration: pass a callable that returns a fresh iterator.")
         self.used = True
         return self.once
-    def __repr__(self): return f"IterBlocks({self.factory or 'iterator'})"
+    def __repr__(self): return f"IterBlocks({self.what})"
 
 def csv_blocks(path, # a numeric CSV file (comma, semicolon, tab or white space; an optional header line; .gz, .bz2, .xz)
                chunk_rows:int=100000, # rows per block
@@ -173,9 +175,9 @@ def as_source(X, # an array, np.memmap, .npy or .csv path, dask array, callable 
 
 def _is_block_source(X, # what `fit` was given
                    )->bool:
-    "Whether `fit` should read X block by block: a memmap, a path, a dask array, a generator/iterator/callable, a BlockSource."
+    "Whether `fit` reads X block by block: a BlockSource, memmap, path or dask array, a callable, an iterator, or an iterable without a length."
     if isinstance(X, (BlockSource, np.memmap, str, os.PathLike)) or _is_dask(X): return True
-    if isinstance(X, np.ndarray) or hasattr(X, "__array__") or hasattr(X, "toarray") or isinstance(X, (list, tuple)): return False
+    # an array-like (ndarray, list, tuple, DataFrame, sparse matrix) has a length: it is read whole
     return callable(X) or hasattr(X, "__next__") or (hasattr(X, "__iter__") and not hasattr(X, "__len__"))
 
 # %% ../nbs/120_scale.ipynb #0778c5b8

@@ -127,12 +127,14 @@ def test_sample_mixture_takes_any_positive_integer_count():
 
 def test_block_sources_name_themselves():
     """The reprs that error messages print: an array source names its type, shape and block size; a re-readable source
-    its callable, a one-shot one says `iterator`; a dask source its shape and number of row blocks."""
+    its callable or the type of its iterable, a one-shot one says `iterator`; a dask source its shape and number of row
+    blocks."""
     from emtheory.blocks import ArrayBlocks, IterBlocks
     assert repr(ArrayBlocks(np.zeros((10, 3)), 4)) == "ArrayBlocks(ndarray (10, 3), block_rows=4)"
     f = lambda: iter([np.zeros((2, 2))])
     assert repr(IterBlocks(f)) == f"IterBlocks({f!r})"
-    assert repr(IterBlocks([np.zeros((2, 2))])) == "IterBlocks(iterator)"
+    assert repr(IterBlocks([np.zeros((2, 2))])) == "IterBlocks(list)"
+    assert repr(IterBlocks(iter([np.zeros((2, 2))]))) == "IterBlocks(iterator)"
     with pytest.raises(DataError, match=_exact("IterBlocks(iterator) has no data rows: the data source is empty.")):
         list(IterBlocks(iter([np.zeros((0, 2))])))
 
@@ -977,3 +979,23 @@ def test_singular_tied_covariance_is_named_as_tied():
             precision_cholesky(bad, "tied")
     with pytest.raises(ValueError, match="^The covariance of component 1 is not positive definite"):
         precision_cholesky(np.stack([np.eye(2), np.ones((2, 2))]), "full")
+
+def test_what_fit_reads_whole_and_what_block_by_block():
+    """fit reads whole anything with a length (ndarray, list, tuple, DataFrame, sparse matrix) and block by block a
+    callable, an iterator, or a re-iterable object without a length (a dataset class): the re-iterable stream's fit
+    equals the array's; an object with __next__ but no __iter__ gets as_source's one-line message."""
+    import pandas as pd, scipy.sparse as sp
+    from emtheory.blocks import _is_block_source
+    X = _three_clusters(0)
+    assert not any(_is_block_source(x) for x in (X, X.tolist(), tuple(map(tuple, X)), pd.DataFrame(X), sp.csr_matrix(X)))
+    class Stream:
+        def __iter__(self): return iter([X[:90], X[90:]])
+    class Half:
+        def __next__(self): return X
+    assert _is_block_source(Stream()) and _is_block_source(Half()) and _is_block_source(lambda: iter([X]))
+    whole, stream = (_quiet(GaussianMixtureEM(3, random_state=0, max_iter=5, tol=0).fit, x) for x in (X, Stream()))
+    np.testing.assert_allclose(stream.means_, whole.means_, rtol=1e-10)
+    np.testing.assert_allclose(stream.lower_bound_, whole.lower_bound_, rtol=1e-12)
+    with pytest.raises(ValueError, match=_exact("Cannot read blocks from a Half: pass an array, a .npy or .csv path, a dask "
+                                                "array, or a callable returning an iterator of arrays.")):
+        GaussianMixtureEM(3).fit(Half())
