@@ -260,7 +260,7 @@ def row_keys(seed:int, # the sample's seed
         return z ^ (z >> np.uint64(31))
 
 # %% ../nbs/120_scale.ipynb #1a51b959
-def _block_summary(A, w, keys, size, offset=0):
+def _block_summary(A, w, keys, size, offset):
     "One block's (rows, weight, weighted mean, scatter about it), its `size` rows of smallest random keys, its column ranges."
     n = float(len(A)) if w is None else float(w.sum())
     if n > 0:
@@ -269,7 +269,7 @@ def _block_summary(A, w, keys, size, offset=0):
         C = (Ac.T @ Ac) if w is None else (Ac * w[:, None]).T @ Ac
     else: mean, C = np.zeros(A.shape[1]), np.zeros((A.shape[1],) * 2)
     keep = np.argsort(keys, kind="stable")[:size]
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+    with warnings.catch_warnings():   # nanmin and nanmax raise no floating-point error: only this warning
         warnings.simplefilter("ignore", RuntimeWarning)   # an all-missing column of a block: NaN, ignored when merged
         lo, hi = np.nanmin(A, 0), np.nanmax(A, 0)
     return [len(A), n, mean, C, keys[keep], A[keep], None if w is None else w[keep], size, offset + keep, lo, hi]

@@ -999,3 +999,50 @@ def test_what_fit_reads_whole_and_what_block_by_block():
     with pytest.raises(ValueError, match=_exact("Cannot read blocks from a Half: pass an array, a .npy or .csv path, a dask "
                                                 "array, or a callable returning an iterator of arrays.")):
         GaussianMixtureEM(3).fit(Half())
+
+def test_summary_pass_warns_nothing_on_weightless_blocks_missing_columns_and_any_seed():
+    """The summary pass is silent where its numbers are defined: a block of zero total weight (its mean is not formed:
+    it would be 0/0), a block whose column is all missing (NaN range, ignored in the merge), and the sample's row keys
+    for any seed (splitmix64's uint64 products wrap by design). Every warning is an error here."""
+    from emtheory.blocks import IterBlocks, summarise, row_keys
+    X = _three_clusters(2)
+    Xm = X.copy(); Xm[:30, 1] = np.nan
+    w = np.r_[np.zeros(30), np.ones(len(X) - 30)]
+    src = IterBlocks(lambda: iter([Xm[:30], Xm[30:]]))
+    src.allow_nan = True   # as a fit that integrates missing values out sets it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s = summarise(src, w)
+        keys = row_keys(7, 0, 5)
+    np.testing.assert_allclose(s["mean"], X[30:].mean(0), rtol=1e-13)
+    np.testing.assert_array_equal([s["min"], s["max"]], [np.nanmin(Xm, 0), np.nanmax(Xm, 0)])   # every row's range, weightless ones too
+    assert keys.dtype == np.uint64 and len(set(keys.tolist())) == 5
+
+def test_summarise_defaults_a_sample_of_100000_rows_seed_0():
+    "summarise's defaults: a uniform sample of 100,000 rows (of 100,001 here), drawn with the keys of seed 0."
+    from emtheory.blocks import ArrayBlocks, summarise
+    X = np.arange(100_001, dtype=float)[:, None]
+    s, s0 = summarise(ArrayBlocks(X)), summarise(ArrayBlocks(X), sample_size=100_000, seed=0)
+    assert len(s["sample"]) == 100_000
+    np.testing.assert_array_equal(s["sample"], s0["sample"])
+    assert not np.array_equal(s["sample"], summarise(ArrayBlocks(X), sample_size=100_000, seed=1)["sample"])
+
+def test_moments_default_to_full_covariances():
+    "moments(T, D) reads T as full-covariance statistics: equal to moments(T, D, 'full'), not to the diag reading."
+    from emtheory.gaussian import gaussian_features, moments
+    X = _three_clusters(4)
+    R = np.random.default_rng(4).dirichlet(np.ones(3), len(X))
+    T = R.T @ gaussian_features(X, X.mean(0), "full")
+    for a, b in zip(moments(T, 2), moments(T, 2, "full")): np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(moments(T, 2)[1], (R.T @ (X - X.mean(0))) / R.sum(0)[:, None], rtol=1e-12)
+
+def test_digits_lost_is_zero_where_the_ratio_is_undefined():
+    """A zero-weight component (c = -inf) at an infinite offset (m = inf) gives inf/inf: digits_lost counts it as losing
+    no digits (its weight keeps it out of the E-step), never NaN, and without a warning."""
+    from emtheory.gaussian import Quadratic, digits_lost
+    q = Quadratic(np.array([-1., -np.inf]), np.array([[1., -2.], [np.inf, 0.]]), np.array([[1., .5], [1., 1.]]), "diag")
+    m = 1. + 1.   # (1 * 1)^2 + (2 * .5)^2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(digits_lost(q), [np.log10(1 + m / 3.), 0.], rtol=1e-13)
+        np.testing.assert_allclose(digits_lost(q, "whitened"), [np.log10(1 + np.sqrt(2 * m) / 3.), 0.], rtol=1e-13)
