@@ -1046,3 +1046,17 @@ def test_digits_lost_is_zero_where_the_ratio_is_undefined():
         warnings.simplefilter("error")
         np.testing.assert_allclose(digits_lost(q), [np.log10(1 + m / 3.), 0.], rtol=1e-13)
         np.testing.assert_allclose(digits_lost(q, "whitened"), [np.log10(1 + np.sqrt(2 * m) / 3.), 0.], rtol=1e-13)
+
+def test_summarise_covariance_needs_total_weight_above_one_and_weights_match_rows():
+    """The covariance's divisor is the total weight - 1: with total weight 1 there is none (None, not a division by 0);
+    with 2 it is the weighted scatter itself. Weights longer than the data are refused, naming both lengths."""
+    from emtheory.blocks import IterBlocks, summarise
+    X = _three_clusters(5, n=4)
+    src = IterBlocks(lambda: iter([X[:5], X[5:]]))
+    assert summarise(src, np.r_[np.full(4, .25), np.zeros(len(X) - 4)])["cov"] is None   # total weight exactly 1
+    w = np.full(len(X), .25) * 8 / len(X)   # 12 rows: total weight exactly 2
+    assert w.sum() == 2
+    Xc = X - np.average(X, axis=0, weights=w)
+    np.testing.assert_allclose(summarise(src, w)["cov"], (Xc.T * w) @ Xc / (2 - 1), rtol=1e-12)
+    with pytest.raises(ValueError, match=_exact(f"sample_weight has {len(X) + 1} entries but the data have {len(X)} rows.")):
+        summarise(src, np.ones(len(X) + 1))
