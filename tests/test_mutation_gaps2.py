@@ -1060,3 +1060,33 @@ def test_summarise_covariance_needs_total_weight_above_one_and_weights_match_row
     np.testing.assert_allclose(summarise(src, w)["cov"], (Xc.T * w) @ Xc / (2 - 1), rtol=1e-12)
     with pytest.raises(ValueError, match=_exact(f"sample_weight has {len(X) + 1} entries but the data have {len(X)} rows.")):
         summarise(src, np.ones(len(X) + 1))
+
+def test_e_step_sums_every_chunk():
+    """core.e_step over 1,000 rows in chunks of 64, any features (here phi(x) = (x, 1)): the statistics, the summed
+    log-normalisers and the entropy equal their definitions over all rows (R = softmax(Phi Theta^T), T = R^T Phi,
+    sum_i log sum_k exp l_ik, -sum_ik r_ik log r_ik), unweighted and weighted."""
+    from emtheory.core import e_step
+    rng = np.random.default_rng(6)
+    X, Theta, w = rng.normal(size=(1000, 2)), rng.normal(size=(3, 3)), rng.uniform(0, 2, 1000)
+    phi = lambda A: np.c_[A, np.ones(len(A))]
+    L = phi(X) @ Theta.T
+    lse = logsumexp(L, axis=1)
+    R = np.exp(L - lse[:, None])
+    for wt in (None, w):
+        st = e_step(Theta, X, phi, wt, chunk_size=64)
+        v = np.ones(len(X)) if wt is None else wt
+        np.testing.assert_allclose(st.T, (R * v[:, None]).T @ phi(X), rtol=1e-12)
+        np.testing.assert_allclose(st.log_norm, v @ lse, rtol=1e-12)
+        np.testing.assert_allclose(st.entropy, -v @ (R * np.log(R)).sum(1), rtol=1e-12)
+        assert st.n == v.sum()
+
+def test_scratch_buffers_follow_the_number_of_components():
+    """A thread's scratch arrays are reused chunk after chunk, and remade when K changes: the same thread running K = 3
+    and then K = 5 on 5 rows (the first buffer is 3 x 5) gets the right log-normalisers both times."""
+    from emtheory.core import e_step
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(5, 2))
+    phi = lambda A: np.c_[A, np.ones(len(A))]
+    for K in (3, 5, 3):
+        Theta = rng.normal(size=(K, 3))
+        np.testing.assert_allclose(e_step(Theta, X, phi).log_norm, logsumexp(phi(X) @ Theta.T, axis=1).sum(), rtol=1e-13)
