@@ -516,7 +516,7 @@ def coordinate_ascent(model, # a model: `prepare`, `e_step`, `expected_log_joint
     "Maximise F(q, globals) by alternating the global block (`model.m_step`) and the local block (`model.e_step`, run by the source's executor)."
     ex = executor_for(X, n_threads, chunk_size, cache_bytes, keep_resp) if executor is None else executor
     rule = stopping or getattr(model, "stopping", "change")
-    if rule not in STOPPING: raise ValueError(f"stopping must be one of {STOPPING}; got {stopping!r}.")
+    if rule not in STOPPING: raise ValueError(f"stopping must be one of {STOPPING}; got {rule!r}.")
     return _ascend(model, ex, state, weights, tol, max_iter, verbose, rule, schedule)
 
 STOPPING = ("change", "aitken", "residual", "relative")

@@ -1090,3 +1090,73 @@ def test_scratch_buffers_follow_the_number_of_components():
     for K in (3, 5, 3):
         Theta = rng.normal(size=(K, 3))
         np.testing.assert_allclose(e_step(Theta, X, phi).log_norm, logsumexp(phi(X) @ Theta.T, axis=1).sum(), rtol=1e-13)
+
+# ---------------------------------------------------------------- the loop's defaults and a model's own names and rule
+
+def _loop_case():
+    from emtheory.gaussian import precision_cholesky
+    X = _three_clusters(7)
+    c = X.mean(0)
+    covs = np.stack([np.eye(2) * 2.] * 3)
+    state0 = GaussianParams(np.full(3, 1 / 3), np.array([[1., 1.], [3., 0.], [0., 4.]]) - c, covs, precision_cholesky(covs, "full"))
+    return X, c, state0
+
+def test_loop_defaults_100_iterations_and_keeps_q_for_a_direct_kl():
+    """coordinate_ascent's defaults: at most 100 global updates (tol = 0 never stops it early) and q kept in memory, so
+    every KL is computed directly; keep_resp=None keeps none, and the KL is then the difference."""
+    from emtheory.core import coordinate_ascent
+    from emtheory.em import GaussianEM
+    X, c, state0 = _loop_case()
+    fit = coordinate_ascent(GaussianEM(c, "full"), X, state0, tol=0, n_threads=1)
+    assert fit.n_iter == 100 and len(fit.history["objective"]) == 100 and fit.history["kl_direct"].all()
+    none = coordinate_ascent(GaussianEM(c, "full"), X, state0, tol=0, max_iter=3, n_threads=1, keep_resp=None)
+    assert not none.history["kl_direct"].any()
+
+def test_loop_reads_the_models_term_names_and_stopping_rule():
+    """A model names its E-step term and its bound (`local_term`, `bound_term`: CAVI's "local" and "elbo_after_globals")
+    and may carry its own stopping rule; an unknown rule, given or the model's, is refused by name."""
+    from emtheory.core import coordinate_ascent
+    from emtheory.em import GaussianEM
+    X, c, state0 = _loop_case()
+    class Named(GaussianEM):
+        local_term, bound_term = "local", "elbo_after_globals"
+    fit = coordinate_ascent(Named(c, "full"), X, state0, tol=0, max_iter=2, n_threads=1)
+    assert {"local", "elbo_after_globals"} <= set(fit.history) and not {"log_likelihood", "elbo"} & set(fit.history)
+    class Bogus(GaussianEM):
+        stopping = "bogus"
+    msg = "stopping must be one of ('change', 'aitken', 'residual', 'relative'); got 'bogus'."
+    with pytest.raises(ValueError, match=_exact(msg)):
+        coordinate_ascent(Bogus(c, "full"), X, state0, n_threads=1)
+    with pytest.raises(ValueError, match=_exact(msg)):
+        coordinate_ascent(GaussianEM(c, "full"), X, state0, n_threads=1, stopping="bogus")
+    assert coordinate_ascent(Bogus(c, "full"), X, state0, tol=0, max_iter=2, n_threads=1, stopping="change").n_iter == 2
+
+def test_per_globals_keeps_one_value_per_function_and_globals():
+    """per_globals computes fn(state) once per globals, whichever bound-method object names fn (a fresh one at every
+    attribute access, as the models pass them), and keeps different functions apart on the same globals."""
+    from emtheory.core import per_globals
+    calls = []
+    class M:
+        def f(self, s): calls.append("f"); return ("f", s)
+        def g(self, s): calls.append("g"); return ("g", s)
+    m, s = M(), object()
+    f1, f2 = m.f, m.f   # two live bound-method objects: different ids, one function
+    assert f1 is not f2
+    assert per_globals(m, s, f1) == ("f", s) and per_globals(m, s, f2) == ("f", s)
+    assert per_globals(m, s, m.g) == ("g", s) and per_globals(m, s, m.f) == ("f", s)
+    assert calls == ["f", "g"]
+    s2 = object()
+    assert per_globals(m, s2, m.f) == ("f", s2) and calls == ["f", "g", "f"]
+
+def test_chunk_rows_fit_the_working_set():
+    """Rows per E-step chunk: as many as fit in 4 MiB (CHUNK_BYTES) of doubles, at most 4,096 and at least 16. A row
+    costs its M features + K log joints + K responsibilities in the features form; its D coordinates, 2 K D whitened
+    coordinates and 2 K in the whitened form (M = D(D+1)/2 + D + 1 full, 2 D + 1 diag)."""
+    from emtheory.gaussian import chunk_rows
+    cases = [("features", 30, 4, "full"), ("features", 100, 2, "diag"), ("whitened", 20, 10, "full"),
+             ("features", 2, 3, "full"), ("features", 300, 5, "full")]
+    for form, D, K, ct in cases:
+        M = (D * (D + 1) // 2 if ct == "full" else D) + D + 1
+        doubles = M + 2 * K if form == "features" else D + 2 * K * D + 2 * K
+        assert chunk_rows(form, D, K, ct) == min(4096, max(16, 4 * 2**20 // (8 * doubles))), (form, D, K, ct)
+    assert [chunk_rows(*c) for c in cases] == [1040, 2557, 1191, 4096, 16]   # the cap and the floor both reached
