@@ -1160,3 +1160,81 @@ def test_chunk_rows_fit_the_working_set():
         doubles = M + 2 * K if form == "features" else D + 2 * K * D + 2 * K
         assert chunk_rows(form, D, K, ct) == min(4096, max(16, 4 * 2**20 // (8 * doubles))), (form, D, K, ct)
     assert [chunk_rows(*c) for c in cases] == [1040, 2557, 1191, 4096, 16]   # the cap and the floor both reached
+
+def test_executor_for_defaults_to_4096_row_pieces_keeping_q_in_memory():
+    "executor_for(X) with its defaults: threads over pieces of 4,096 rows, q kept in memory (the KL is then direct)."
+    from emtheory.core import executor_for, Threads
+    ex = executor_for(np.zeros((10, 2)))
+    assert isinstance(ex, Threads) and (ex.chunk_rows, ex.keep_resp) == (4096, "memory")
+
+class ScriptedDuck(DuckPoisson):
+    """DuckPoisson on 4 rows of zeros with one component (weight 1, rates 1/4 and 1/4): each row's log-likelihood is
+    exactly -1/2, so the objective is -2 + log_prior(step), with the log prior scripted exactly in binary."""
+    def __init__(self, prior): self.prior = prior
+    def log_prior(self, s): return self.prior(s[2])
+
+def _scripted(prior, **kw):
+    X, start = np.zeros((4, 2)), (np.array([1.]), np.array([[.25, .25]]), 0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = coordinate_ascent(ScriptedDuck(prior), X, start, n_threads=1, **kw)
+    return fit, caught
+
+def test_stopping_rules_at_their_exact_thresholds():
+    """Each rule is strict (below tol stops, equal does not), on objectives exact in binary:
+    - relative, L_t = -2 + 5t, tol = 5/4: |L_1 - L_0| = 5 = tol (1 + |L_1|) does not stop; at t = 2, 5 < 11.25 does;
+    - aitken, L_t = -2 - 2^-t: from t = 2 (three values) the distance to the limit is 2^-t, over N = 4 rows 2^-(t+2);
+      tol = 1/10 stops at t = 2, tol = 1/16 (equal at t = 2) at t = 3;
+    - max_iter = 0 evaluates the start only: no iteration, its objective."""
+    fit, _ = _scripted(lambda t: 5. * t, tol=1.25, stopping="relative", max_iter=10)
+    assert fit.history["objective"][0] == 3. and (fit.converged, fit.n_iter) == (True, 2)
+    assert "stationarity_gap" not in fit.history   # the relative rule, not the residual one
+    for tol, n in ((.1, 2), (1 / 16, 3)):
+        fit, _ = _scripted(lambda t: -.5**t, tol=tol, stopping="aitken", max_iter=10)
+        assert (fit.converged, fit.n_iter) == (True, n), tol
+    fit, _ = _scripted(lambda t: 5. * t, tol=1., max_iter=0)
+    assert (fit.n_iter, fit.objective, fit.converged) == (0, -2., False) and fit.history == {}
+
+def test_tol_zero_runs_max_iter_for_every_rule_even_at_a_fixed_point():
+    """With tol = 0 no rule stops a fit, even one whose objective stops moving exactly (a flat log prior: every change,
+    Aitken distance and stationarity gap is 0, and 0 < 0 is false)."""
+    for rule in ("change", "relative", "aitken"):
+        fit, _ = _scripted(lambda t: 0., tol=0, stopping=rule, max_iter=5)
+        assert (fit.converged, fit.n_iter) == (False, 5), rule
+    X = _three_clusters(3)
+    from emtheory.gaussian import precision_cholesky
+    cov = np.cov(X.T, bias=True)
+    start = GaussianParams(np.ones(1), np.zeros((1, 2)), cov[None], precision_cholesky(cov[None], "full"))
+    fit = coordinate_ascent(GaussianEM(X.mean(0), "full"), X, start, tol=0, stopping="residual", max_iter=4, n_threads=1)
+    assert (fit.converged, fit.n_iter) == (False, 4) and (fit.history["stationarity_gap"] == 0).sum() >= 1
+
+def test_decrease_guard_is_strict_at_its_tolerance():
+    """The guard flags a fall of more than 1e-9 max(1, |L|): L_0 = -2 falling by exactly 2e-9 (computed as the guard
+    computes it) is not a decrease; by 4e-9 it is, warned once."""
+    tiny = 1e-9 * max(1., 2.)
+    fit, caught = _scripted(lambda t: -tiny * t, tol=0, max_iter=1)
+    assert fit.history["objective"][0] == -2. - tiny and "decreased_at" not in fit.history
+    assert not [c for c in caught if "objective decreased" in str(c.message)]
+    fit, caught = _scripted(lambda t: -2 * tiny * t, tol=0, max_iter=1)
+    assert list(fit.history["decreased_at"]) == [1]
+
+def test_loop_kl_without_q_kept_is_the_difference_and_no_residual():
+    """keep_resp=None: no memory of q, so the KL is the objective minus the bound (>= 0 for EM) and the certificate's
+    residual is not computed (NaN), never a residual that is 0 by construction."""
+    from emtheory.em import GaussianEM
+    X, c, state0 = _loop_case()
+    fit = coordinate_ascent(GaussianEM(c, "full"), X, state0, tol=0, max_iter=3, n_threads=1, keep_resp=None)
+    h = fit.history
+    np.testing.assert_array_equal(h["kl"], h["objective"] - h["elbo"])
+    assert (h["kl"] >= 0).all() and np.isnan(h["residual"]).all()
+
+def test_decrease_warning_points_at_the_callers_line():
+    """The decrease warning's location is the line that called coordinate_ascent (stacklevel 3), not the package's code.
+    Skipped under mutmut, whose trampolines add frames between the caller and the loop."""
+    if os.environ.get("MUTANT_UNDER_TEST") is not None: pytest.skip("mutmut's trampolines change the stack depth")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        coordinate_ascent(ScriptedDuck(lambda t: -t), np.zeros((4, 2)), (np.ones(1), np.full((1, 2), .25), 0), tol=0,
+                          max_iter=2, n_threads=1)   # the line the warning must name
+    warned = [c for c in caught if "objective decreased" in str(c.message)]
+    assert len(warned) == 1 and os.path.basename(warned[0].filename) == os.path.basename(__file__)
