@@ -1166,6 +1166,41 @@ def test_executor_for_defaults_to_4096_row_pieces_keeping_q_in_memory():
     from emtheory.core import executor_for, Threads
     ex = executor_for(np.zeros((10, 2)))
     assert isinstance(ex, Threads) and (ex.chunk_rows, ex.keep_resp) == (4096, "memory")
+    ex = executor_for(np.zeros((10, 2)), n_threads=1, chunk_size=7, keep_resp="disk")   # the options reach the threads
+    assert (ex.n_threads, ex.chunk_rows, ex.keep_resp) == (1, 7, "disk")
+    da = pytest.importorskip("dask.array")
+    from emtheory.blocks import as_source
+    tree = executor_for(as_source(da.zeros((10, 2), chunks=5)), chunk_size=7, keep_resp=None)   # and a dask tree
+    assert (tree.chunk_rows, tree.keep_resp) == (7, None)
+
+def test_threads_cut_blocks_into_pieces_unless_the_model_takes_whole_blocks():
+    """Threads runs the model's E-step on pieces of chunk_rows rows (each reading its own rows' weights), or on whole
+    blocks for a model whose chunk_rows is None (an amortized encoder shared by all rows): both give scipy's weighted
+    log-likelihood. With cache_bytes = 0 no piece keeps its features; by default they are kept."""
+    from emtheory.core import Threads
+    X, c, state0 = _loop_case()   # 180 rows
+    seen = []
+    class Rec(GaussianEM):
+        form = "features"
+        def e_step(self, state, X, *a, **k): seen.append(len(X)); return super().e_step(state, X, *a, **k)
+    class Whole(Rec): chunk_rows = None
+    w = np.random.default_rng(0).uniform(.5, 2., len(X))
+    means = state0.means + c
+    ll = w @ logsumexp([np.log(1 / 3) + multivariate_normal(m, S).logpdf(X) for m, S in zip(means, state0.covariances)], axis=0)
+    ex = Threads(X, 1, 50)
+    pieces = ex.e_step(Rec(c, "full"), state0, w)
+    assert seen == [50, 50, 50, 30]
+    assert all(p is not None for d in ex._cache.values() for _, p in d._parts)
+    kept = dict(ex._cache)
+    ex.e_step(Rec(c, "full"), state0, w)   # the next pass reads the same prepared data, not a new copy
+    assert ex._cache.keys() == kept.keys() and all(ex._cache[k] is kept[k] for k in kept)
+    seen.clear()
+    whole = Threads(X, 1, 50).e_step(Whole(c, "full"), state0, w)
+    assert seen == [180]
+    np.testing.assert_allclose([pieces.log_norm, whole.log_norm], ll, rtol=1e-12)
+    bare = Threads(X, 1, 50, cache_bytes=0)
+    bare.e_step(Rec(c, "full"), state0, w)
+    assert all(p is None for d in bare._cache.values() for _, p in d._parts)
 
 class ScriptedDuck(DuckPoisson):
     """DuckPoisson on 4 rows of zeros with one component (weight 1, rates 1/4 and 1/4): each row's log-likelihood is
