@@ -1273,3 +1273,16 @@ def test_decrease_warning_points_at_the_callers_line():
                           max_iter=2, n_threads=1)   # the line the warning must name
     warned = [c for c in caught if "objective decreased" in str(c.message)]
     assert len(warned) == 1 and os.path.basename(warned[0].filename) == os.path.basename(__file__)
+
+def test_threads_count_the_rows_of_a_stream_against_the_weights():
+    """A stream of blocks whose length is not known in advance: weights longer than the rows read are refused after the
+    pass, naming both lengths (shorter ones when a piece runs out of weights)."""
+    from emtheory.core import Threads
+    from emtheory.blocks import IterBlocks
+    X, c, state0 = _loop_case()
+    src = IterBlocks(lambda: iter([X[:90], X[90:]]))
+    assert src.n_rows is None
+    with pytest.raises(ValueError, match=_exact(f"sample_weight has {len(X) + 1} entries but the data have {len(X)} rows.")):
+        Threads(src, 1, 50).e_step(GaussianEM(c, "full"), state0, np.ones(len(X) + 1))
+    with pytest.raises(ValueError, match=_exact(f"sample_weight has {len(X) - 1} entries but the data have more rows.")):
+        Threads(IterBlocks(lambda: iter([X[:90], X[90:]])), 1, 50).e_step(GaussianEM(c, "full"), state0, np.ones(len(X) - 1))
