@@ -1286,3 +1286,21 @@ def test_threads_count_the_rows_of_a_stream_against_the_weights():
         Threads(src, 1, 50).e_step(GaussianEM(c, "full"), state0, np.ones(len(X) + 1))
     with pytest.raises(ValueError, match=_exact(f"sample_weight has {len(X) - 1} entries but the data have more rows.")):
         Threads(IterBlocks(lambda: iter([X[:90], X[90:]])), 1, 50).e_step(GaussianEM(c, "full"), state0, np.ones(len(X) - 1))
+
+def test_threads_feature_cache_budget_is_shared_by_the_rows(tmp_path):
+    """cache_bytes is the budget of all rows together: a piece may keep its features when its share (cache_bytes / N
+    per row) covers them, M = 6 doubles a row for full covariances in 2-D. 180 rows x 48 bytes = 8,640 bytes keep
+    them all; one byte less keeps none, for an array and for an in-memory block source of known length. A memory-mapped
+    array's rows are not in memory: nothing is cached."""
+    from emtheory.core import Threads
+    from emtheory.blocks import ArrayBlocks
+    X, c, state0 = _loop_case()
+    class Feat(GaussianEM): form = "features"
+    def kept(source, budget):
+        ex = Threads(source, 1, 50, cache_bytes=budget)
+        ex.e_step(Feat(c, "full"), state0)
+        return [p is not None for d in ex._cache.values() for _, p in d._parts]
+    for make in (lambda: X, lambda: ArrayBlocks(X, 90, checked=True)):
+        assert kept(make(), 180 * 6 * 8) == [True] * 4 and kept(make(), 180 * 6 * 8 - 1) == [False] * 4
+    np.save(tmp_path / "x.npy", X)
+    assert Threads(np.load(tmp_path / "x.npy", mmap_mode="r"), 1, 50)._cache is None
