@@ -1302,5 +1302,6 @@ def test_threads_feature_cache_budget_is_shared_by_the_rows(tmp_path):
         return [p is not None for d in ex._cache.values() for _, p in d._parts]
     for make in (lambda: X, lambda: ArrayBlocks(X, 90, checked=True)):
         assert kept(make(), 180 * 6 * 8) == [True] * 4 and kept(make(), 180 * 6 * 8 - 1) == [False] * 4
+    assert kept(X[:1], 6 * 8) == [True]   # one row: the whole budget is its share
     np.save(tmp_path / "x.npy", X)
     assert Threads(np.load(tmp_path / "x.npy", mmap_mode="r"), 1, 50)._cache is None
