@@ -77,7 +77,7 @@ class ArrayBlocks(BlockSource):
                  block_rows:int=65536, # rows per block
                  checked:bool=False, # X was validated already (float64, finite unless NaN marks a missing value): blocks are views, not checked again
                 ):
-        X = X if isinstance(X, np.ndarray) else np.asarray(X, float)   # a memmap stays mapped; a list becomes an array
+        X = X if isinstance(X, np.ndarray) else np.asarray(X)   # a memmap stays mapped; a list becomes an array (checked per block)
         if X.ndim != 2: raise ValueError(f"X must be 2-D (n_samples, n_features); it has shape {X.shape}.")
         self.X, self.block_rows, self.checked = X, max(1, int(block_rows)), checked
         self.n_features = X.shape[1]

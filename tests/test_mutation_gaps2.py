@@ -950,8 +950,11 @@ def test_feature_cache_kept_when_it_fits_and_fixed_once_K_is_known(ct, M):
     assert all(p is None for _, p in model.prepare(X, 50 * M * 8 - 1).parts(2))
 
 def test_array_blocks_take_array_likes_and_refuse_other_shapes():
-    "ArrayBlocks converts a nested list to a float array (one block holds its rows) and names the shape it refuses."
+    """ArrayBlocks reads a nested list as an array (its blocks checked and made float64 like any others), names the
+    shape it refuses, and a list of strings gets the block check's message, not numpy's conversion error."""
     from emtheory.blocks import ArrayBlocks
+    with pytest.raises(DataError, match=_exact("Block 0 (rows from 0) has dtype <U1: blocks must be real numbers.")):
+        list(ArrayBlocks([["a", "b"], ["c", "d"]]))
     blocks = list(ArrayBlocks([[1, 2], [3, 4], [5, 6]], 2))
     np.testing.assert_array_equal(np.vstack(blocks), [[1., 2.], [3., 4.], [5., 6.]])
     assert [len(b) for b in blocks] == [2, 1]
